@@ -1,0 +1,49 @@
+//! `cargo xtask ci`: every check, in the order that fails fastest.
+
+use crate::cmd::{cargo, has_cargo_subcommand, step};
+
+pub fn run() -> anyhow::Result<()> {
+    step("format", cargo().args(["fmt", "--all", "--check"]))?;
+    step(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    // The end-to-end tests start the real binaries, so build them before the tests run.
+    step(
+        "build binaries",
+        cargo().args(["build", "--locked", "-p", "mcp-server", "-p", "private-api"]),
+    )?;
+    if has_cargo_subcommand("nextest") {
+        step(
+            "tests (nextest)",
+            cargo().args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ]),
+        )?;
+        // nextest does not run doc tests; the crate docs' examples are tests too.
+        step(
+            "doc tests",
+            cargo().args(["test", "--workspace", "--locked", "--doc"]),
+        )?;
+    } else {
+        // `cargo test` runs unit, integration and doc tests in one go.
+        step(
+            "tests",
+            cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]),
+        )?;
+    }
+    eprintln!("\nci: every check passed");
+    Ok(())
+}
