@@ -1,1 +1,70 @@
-//! Placeholder.
+//! A typed client for the sample private API's `GET /api/private-scope`.
+//!
+//! The MCP server uses this crate for the second hop of a `greet` call: it already holds
+//! an access token issued *for the private API* (obtained by token exchange), and this
+//! client sends it upstream and turns the answer into types. The client knows nothing of
+//! Auth0 or of where the token came from; it owns only
+//!
+//! - the API's URL: a base URL, with or without a trailing slash and with an optional
+//!   path prefix, joined to `api/private-scope` without ever producing `//` or dropping
+//!   the prefix ([`PrivateApiClient::endpoint`]);
+//! - the response type, [`PrivateScope`], including the RFC 8693 §4.1 actor and
+//!   delegation chain;
+//! - the mapping of statuses to [`ApiError`]: 401 becomes [`ApiError::Unauthorized`]
+//!   (so a caller can drop its cached token and retry once), 403 with an
+//!   `insufficient_scope` challenge becomes [`ApiError::InsufficientScope`] with the
+//!   scope parsed from `WWW-Authenticate`, and so on.
+//!
+//! # Safety of the bearer token
+//!
+//! The token is only ever placed in the `Authorization` header of a request to the
+//! configured origin. Redirects to another origin are not followed (the 3xx comes back
+//! as [`ApiError::Status`]), no error or `Debug` output contains the token, and a body
+//! excerpt kept for diagnostics has the token scrubbed out even if the server echoes
+//! it. Response bodies are read up to a limit (1 MiB by default) while streaming, so a
+//! hostile or broken upstream cannot make the caller buffer without bound.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use private_api_client::{ApiError, PrivateApiClient};
+//!
+//! # async fn run(api_token: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let client = PrivateApiClient::new("http://localhost:8787")?;
+//! match client.private_scope(api_token).await {
+//!     Ok(scope) => {
+//!         println!("{} (sub {})", scope.msg, scope.sub);
+//!         if let Some(actor) = &scope.actor {
+//!             println!("called by {} on the user's behalf", actor.sub);
+//!         }
+//!     }
+//!     // A token the API no longer accepts: get a fresh one and try once more.
+//!     Err(e) if e.is_unauthorized() => { /* invalidate the cached token, retry once */ }
+//!     Err(ApiError::InsufficientScope { scope }) => {
+//!         eprintln!("the token lacks {scope:?}");
+//!     }
+//!     Err(e) => return Err(e.into()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod body;
+mod challenge;
+mod client;
+mod config_error;
+mod endpoint;
+mod error;
+mod excerpt;
+mod options;
+mod redirect;
+mod response;
+
+pub use client::PrivateApiClient;
+pub use config_error::ConfigError;
+pub use error::ApiError;
+pub use options::ClientOptions;
+pub use response::{Actor, PrivateScope};
+
+/// The path of the endpoint, relative to the API's base URL.
+pub const PRIVATE_SCOPE_PATH: &str = "api/private-scope";

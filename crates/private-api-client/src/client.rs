@@ -1,0 +1,261 @@
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use url::Url;
+
+use crate::body::{read_limited, read_prefix};
+use crate::challenge::find_bearer;
+use crate::endpoint::{parse_base_url, private_scope_url};
+use crate::excerpt::{MAX_EXCERPT_CHARS, MAX_HEADER_CHARS, excerpt, sanitize};
+use crate::redirect::same_origin_only;
+use crate::{ApiError, ClientOptions, ConfigError, PrivateScope};
+
+/// How much of an error body is read to build an excerpt. More than the excerpt
+/// itself, so the token can be recognised whole before truncation.
+const ERROR_BODY_READ: usize = 4096;
+
+/// A client for the private API, cheap to clone (the connection pool is shared).
+///
+/// It holds no token: each call takes the bearer token to send, so one client serves
+/// every user.
+#[derive(Debug, Clone)]
+pub struct PrivateApiClient {
+    http: reqwest::Client,
+    base_url: Url,
+    endpoint: Url,
+    options: ClientOptions,
+}
+
+impl PrivateApiClient {
+    /// A client for the API at `base_url` (for example `http://localhost:8787` or
+    /// `https://api.example.com/prefix/`), with the default [`ClientOptions`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if `base_url` is not an `http`/`https` URL, or has a query,
+    /// fragment or credentials.
+    pub fn new(base_url: &str) -> Result<Self, ConfigError> {
+        Self::with_options(base_url, ClientOptions::default())
+    }
+
+    /// A client with its own timeouts and body limit.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), or if the HTTP client cannot be built.
+    pub fn with_options(base_url: &str, options: ClientOptions) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .redirect(same_origin_only())
+            .user_agent(concat!("obo-mcp-private-api-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::HttpClient(e.without_url().to_string()))?;
+        Self::from_parts(base_url, http, options)
+    }
+
+    /// A client that sends its requests through `http`, for sharing a connection
+    /// pool or custom TLS settings.
+    ///
+    /// `http`'s own redirect policy applies. reqwest drops `Authorization` whenever a
+    /// redirect leaves the origin, and this client also refuses any answer that came
+    /// from another origin, but [`new`](Self::new) does not follow such a redirect at
+    /// all. The request timeout from [`ClientOptions::default`] is applied per request.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_http_client(base_url: &str, http: reqwest::Client) -> Result<Self, ConfigError> {
+        Self::from_parts(base_url, http, ClientOptions::default())
+    }
+
+    fn from_parts(
+        base_url: &str,
+        http: reqwest::Client,
+        options: ClientOptions,
+    ) -> Result<Self, ConfigError> {
+        let base_url = parse_base_url(base_url)?;
+        let endpoint = private_scope_url(&base_url)?;
+        Ok(Self {
+            http,
+            base_url,
+            endpoint,
+            options,
+        })
+    }
+
+    /// Replaces the largest response body accepted, in bytes.
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.options.max_body_bytes = limit;
+        self
+    }
+
+    /// The normalised base URL (its path ends in exactly one `/`).
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// The URL of `GET /api/private-scope`.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// The limits in force.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Calls `GET /api/private-scope` with `bearer` (the token alone, without the
+    /// `Bearer ` prefix).
+    ///
+    /// # Errors
+    ///
+    /// An [`ApiError`] for every way the call can fail; see its variants.
+    pub async fn private_scope(&self, bearer: &str) -> Result<PrivateScope, ApiError> {
+        let authorization = bearer_header(bearer)?;
+        let response = self
+            .http
+            .get(self.endpoint.clone())
+            .header(AUTHORIZATION, authorization)
+            .header(ACCEPT, "application/json")
+            .timeout(self.options.timeout)
+            .send()
+            .await
+            .map_err(|e| map_reqwest_error(&e, bearer))?;
+
+        // Defence in depth for a caller-supplied client that followed a redirect:
+        // whatever another origin says is not the private API's answer.
+        if response.url().origin() != self.endpoint.origin() {
+            return Err(ApiError::InvalidResponse(
+                "the request was redirected to another origin".to_owned(),
+            ));
+        }
+
+        let status = response.status();
+        tracing::debug!(status = status.as_u16(), "private API answered");
+        match status {
+            s if s.is_success() => {
+                let body = read_limited(response, self.options.max_body_bytes, bearer).await?;
+                serde_json::from_slice(&body).map_err(|e| {
+                    ApiError::InvalidResponse(sanitize(&e.to_string(), bearer, MAX_EXCERPT_CHARS))
+                })
+            }
+            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized {
+                www_authenticate: response
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| sanitize(v, bearer, MAX_HEADER_CHARS)),
+            }),
+            StatusCode::FORBIDDEN => {
+                let challenge = find_bearer(
+                    response
+                        .headers()
+                        .get_all(WWW_AUTHENTICATE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok()),
+                );
+                match challenge {
+                    Some(c) if c.error.as_deref() == Some("insufficient_scope") => {
+                        Err(ApiError::InsufficientScope {
+                            scope: c.scope.map(|s| sanitize(&s, bearer, MAX_HEADER_CHARS)),
+                        })
+                    }
+                    _ => Err(status_error(response, bearer).await),
+                }
+            }
+            _ => Err(status_error(response, bearer).await),
+        }
+    }
+}
+
+async fn status_error(response: reqwest::Response, bearer: &str) -> ApiError {
+    let status = response.status().as_u16();
+    let body = read_prefix(response, ERROR_BODY_READ).await;
+    ApiError::Status {
+        status,
+        body_excerpt: excerpt(&body, bearer, MAX_EXCERPT_CHARS),
+    }
+}
+
+/// `Bearer <token>`, marked sensitive, after checking the token is an RFC 6750 §2.1
+/// `b64token` (which also rules out whitespace, a `Bearer ` prefix and anything that
+/// could split the header).
+fn bearer_header(token: &str) -> Result<HeaderValue, ApiError> {
+    if !is_b64token(token) {
+        return Err(ApiError::InvalidBearer);
+    }
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ApiError::InvalidBearer)?;
+    // Keeps the value out of HTTP/2 header compression tables and out of `Debug`.
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// Maps a reqwest error to [`ApiError`], keeping its description but never its URL
+/// (harmless here, but not ours to log) and never the token.
+pub(crate) fn map_reqwest_error(error: &reqwest::Error, token: &str) -> ApiError {
+    if error.is_timeout() {
+        return ApiError::Timeout;
+    }
+    // reqwest's own Display names the URL; describe the kind instead, then the
+    // underlying causes (hyper and io errors, which carry no headers).
+    let kind = if error.is_connect() {
+        "connection failed"
+    } else if error.is_redirect() {
+        "redirect failed"
+    } else if error.is_body() || error.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    let detail = std::error::Error::source(error)
+        .map(|s| {
+            let mut chain = s.to_string();
+            let mut next = s.source();
+            while let Some(e) = next {
+                chain.push_str(": ");
+                chain.push_str(&e.to_string());
+                next = e.source();
+            }
+            chain
+        })
+        .unwrap_or_default();
+    let text = if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    };
+    ApiError::Transport(sanitize(&text, token, MAX_EXCERPT_CHARS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6750_section_2_1_b64token() {
+        for ok in ["a", "eyJ.eyJ.sig", "abc+/=", "A-b_c~d.e==", "x=="] {
+            assert!(is_b64token(ok), "{ok}");
+        }
+        for bad in ["", "=", "Bearer abc", " abc", "abc ", "a\nb", "a=b", "é", "a,b", "a\"b"] {
+            assert!(!is_b64token(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_header_is_sensitive() {
+        let v = bearer_header("abc").unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains("abc"));
+    }
+}

@@ -1,0 +1,104 @@
+use url::Url;
+
+use crate::{ConfigError, PRIVATE_SCOPE_PATH};
+
+/// Validates a base URL and returns it with its path normalised to end in exactly
+/// one `/`, so that relative joins keep any path prefix.
+pub(crate) fn parse_base_url(base: &str) -> Result<Url, ConfigError> {
+    let mut url = Url::parse(base.trim())?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(ConfigError::UnsupportedScheme {
+                scheme: other.to_owned(),
+            });
+        }
+    }
+    if url.query().is_some() {
+        return Err(ConfigError::HasQuery);
+    }
+    if url.fragment().is_some() {
+        return Err(ConfigError::HasFragment);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::HasUserinfo);
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::NoHost);
+    }
+    // `Url::join` drops the last segment of a path without a trailing slash
+    // (`http://h/prefix` + `api` = `http://h/api`), and a base ending in several
+    // slashes would yield `//`. Normalising to a single trailing slash avoids both.
+    let path = format!("{}/", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// The full URL of `GET /api/private-scope` under a normalised base.
+pub(crate) fn private_scope_url(base: &Url) -> Result<Url, ConfigError> {
+    Ok(base.join(PRIVATE_SCOPE_PATH)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(base: &str) -> String {
+        let base = parse_base_url(base).unwrap();
+        private_scope_url(&base).unwrap().to_string()
+    }
+
+    #[test]
+    fn joins_without_double_slash_or_lost_prefix() {
+        for (base, want) in [
+            ("http://h", "http://h/api/private-scope"),
+            ("http://h/", "http://h/api/private-scope"),
+            ("http://h//", "http://h/api/private-scope"),
+            ("http://h:8787", "http://h:8787/api/private-scope"),
+            ("http://h/prefix", "http://h/prefix/api/private-scope"),
+            ("http://h/prefix/", "http://h/prefix/api/private-scope"),
+            ("http://h/prefix///", "http://h/prefix/api/private-scope"),
+            ("https://h/a/b", "https://h/a/b/api/private-scope"),
+            (" https://h/a/b/ ", "https://h/a/b/api/private-scope"),
+        ] {
+            assert_eq!(endpoint(base), want, "base {base:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_base() {
+        assert!(matches!(
+            parse_base_url("ftp://h/"),
+            Err(ConfigError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("file:///tmp"),
+            Err(ConfigError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("http://h/?a=b"),
+            Err(ConfigError::HasQuery)
+        ));
+        assert!(matches!(
+            parse_base_url("http://h/#x"),
+            Err(ConfigError::HasFragment)
+        ));
+        assert!(matches!(
+            parse_base_url("http://u:p@h/"),
+            Err(ConfigError::HasUserinfo)
+        ));
+        assert!(matches!(
+            parse_base_url("http://u@h/"),
+            Err(ConfigError::HasUserinfo)
+        ));
+        assert!(matches!(
+            parse_base_url("localhost:8787"),
+            Err(ConfigError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("not a url"),
+            Err(ConfigError::InvalidUrl(_))
+        ));
+        assert!(matches!(parse_base_url(""), Err(ConfigError::InvalidUrl(_))));
+    }
+}

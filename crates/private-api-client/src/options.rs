@@ -1,0 +1,36 @@
+use std::time::Duration;
+
+/// Limits for a [`PrivateApiClient`](crate::PrivateApiClient).
+///
+/// The defaults suit a service on the same network: the upstream call sits inside an
+/// MCP tool call, so a slow API must fail fast rather than hold the tool open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Time allowed to establish the TCP (and TLS) connection. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for the whole request, from sending to the last body byte.
+    /// Default 10 s. Applied per request, so it also bounds a client given to
+    /// [`PrivateApiClient::with_http_client`](crate::PrivateApiClient::with_http_client).
+    pub timeout: Duration,
+    /// Largest response body accepted, in bytes. Default 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl ClientOptions {
+    /// The default connect timeout.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    /// The default request timeout.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default body limit: 1 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+use serde::{Deserialize, Serialize};
+
+/// The body of a successful `GET /api/private-scope`.
+///
+/// ```json
+/// {"msg": "Hello from upstream API", "sub": "auth0|123", "scopes": ["read:private"],
+///  "actor": {"sub": "mcp-client-id"}, "delegation_chain": [{"sub": "mcp-client-id"}]}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivateScope {
+    /// A greeting from the API.
+    pub msg: String,
+    /// The user the token was issued for.
+    pub sub: String,
+    /// The scopes the API saw in the token.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The current actor: the party presenting the token on the user's behalf
+    /// (the outermost `act` claim, RFC 8693 §4.1). `None` for a token used directly.
+    #[serde(default)]
+    pub actor: Option<Actor>,
+    /// Every actor in the `act` chain, the current one first. Only the first may
+    /// drive authorization; the rest are for audit.
+    #[serde(default)]
+    pub delegation_chain: Vec<Actor>,
+}
+
+/// One party in an RFC 8693 delegation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The actor's subject, usually an OAuth client id.
+    pub sub: String,
+}
