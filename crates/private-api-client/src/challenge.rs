@@ -11,7 +11,9 @@ pub(crate) struct BearerChallenge {
 }
 
 /// Finds the first `Bearer` challenge among the header values, if any.
-pub(crate) fn find_bearer<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<BearerChallenge> {
+pub(crate) fn find_bearer<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> Option<BearerChallenge> {
     values.into_iter().find_map(parse_bearer)
 }
 
@@ -19,7 +21,10 @@ pub(crate) fn find_bearer<'a>(values: impl IntoIterator<Item = &'a str>) -> Opti
 /// Returns the parameters of the first `Bearer` one; parsing stops quietly at the
 /// first syntax error, keeping what was read so far.
 pub(crate) fn parse_bearer(value: &str) -> Option<BearerChallenge> {
-    let mut p = Parser { s: value.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: value.as_bytes(),
+        i: 0,
+    };
     let mut in_bearer = false;
     let mut found: Option<BearerChallenge> = None;
     loop {
@@ -184,7 +189,10 @@ mod tests {
         let v = r#"Basic realm="x", scope="not-this", Bearer realm="api", scope="a b", DPoP algs="ES256", scope="nor-this""#;
         assert_eq!(scope(v).as_deref(), Some("a b"));
         assert_eq!(
-            find_bearer([r#"Basic realm="x""#, r#"Bearer scope="s""#]).unwrap().scope.as_deref(),
+            find_bearer([r#"Basic realm="x""#, r#"Bearer scope="s""#])
+                .unwrap()
+                .scope
+                .as_deref(),
             Some("s")
         );
     }

@@ -47,7 +47,10 @@ impl PrivateApiClient {
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
             .redirect(same_origin_only())
-            .user_agent(concat!("obo-mcp-private-api-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "obo-mcp-private-api-client/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .map_err(|e| ConfigError::HttpClient(e.without_url().to_string()))?;
         Self::from_parts(base_url, http, options)
@@ -247,7 +250,18 @@ mod tests {
         for ok in ["a", "eyJ.eyJ.sig", "abc+/=", "A-b_c~d.e==", "x=="] {
             assert!(is_b64token(ok), "{ok}");
         }
-        for bad in ["", "=", "Bearer abc", " abc", "abc ", "a\nb", "a=b", "é", "a,b", "a\"b"] {
+        for bad in [
+            "",
+            "=",
+            "Bearer abc",
+            " abc",
+            "abc ",
+            "a\nb",
+            "a=b",
+            "é",
+            "a,b",
+            "a\"b",
+        ] {
             assert!(!is_b64token(bad), "{bad:?}");
         }
     }

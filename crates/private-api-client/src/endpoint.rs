@@ -99,6 +99,9 @@ mod tests {
             parse_base_url("not a url"),
             Err(ConfigError::InvalidUrl(_))
         ));
-        assert!(matches!(parse_base_url(""), Err(ConfigError::InvalidUrl(_))));
+        assert!(matches!(
+            parse_base_url(""),
+            Err(ConfigError::InvalidUrl(_))
+        ));
     }
 }
