@@ -1,1 +1,116 @@
-//! Placeholder.
+//! On-Behalf-Of token exchange with Auth0 (RFC 8693), and a token cache that never
+//! mixes users and never stampedes the tenant.
+//!
+//! A service that receives a user's access token often needs to call another API
+//! *as that user*. Forwarding the user's token is wrong: it was issued for this
+//! service (its `aud` is ours), and the downstream API must reject it. Token
+//! exchange asks the authorization server for a new token, for the downstream
+//! audience, that still names the user as `sub` and names this service as the
+//! actor (`act`).
+//!
+//! Auth0 limits these exchanges to a few per second per tenant (2 on Free, 8 on
+//! Essentials and Professional, 30 on Enterprise) and asks callers to cache the
+//! result for its lifetime. So this crate has two halves:
+//!
+//! - [`ExchangeClient`] speaks the exchange exactly: the RFC 8693 form fields,
+//!   `client_secret_basic` (with the RFC 6749 §2.3.1 form-encoding that most HTTP
+//!   clients skip) or `client_secret_post`, response validation, typed OAuth
+//!   errors ([`ExchangeError`]), bounded retries within a deadline.
+//! - [`TokenCache`] keeps each exchanged token until shortly before it expires,
+//!   keyed by a hash of the user's token, the audience, the scopes and the client,
+//!   and makes concurrent misses for one key share a single exchange.
+//!
+//! Nothing here knows about MCP, HTTP servers or JWT validation: verify the
+//! incoming token however you like, then hand its raw value here.
+//!
+//! # Example: a plain tokio program
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use auth0_obo::{CacheOptions, ExchangeClient, ExchangeRequest, TokenCache};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The Custom API client that Auth0 allows to do On-Behalf-Of exchanges.
+//!     let client = ExchangeClient::builder(
+//!         "tenant.eu.auth0.com", // becomes https://tenant.eu.auth0.com/
+//!         std::env::var("AUTH0_CLIENT_ID")?,
+//!         std::env::var("AUTH0_CLIENT_SECRET")?,
+//!     )
+//!     .build()?;
+//!     let cache = TokenCache::new(Arc::new(client), CacheOptions::default());
+//!
+//!     // The raw access token the user sent us (no "Bearer " prefix), after we
+//!     // verified it.
+//!     let user_token = std::env::var("USER_TOKEN")?;
+//!     let request = ExchangeRequest::new(user_token, "https://api.example.com/")?
+//!         .with_scope("read:private");
+//!
+//!     // The first call exchanges; later calls for the same user, audience and
+//!     // scope are answered from memory until one minute before expiry.
+//!     for _ in 0..3 {
+//!         let token = cache.get_token(&request).await?;
+//!         println!(
+//!             "{} token ({:?}), valid for {:?}",
+//!             token.token().token_type,
+//!             token.source(),
+//!             token.token().remaining_lifetime(),
+//!         );
+//!         // Use it: Authorization: Bearer {token.token().access_token.secret()}
+//!     }
+//!
+//!     // If the API rejects the token (revoked, say), drop it so the next call
+//!     // exchanges afresh.
+//!     cache.invalidate(&request).await;
+//!     println!("{:?}", cache.stats());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Errors
+//!
+//! [`ExchangeError`] names the OAuth error codes (`invalid_request`,
+//! `invalid_grant`, `access_denied`, …) and the transport outcomes (`RateLimited`,
+//! `Server`, `Timeout`, `Transport`, `InvalidResponse`), each with
+//! [`is_retryable`](ExchangeError::is_retryable) and a metrics
+//! [`kind`](ExchangeError::kind).
+//!
+//! # Secrets
+//!
+//! The client secret ([`ClientSecret`]) and every token ([`AccessToken`]) are
+//! newtypes whose `Debug` and `Display` print `[redacted]`. Errors and log events
+//! never contain them; text from the server is scrubbed of them before it is
+//! stored in an error. The cache stores only a SHA-256 of the user's token.
+//!
+//! # Other authorization servers
+//!
+//! [`TokenCache`] works with any [`TokenExchanger`]. [`ExchangeClient`] itself
+//! speaks plain RFC 8693, so [`TokenEndpoint::Discover`] points it at any server
+//! with an OpenID Connect discovery document.
+
+mod cache;
+mod client;
+mod error;
+mod exchanger;
+mod issuer;
+mod request;
+mod response;
+mod retry;
+mod secret;
+
+pub use cache::{
+    CacheOptions, CacheStats, CachedToken, DEFAULT_MAX_ENTRIES, DEFAULT_SKEW, TokenCache,
+    TokenCacheKey, TokenSource,
+};
+pub use client::{
+    ClientAuthMethod, DEFAULT_DEADLINE, DEFAULT_TIMEOUT, ExchangeClient, ExchangeClientBuilder,
+    GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TokenEndpoint,
+};
+pub use error::{ERROR_KINDS, ExchangeError, OAuthErrorDetails};
+pub use exchanger::TokenExchanger;
+pub use issuer::Issuer;
+pub use request::{ExchangeRequest, normalize_scope};
+pub use response::{DEFAULT_EXPIRES_IN, ExchangedToken, TokenType};
+pub use retry::RetryPolicy;
+pub use secret::{AccessToken, ClientSecret};

@@ -1,0 +1,450 @@
+//! The exchanged-token cache.
+//!
+//! Auth0 allows a tenant 2–30 exchanges per second on most plans and asks callers
+//! to keep exchanged tokens for their lifetime, so the cache is a requirement, not
+//! an optimisation. It has three jobs, each guarded by tests:
+//!
+//! 1. **Never mix users.** The key is a SHA-256 over the subject token, the
+//!    audience, the normalised scope and the client id; one user's token can only
+//!    be found with that user's token.
+//! 2. **Never serve a stale token.** An entry lives until `expires_at − skew`, and
+//!    never past the subject token's own expiry when the caller says what it is.
+//! 3. **Never stampede the tenant.** Concurrent misses for one key share a single
+//!    exchange (moka's `try_get_with`), and share its error too. Errors are not
+//!    cached, so the next call tries again.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use moka::Expiry;
+
+use crate::error::{ERROR_KINDS, ExchangeError};
+use crate::exchanger::TokenExchanger;
+use crate::request::ExchangeRequest;
+use crate::response::ExchangedToken;
+
+/// Default number of tokens kept.
+pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
+/// Default safety margin before a token's expiry: it must survive the trip to the
+/// API and the API's clock may run ahead of ours.
+pub const DEFAULT_SKEW: Duration = Duration::from_secs(60);
+
+/// Options for [`TokenCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheOptions {
+    max_entries: u64,
+    skew: Duration,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        Self {
+            max_entries: DEFAULT_MAX_ENTRIES,
+            skew: DEFAULT_SKEW,
+        }
+    }
+}
+
+impl CacheOptions {
+    /// The most tokens kept at once (default 10,000); the least useful are evicted
+    /// beyond that, so memory stays flat however many users come.
+    #[must_use]
+    pub fn max_entries(mut self, max_entries: u64) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
+
+    /// How long before `expires_at` a token stops being served (default 60 s). A
+    /// token whose whole lifetime is shorter is returned to its caller but not
+    /// kept.
+    #[must_use]
+    pub fn skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// The configured maximum number of entries.
+    #[must_use]
+    pub fn get_max_entries(&self) -> u64 {
+        self.max_entries
+    }
+
+    /// The configured skew.
+    #[must_use]
+    pub fn get_skew(&self) -> Duration {
+        self.skew
+    }
+}
+
+/// The cache key: SHA-256 over the client id, subject token, audience and
+/// normalised scope.
+///
+/// Each field is prefixed with its length, so no two different inputs produce the
+/// same byte stream (`("ab", "c")` and `("a", "bc")` differ). The raw token is not
+/// kept anywhere in the cache, and `Debug` shows only the first 4 bytes in hex,
+/// enough to correlate log lines.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenCacheKey([u8; 32]);
+
+impl TokenCacheKey {
+    /// The key for `request` made by client `client_id`.
+    #[must_use]
+    pub fn new(client_id: &str, request: &ExchangeRequest) -> Self {
+        // A version tag, so that a change of layout can never collide with old keys
+        // in a shared store.
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"auth0-obo/token-cache-key/v1");
+        for field in [
+            client_id,
+            request.subject_token().secret(),
+            request.audience(),
+            request.scope().unwrap_or(""),
+        ] {
+            ctx.update(&(field.len() as u64).to_be_bytes());
+            ctx.update(field.as_bytes());
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        Self(key)
+    }
+
+    /// The 32 bytes of the digest.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenCacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TokenCacheKey({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// Where a token returned by [`TokenCache::get_token`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenSource {
+    /// A valid cached token; no exchange.
+    Cache,
+    /// This call made the exchange.
+    Exchange,
+    /// Another concurrent call for the same key made the exchange, and this call
+    /// waited for it.
+    SharedExchange,
+}
+
+/// A token from [`TokenCache::get_token`], with where it came from.
+#[derive(Debug, Clone)]
+pub struct CachedToken {
+    token: Arc<ExchangedToken>,
+    source: TokenSource,
+}
+
+impl CachedToken {
+    /// The exchanged token.
+    #[must_use]
+    pub fn token(&self) -> &ExchangedToken {
+        &self.token
+    }
+
+    /// The exchanged token, shared.
+    #[must_use]
+    pub fn into_token(self) -> Arc<ExchangedToken> {
+        self.token
+    }
+
+    /// Where it came from.
+    #[must_use]
+    pub fn source(&self) -> TokenSource {
+        self.source
+    }
+
+    /// Whether it was served from the cache without any exchange.
+    #[must_use]
+    pub fn from_cache(&self) -> bool {
+        self.source == TokenSource::Cache
+    }
+}
+
+/// Counters for metrics and tests, from [`TokenCache::stats`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Calls answered from the cache.
+    pub hits: u64,
+    /// Calls that found no valid entry (including those that then waited for a
+    /// concurrent exchange).
+    pub misses: u64,
+    /// Exchanges started (each concurrent group of misses counts once).
+    pub exchanges: u64,
+    /// Failed exchanges by [`ExchangeError::kind`]; kinds never seen are absent.
+    pub failures: BTreeMap<&'static str, u64>,
+    /// Entries currently held. moka updates this lazily, so it may lag by a few
+    /// operations.
+    pub entry_count: u64,
+}
+
+impl CacheStats {
+    /// All failed exchanges.
+    #[must_use]
+    pub fn failures_total(&self) -> u64 {
+        self.failures.values().sum()
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    exchanges: AtomicU64,
+    failures: [AtomicU64; ERROR_KINDS.len()],
+}
+
+impl Counters {
+    fn record_failure(&self, kind: &'static str) {
+        if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
+            self.failures[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the cache stores. `usable_until` already accounts for the skew and the
+/// subject token's expiry.
+struct Entry {
+    token: Arc<ExchangedToken>,
+    usable_until: SystemTime,
+}
+
+/// Per-entry lifetime for moka: until `usable_until`, measured when inserted. A
+/// zero lifetime (a token shorter-lived than the skew) means the entry is dead on
+/// arrival: the calls waiting for that exchange get it, nobody after them does.
+struct UntilUsable;
+
+impl Expiry<TokenCacheKey, Arc<Entry>> for UntilUsable {
+    fn expire_after_create(
+        &self,
+        _key: &TokenCacheKey,
+        value: &Arc<Entry>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(
+            value
+                .usable_until
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+}
+
+/// Exchanged tokens, per user, audience, scope and client, kept until shortly
+/// before they expire. Cheap to clone; clones share the same entries.
+///
+/// See the [crate docs](crate) for an example.
+#[derive(Clone)]
+pub struct TokenCache {
+    exchanger: Arc<dyn TokenExchanger>,
+    entries: moka::future::Cache<TokenCacheKey, Arc<Entry>>,
+    skew: Duration,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("client_id", &self.exchanger.client_id())
+            .field("skew", &self.skew)
+            .field("entry_count", &self.entries.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCache {
+    /// A cache in front of `exchanger`.
+    pub fn new(exchanger: Arc<dyn TokenExchanger>, options: CacheOptions) -> Self {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(options.max_entries)
+            .expire_after(UntilUsable)
+            .build();
+        Self {
+            exchanger,
+            entries,
+            skew: options.skew,
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// The key `request` is cached under.
+    #[must_use]
+    pub fn key(&self, request: &ExchangeRequest) -> TokenCacheKey {
+        TokenCacheKey::new(self.exchanger.client_id(), request)
+    }
+
+    /// A valid token for `request`: from the cache when there is one, else from
+    /// an exchange that concurrent callers for the same key share.
+    ///
+    /// # Errors
+    ///
+    /// The exchange's [`ExchangeError`]; every concurrent caller waiting on that
+    /// exchange receives a copy. It is not cached.
+    pub async fn get_token(&self, request: &ExchangeRequest) -> Result<CachedToken, ExchangeError> {
+        let key = self.key(request);
+        if let Some(entry) = self.entries.get(&key).await {
+            // moka measures expiry on a monotonic clock, tokens expire by the wall
+            // clock; if the two disagree (the wall clock jumped), the stricter wins.
+            if SystemTime::now() < entry.usable_until {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(CachedToken {
+                    token: Arc::clone(&entry.token),
+                    source: TokenSource::Cache,
+                });
+            }
+            self.entries.invalidate(&key).await;
+        }
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+
+        let mut exchanged_here = false;
+        let outcome = self
+            .entries
+            .try_get_with(key, async {
+                exchanged_here = true;
+                self.counters.exchanges.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(key = ?key, audience = request.audience(), "token cache miss; exchanging");
+                match self.exchanger.exchange(request).await {
+                    Ok(token) => {
+                        let usable_until = self.usable_until(&token, request);
+                        Ok(Arc::new(Entry {
+                            token: Arc::new(token),
+                            usable_until,
+                        }))
+                    }
+                    Err(error) => {
+                        self.counters.record_failure(error.kind());
+                        Err(error)
+                    }
+                }
+            })
+            .await;
+        match outcome {
+            Ok(entry) => Ok(CachedToken {
+                token: Arc::clone(&entry.token),
+                source: if exchanged_here {
+                    TokenSource::Exchange
+                } else {
+                    TokenSource::SharedExchange
+                },
+            }),
+            Err(shared) => Err((*shared).clone()),
+        }
+    }
+
+    /// Forgets the token for `request`, e.g. after the API rejected it, so the
+    /// next call exchanges afresh.
+    pub async fn invalidate(&self, request: &ExchangeRequest) {
+        self.invalidate_key(&self.key(request)).await;
+    }
+
+    /// Forgets the token under `key`.
+    pub async fn invalidate_key(&self, key: &TokenCacheKey) {
+        self.entries.invalidate(key).await;
+    }
+
+    /// Forgets every token.
+    pub fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Finishes moka's deferred bookkeeping (evictions, expirations, the entry
+    /// count). Reads and writes do this over time anyway; call it before reading
+    /// [`CacheStats::entry_count`] when it must be exact.
+    pub async fn run_pending_tasks(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+
+    /// The counters so far.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.counters;
+        let failures = ERROR_KINDS
+            .iter()
+            .zip(&c.failures)
+            .filter_map(|(kind, n)| {
+                let n = n.load(Ordering::Relaxed);
+                (n > 0).then_some((*kind, n))
+            })
+            .collect();
+        CacheStats {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            exchanges: c.exchanges.load(Ordering::Relaxed),
+            failures,
+            entry_count: self.entries.entry_count(),
+        }
+    }
+
+    /// `expires_at − skew`, and never past the subject token's own expiry.
+    fn usable_until(&self, token: &ExchangedToken, request: &ExchangeRequest) -> SystemTime {
+        let by_token = token
+            .expires_at
+            .checked_sub(self.skew)
+            .unwrap_or(UNIX_EPOCH);
+        match request.subject_expires_at() {
+            Some(subject) => by_token.min(subject),
+            None => by_token,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(token: &str, aud: &str, scope: &str) -> ExchangeRequest {
+        ExchangeRequest::new(token, aud).unwrap().with_scope(scope)
+    }
+
+    #[test]
+    fn key_covers_every_field_and_is_length_prefixed() {
+        let base = TokenCacheKey::new("client", &req("tokenA", "aud", "a b"));
+        assert_eq!(
+            base,
+            TokenCacheKey::new("client", &req("tokenA", "aud", "b a a"))
+        );
+        assert_ne!(
+            base,
+            TokenCacheKey::new("client2", &req("tokenA", "aud", "a b"))
+        );
+        assert_ne!(
+            base,
+            TokenCacheKey::new("client", &req("tokenB", "aud", "a b"))
+        );
+        assert_ne!(
+            base,
+            TokenCacheKey::new("client", &req("tokenA", "aud2", "a b"))
+        );
+        assert_ne!(
+            base,
+            TokenCacheKey::new("client", &req("tokenA", "aud", "a"))
+        );
+        // Moving bytes between fields changes the key.
+        assert_ne!(
+            TokenCacheKey::new("ab", &req("c", "d", "")),
+            TokenCacheKey::new("a", &req("bc", "d", ""))
+        );
+    }
+
+    #[test]
+    fn key_debug_shows_a_short_prefix_only() {
+        let key = TokenCacheKey::new("client", &req("secret-token-value", "aud", ""));
+        let shown = format!("{key:?}");
+        assert!(shown.starts_with("TokenCacheKey(") && shown.ends_with("…)"));
+        assert_eq!(shown.chars().count(), "TokenCacheKey(".len() + 8 + 2);
+        assert!(!shown.contains("secret"));
+    }
+}
