@@ -1,0 +1,339 @@
+//! The token cache against a mock Auth0 tenant: one exchange per user, audience
+//! and scope set; no stampede; expiry before `expires_at − skew`; failures shared
+//! but not kept (design.md §5, invariants 2 and 3).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use auth0_obo::{
+    CacheOptions, ExchangeError, ExchangeRequest, ExchangedToken, TokenCache, TokenExchanger,
+    TokenSource, TokenType,
+};
+use common::*;
+use wiremock::MockServer;
+use wiremock::matchers::body_string_contains;
+
+fn request(token: &str) -> ExchangeRequest {
+    ExchangeRequest::new(token, API_AUDIENCE).unwrap()
+}
+
+fn cache(server: &MockServer) -> TokenCache {
+    TokenCache::new(Arc::new(client(server)), CacheOptions::default())
+}
+
+#[tokio::test]
+async fn hundred_sequential_calls_for_one_user_make_one_exchange() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let req = request(USER_A_TOKEN).with_scope("read:private");
+    for i in 0..100 {
+        let got = cache.get_token(&req).await.unwrap();
+        assert_eq!(got.token().access_token.secret(), API_TOKEN);
+        let expected = if i == 0 {
+            TokenSource::Exchange
+        } else {
+            TokenSource::Cache
+        };
+        assert_eq!(got.source(), expected);
+        assert_eq!(got.from_cache(), i > 0);
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.exchanges), (99, 1, 1));
+    assert_eq!(stats.failures_total(), 0);
+    cache.run_pending_tasks().await;
+    assert_eq!(cache.stats().entry_count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_first_calls_make_one_exchange() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600).set_delay(Duration::from_millis(200)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get_token(&request(USER_A_TOKEN)).await })
+        })
+        .collect();
+    let mut exchanged = 0;
+    for task in tasks {
+        let got = task.await.unwrap().unwrap();
+        assert_eq!(got.token().access_token.secret(), API_TOKEN);
+        if got.source() == TokenSource::Exchange {
+            exchanged += 1;
+        }
+    }
+    assert_eq!(exchanged, 1);
+    let stats = cache.stats();
+    assert_eq!(stats.exchanges, 1);
+    assert_eq!(stats.hits + stats.misses, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_callers_share_one_failure_and_it_is_not_cached() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(
+            oauth_error(403, "access_denied", "no client grant")
+                .set_delay(Duration::from_millis(200)),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get_token(&request(USER_A_TOKEN)).await })
+        })
+        .collect();
+    for task in tasks {
+        let err = task.await.unwrap().unwrap_err();
+        assert!(matches!(err, ExchangeError::AccessDenied(_)), "{err:?}");
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.exchanges, 1);
+    assert_eq!(stats.failures.get("access_denied"), Some(&1));
+
+    // Once the tenant is fixed, the next call exchanges again.
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let got = cache.get_token(&request(USER_A_TOKEN)).await.unwrap();
+    assert_eq!(got.source(), TokenSource::Exchange);
+}
+
+#[tokio::test]
+async fn two_users_get_two_exchanges_and_each_their_own_token() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .and(body_string_contains(format!(
+            "subject_token={USER_A_TOKEN}"
+        )))
+        .respond_with(ok_response("api-token-for-user-a", 3600))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_endpoint()
+        .and(body_string_contains(format!(
+            "subject_token={USER_B_TOKEN}"
+        )))
+        .respond_with(ok_response("api-token-for-user-b", 3600))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    for _ in 0..3 {
+        let a = cache.get_token(&request(USER_A_TOKEN)).await.unwrap();
+        let b = cache.get_token(&request(USER_B_TOKEN)).await.unwrap();
+        assert_eq!(a.token().access_token.secret(), "api-token-for-user-a");
+        assert_eq!(b.token().access_token.secret(), "api-token-for-user-b");
+        assert_ne!(a.token().access_token, b.token().access_token);
+    }
+    assert_eq!(cache.stats().exchanges, 2);
+    assert_ne!(
+        cache.key(&request(USER_A_TOKEN)),
+        cache.key(&request(USER_B_TOKEN))
+    );
+}
+
+#[tokio::test]
+async fn same_scopes_in_another_order_hit_the_same_entry() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let first = cache
+        .get_token(&request(USER_A_TOKEN).with_scope("read:private write:private"))
+        .await
+        .unwrap();
+    let second = cache
+        .get_token(&request(USER_A_TOKEN).with_scope("write:private  read:private read:private"))
+        .await
+        .unwrap();
+    assert_eq!(first.source(), TokenSource::Exchange);
+    assert_eq!(second.source(), TokenSource::Cache);
+}
+
+#[tokio::test]
+async fn different_audience_or_scope_is_a_different_entry() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let base = request(USER_A_TOKEN).with_scope("read:private");
+    let other_audience = ExchangeRequest::new(USER_A_TOKEN, "https://other-api.example/")
+        .unwrap()
+        .with_scope("read:private");
+    let other_scope = request(USER_A_TOKEN).with_scope("read:private write:private");
+    let no_scope = request(USER_A_TOKEN);
+    for req in [&base, &other_audience, &other_scope, &no_scope] {
+        assert_eq!(
+            cache.get_token(req).await.unwrap().source(),
+            TokenSource::Exchange
+        );
+    }
+    for req in [&base, &other_audience, &other_scope, &no_scope] {
+        assert!(cache.get_token(req).await.unwrap().from_cache());
+    }
+    assert_eq!(cache.stats().exchanges, 4);
+}
+
+#[tokio::test]
+async fn invariant_3_entry_expires_at_expires_at_minus_skew() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 1))
+        .expect(2)
+        .mount(&server)
+        .await;
+    // expires_in 1 s, skew 800 ms: usable for about 200 ms.
+    let cache = TokenCache::new(
+        Arc::new(client(&server)),
+        CacheOptions::default().skew(Duration::from_millis(800)),
+    );
+    let req = request(USER_A_TOKEN);
+    assert!(!cache.get_token(&req).await.unwrap().from_cache());
+    assert!(cache.get_token(&req).await.unwrap().from_cache());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(!cache.get_token(&req).await.unwrap().from_cache());
+}
+
+#[tokio::test]
+async fn invariant_3_token_shorter_than_skew_is_returned_but_not_cached() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 30))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let cache = cache(&server); // skew 60 s > expires_in 30 s
+    let req = request(USER_A_TOKEN);
+    for _ in 0..3 {
+        let got = cache.get_token(&req).await.unwrap();
+        assert_eq!(got.token().access_token.secret(), API_TOKEN);
+        assert_eq!(got.source(), TokenSource::Exchange);
+    }
+}
+
+#[tokio::test]
+async fn invariant_3_entry_never_outlives_the_subject_token() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let req = request(USER_A_TOKEN)
+        .with_subject_expires_at(SystemTime::now() + Duration::from_millis(200));
+    assert!(!cache.get_token(&req).await.unwrap().from_cache());
+    assert!(cache.get_token(&req).await.unwrap().from_cache());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!cache.get_token(&req).await.unwrap().from_cache());
+}
+
+#[tokio::test]
+async fn invariant_3_failed_exchange_is_not_cached() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(oauth_error(400, "invalid_request", "Invalid subject token"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let req = request(USER_A_TOKEN);
+    let err = cache.get_token(&req).await.unwrap_err();
+    assert!(matches!(err, ExchangeError::InvalidRequest(_)), "{err:?}");
+    let ok = cache.get_token(&req).await.unwrap();
+    assert_eq!(ok.source(), TokenSource::Exchange);
+    let stats = cache.stats();
+    assert_eq!(stats.exchanges, 2);
+    assert_eq!(stats.failures.get("invalid_request"), Some(&1));
+    assert_eq!(stats.failures_total(), 1);
+}
+
+#[tokio::test]
+async fn invalidate_makes_the_next_call_exchange_afresh() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    let req = request(USER_A_TOKEN);
+    cache.get_token(&req).await.unwrap();
+    assert!(cache.get_token(&req).await.unwrap().from_cache());
+    cache.invalidate(&req).await;
+    assert_eq!(
+        cache.get_token(&req).await.unwrap().source(),
+        TokenSource::Exchange
+    );
+}
+
+/// An in-process exchanger: a second real implementation of the seam, used here
+/// to fill the cache quickly.
+#[derive(Debug, Default)]
+struct Counting {
+    calls: AtomicU64,
+}
+
+#[async_trait]
+impl TokenExchanger for Counting {
+    fn client_id(&self) -> &str {
+        "in-process"
+    }
+
+    async fn exchange(&self, request: &ExchangeRequest) -> Result<ExchangedToken, ExchangeError> {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(ExchangedToken::new(
+            format!("token-{n}-for-{}", request.audience()),
+            TokenType::Bearer,
+            "urn:ietf:params:oauth:token-type:access_token",
+            None,
+            Duration::from_secs(3600),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn cache_is_bounded_by_max_entries() {
+    let exchanger = Arc::new(Counting::default());
+    let cache = TokenCache::new(exchanger.clone(), CacheOptions::default().max_entries(10));
+    for user in 0..200 {
+        let req = ExchangeRequest::new(format!("user-token-{user}"), API_AUDIENCE).unwrap();
+        cache.get_token(&req).await.unwrap();
+    }
+    cache.run_pending_tasks().await;
+    let stats = cache.stats();
+    assert!(stats.entry_count <= 10, "{stats:?}");
+    assert_eq!(exchanger.calls.load(Ordering::Relaxed), 200);
+}
