@@ -1,5 +1,5 @@
-//! Test support shared by every crate's tests: signing keys, token minting and (later)
-//! a mock Auth0 tenant on wiremock.
+//! Test support shared by every crate's tests: signing keys, token minting and
+//! a mock Auth0 tenant on wiremock ([`tenant::MockTenant`]).
 //!
 //! This crate depends on none of ours on purpose: it mints tokens with `jsonwebtoken`
 //! directly, so a bug in `jwt-verify` cannot hide itself by also being in the minting.
@@ -9,4 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod keys;
+pub mod tenant;
 pub mod token;
+
+pub use tenant::{Fault, MockTenant, TenantConfig};

@@ -65,6 +65,7 @@ impl TokenBuilder {
     }
 
     /// Sets `sub`.
+    #[allow(clippy::should_implement_trait)] // `sub` is the JWT claim, not subtraction.
     pub fn sub(self, sub: impl Into<String>) -> Self {
         self.claim("sub", sub.into())
     }

@@ -1,0 +1,377 @@
+//! A mock Auth0 tenant on wiremock: discovery, JWKS, and On-Behalf-Of token exchange
+//! that checks what Auth0 checks, with real RS256 keys generated at start.
+//!
+//! It plays the tenant described in `shared/auth0-tenant.md`: an API for the MCP server
+//! ([`TenantConfig::mcp_audience`]), a private API ([`TenantConfig::api_audience`]), the
+//! MCP server's Custom API client allowed On-Behalf-Of, and its user-delegated client
+//! grant to the private API ([`TenantConfig::allowed_scopes`]).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /.well-known/openid-configuration` | OIDC discovery |
+//! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
+//! | `GET /.well-known/jwks.json` | the published keys, `Cache-Control: public, max-age=…`; 503 while [`MockTenant::jwks_down`] |
+//! | `POST /oauth/token` | token exchange, see below |
+//!
+//! The token endpoint's checks, and the status and `error` of each refusal, are listed
+//! in the table of the `exchange` module's source (`tenant/exchange.rs`); in short:
+//! 400 `invalid_request` (missing or bad parameters, a malformed subject token or one
+//! for another audience or issuer, an `act` chain 4 deep), 400 `unsupported_grant_type`,
+//! 401 `invalid_client` (client authentication), 401 `invalid_grant` (subject token not
+//! signed by a published key, or expired), 403 `access_denied` (no client grant for that
+//! audience, or a scope outside the grant).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use obo_tests::tenant::{Fault, MockTenant, TenantConfig};
+//!
+//! let tenant = MockTenant::start(TenantConfig::default()).await;
+//! let token = tenant.token_for("auth0|alice", &["tool:greet"]);
+//! // ... point the code under test at tenant.issuer(), tenant.client_id(),
+//! // tenant.client_secret(), and send `token` to it ...
+//! tenant.inject(Fault::RateLimited { retry_after_secs: 1 }, Some(1));
+//! assert_eq!(tenant.exchanges_for("auth0|alice"), 0);
+//! # }
+//! ```
+
+mod config;
+mod exchange;
+mod fault;
+mod state;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub use config::{
+    DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID, DEFAULT_EXCHANGE_SCOPE, DEFAULT_MCP_AUDIENCE,
+    DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES, TenantConfig,
+};
+pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
+pub use fault::Fault;
+
+use crate::keys::{TestKey, jwks_json};
+use crate::token::TokenBuilder;
+use exchange::TokenEndpoint;
+use state::{State, lock};
+
+/// A running mock Auth0 tenant. Cheap to clone: clones share the server and its state,
+/// which is stopped when the last clone is dropped.
+#[derive(Clone)]
+pub struct MockTenant {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    server: MockServer,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for MockTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockTenant")
+            .field("issuer", &self.issuer())
+            .field("config", &self.inner.state.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockTenant {
+    /// Starts a tenant on `127.0.0.1` and a free port.
+    pub async fn start(config: TenantConfig) -> Self {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for the mock tenant");
+        Self::start_on(listener, config).await
+    }
+
+    /// Starts a tenant on a listener the caller bound (the demo's fixed port).
+    pub async fn start_on(listener: TcpListener, config: TenantConfig) -> Self {
+        // Recording would keep every request of a long demo in memory.
+        let server = MockServer::builder()
+            .listener(listener)
+            .disable_request_recording()
+            .start()
+            .await;
+        let issuer = format!("{}/", server.uri());
+        let state = Arc::new(State::new(config, issuer));
+        let discovery = Discovery(Arc::clone(&state));
+        for well_known in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+        ] {
+            Mock::given(method("GET"))
+                .and(path(well_known))
+                .respond_with(Discovery(Arc::clone(&discovery.0)))
+                .mount(&server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(path("/.well-known/jwks.json"))
+            .respond_with(Jwks(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .respond_with(TokenEndpoint(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Self {
+            inner: Arc::new(Inner { server, state }),
+        }
+    }
+
+    /// The issuer, exactly as tokens carry it in `iss`: `http://127.0.0.1:PORT/`.
+    pub fn issuer(&self) -> &str {
+        &self.inner.state.issuer
+    }
+
+    /// The base URL without a trailing slash: `http://127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        self.inner.server.uri()
+    }
+
+    /// The socket address the tenant listens on.
+    pub fn address(&self) -> SocketAddr {
+        *self.inner.server.address()
+    }
+
+    /// `{issuer}oauth/token`.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}oauth/token", self.issuer())
+    }
+
+    /// `{issuer}.well-known/jwks.json`.
+    pub fn jwks_uri(&self) -> String {
+        format!("{}.well-known/jwks.json", self.issuer())
+    }
+
+    /// The configuration the tenant started with. [`MockTenant::exchanged_expires_in`]
+    /// gives the current exchanged-token lifetime, which may have changed since.
+    pub fn config(&self) -> &TenantConfig {
+        &self.inner.state.config
+    }
+
+    /// The MCP server's API identifier (user tokens' `aud`).
+    pub fn mcp_audience(&self) -> &str {
+        &self.config().mcp_audience
+    }
+
+    /// The private API's identifier (exchanged tokens' `aud`).
+    pub fn api_audience(&self) -> &str {
+        &self.config().api_audience
+    }
+
+    /// The MCP server's client id.
+    pub fn client_id(&self) -> &str {
+        &self.config().client_id
+    }
+
+    /// The MCP server's client secret.
+    pub fn client_secret(&self) -> &str {
+        &self.config().client_secret
+    }
+
+    /// The key currently signing tokens (user tokens from the helpers, exchanged tokens).
+    pub fn signing_key(&self) -> TestKey {
+        self.inner.state.signing_key()
+    }
+
+    /// The key ids the JWKS publishes now, the signing key first.
+    pub fn published_kids(&self) -> Vec<String> {
+        lock(&self.inner.state.keys)
+            .published
+            .iter()
+            .map(|k| k.key.kid().to_string())
+            .collect()
+    }
+
+    /// A builder for a user's access token for the MCP server, as Auth0 issues it to the
+    /// MCP client app: `iss`, `aud` = MCP audience, `sub`, `azp` and `client_id` = the
+    /// MCP client app, `scope` and `permissions` = [`TenantConfig::user_scopes`],
+    /// `iat` = now, `exp` = now + 1 h, `name` and `email` derived from `sub`
+    /// (`auth0|alice` → `alice`, `alice@example.com`), header `typ: at+jwt`.
+    /// Tweak it, then sign with [`MockTenant::sign_user_token`].
+    pub fn user_token(&self, sub: &str) -> TokenBuilder {
+        let config = self.config();
+        let local = sub.rsplit('|').next().unwrap_or(sub);
+        let email_local: String = local
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        TokenBuilder::new(self.issuer(), &config.mcp_audience)
+            .sub(sub)
+            .azp(&config.user_client_id)
+            .client_id(&config.user_client_id)
+            .scope(config.user_scopes.join(" "))
+            .permissions(config.user_scopes.iter().cloned())
+            .name(local)
+            .email(format!("{email_local}@example.com"))
+            .header("typ", "at+jwt")
+    }
+
+    /// Signs a builder's claims with the tenant's current signing key.
+    pub fn sign_user_token(&self, builder: &TokenBuilder) -> String {
+        builder.sign(&self.signing_key())
+    }
+
+    /// A signed user token for `sub` with exactly `scopes` (as `scope` and `permissions`).
+    pub fn token_for(&self, sub: &str, scopes: &[&str]) -> String {
+        let builder = self
+            .user_token(sub)
+            .scope(scopes.join(" "))
+            .permissions(scopes.iter().copied());
+        self.sign_user_token(&builder)
+    }
+
+    /// Limits what `sub`'s roles give on the private API (Auth0 RBAC): exchanges for
+    /// that user grant only these of the requested scopes, and the response then carries
+    /// `scope`. Users without a limit get every requested scope of the client grant.
+    pub fn set_user_api_scopes(&self, sub: &str, scopes: &[&str]) {
+        let scopes = scopes.iter().map(|s| (*s).to_string()).collect();
+        lock(&self.inner.state.user_api_scopes).insert(sub.to_string(), scopes);
+    }
+
+    /// Removes the limit set by [`MockTenant::set_user_api_scopes`].
+    pub fn clear_user_api_scopes(&self, sub: &str) {
+        lock(&self.inner.state.user_api_scopes).remove(sub);
+    }
+
+    /// Successful exchanges so far.
+    pub fn exchanges(&self) -> u64 {
+        self.inner.state.exchanges.load(Ordering::SeqCst)
+    }
+
+    /// Requests to the token endpoint so far, whatever their outcome (faults included).
+    pub fn exchange_attempts(&self) -> u64 {
+        self.inner.state.exchange_attempts.load(Ordering::SeqCst)
+    }
+
+    /// Successful exchanges of a subject token whose `sub` is `sub`.
+    pub fn exchanges_for(&self, sub: &str) -> u64 {
+        lock(&self.inner.state.exchanges_by_sub)
+            .get(sub)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests to the JWKS endpoint so far (including those answered 503).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.inner.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_counters(&self) {
+        let state = &self.inner.state;
+        state.exchanges.store(0, Ordering::SeqCst);
+        state.exchange_attempts.store(0, Ordering::SeqCst);
+        state.jwks_fetches.store(0, Ordering::SeqCst);
+        lock(&state.exchanges_by_sub).clear();
+    }
+
+    /// Makes the token endpoint misbehave for the next `times` requests (`None`: until
+    /// [`MockTenant::clear_faults`]). Faults queue up: the oldest one still active
+    /// answers the next request.
+    pub fn inject(&self, fault: Fault, times: Option<usize>) {
+        lock(&self.inner.state.faults).push(fault, times);
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        lock(&self.inner.state.faults).clear();
+    }
+
+    /// Rotates the signing key and returns the new one. The JWKS publishes the new key
+    /// first and keeps the old ones, so tokens already issued still verify, as during a
+    /// real Auth0 rotation.
+    pub fn rotate_keys(&self) -> TestKey {
+        self.inner.state.rotate(true)
+    }
+
+    /// Rotates the signing key and stops publishing the old ones (a revoked key): tokens
+    /// they signed no longer verify, here or anywhere that refetches the JWKS.
+    pub fn rotate_keys_dropping_old(&self) -> TestKey {
+        self.inner.state.rotate(false)
+    }
+
+    /// While `true`, the JWKS endpoint answers 503.
+    pub fn jwks_down(&self, down: bool) {
+        self.inner.state.jwks_down.store(down, Ordering::SeqCst);
+    }
+
+    /// Sets `expires_in` (and so `exp`) of tokens exchanged from now on.
+    pub fn set_exchanged_expires_in(&self, seconds: u64) {
+        self.inner.state.expires_in.store(seconds, Ordering::SeqCst);
+    }
+
+    /// The current `expires_in` of exchanged tokens, in seconds.
+    pub fn exchanged_expires_in(&self) -> u64 {
+        self.inner.state.expires_in.load(Ordering::SeqCst)
+    }
+}
+
+/// OIDC discovery (and RFC 8414 metadata), shaped like Auth0's.
+struct Discovery(Arc<State>);
+
+impl Respond for Discovery {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let issuer = &self.0.issuer;
+        ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}authorize"),
+            "token_endpoint": format!("{issuer}oauth/token"),
+            "registration_endpoint": format!("{issuer}oidc/register"),
+            "userinfo_endpoint": format!("{issuer}userinfo"),
+            "jwks_uri": format!("{issuer}.well-known/jwks.json"),
+            "revocation_endpoint": format!("{issuer}oauth/revoke"),
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                TOKEN_EXCHANGE_GRANT,
+            ],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "authorization_response_iss_parameter_supported": true,
+        }))
+    }
+}
+
+/// The JWKS, or 503 while the test says it is down.
+struct Jwks(Arc<State>);
+
+impl Respond for Jwks {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let state = &self.0;
+        state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+        if state.jwks_down.load(Ordering::SeqCst) {
+            return ResponseTemplate::new(503).set_body_string("Service Unavailable");
+        }
+        let published: Vec<TestKey> = lock(&state.keys)
+            .published
+            .iter()
+            .map(|k| k.key.clone())
+            .collect();
+        let refs: Vec<&TestKey> = published.iter().collect();
+        ResponseTemplate::new(200)
+            .insert_header(
+                "cache-control",
+                format!("public, max-age={}", state.config.jwks_max_age).as_str(),
+            )
+            .set_body_json(jwks_json(&refs))
+    }
+}

@@ -1,0 +1,108 @@
+//! What the mock tenant is configured with: the two APIs, the MCP server's client and
+//! its client grant, and the lifetimes it issues.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The MCP server's API identifier the tenant uses unless told otherwise.
+pub const DEFAULT_MCP_AUDIENCE: &str = "http://localhost:3001/";
+/// The private API's identifier the tenant uses unless told otherwise.
+pub const DEFAULT_API_AUDIENCE: &str = "http://localhost:8787/";
+/// The MCP server's (Custom API) client id the tenant uses unless told otherwise.
+pub const DEFAULT_CLIENT_ID: &str = "mcp-server-client";
+/// The MCP client application (for example MCP Inspector) that signs users in; user
+/// tokens carry it in `azp` and `client_id`.
+pub const DEFAULT_USER_CLIENT_ID: &str = "mcp-inspector";
+/// The scopes user tokens carry unless told otherwise.
+pub const DEFAULT_USER_SCOPES: [&str; 2] = ["tool:whoami", "tool:greet"];
+/// The scope the MCP server's client grant allows on the private API.
+pub const DEFAULT_EXCHANGE_SCOPE: &str = "read:private";
+
+/// How a [`MockTenant`](super::MockTenant) is set up, mirroring the objects of a real
+/// Auth0 tenant configured for On-Behalf-Of (see `shared/auth0-tenant.md`).
+///
+/// Fields are public so a test overrides only what it cares about:
+///
+/// ```
+/// use obo_tests::tenant::TenantConfig;
+///
+/// let config = TenantConfig {
+///     mcp_audience: "https://mcp.example/".into(),
+///     ..TenantConfig::default()
+/// };
+/// assert_eq!(config.api_audience, "http://localhost:8787/");
+/// ```
+///
+/// `Debug` redacts the client secret.
+#[derive(Clone)]
+pub struct TenantConfig {
+    /// The MCP server's API identifier: the `aud` of user tokens, and the audience a
+    /// subject token must carry to be exchanged (`AUTH0_AUDIENCE`).
+    pub mcp_audience: String,
+    /// The private API's identifier, the only audience the MCP server's client has a
+    /// user-delegated client grant for (`API_AUTH0_AUDIENCE`).
+    pub api_audience: String,
+    /// The MCP server's client id (`MCP_AUTH0_CLIENT_ID`).
+    pub client_id: String,
+    /// The MCP server's client secret (`MCP_AUTH0_CLIENT_SECRET`); random by default.
+    pub client_secret: String,
+    /// The scopes the client grant allows on the private API; asking for any other is
+    /// refused with 403 `access_denied`.
+    pub allowed_scopes: Vec<String>,
+    /// `expires_in` of exchanged tokens, in seconds (Auth0's default is 3600). Can be
+    /// changed while running with [`MockTenant::set_exchanged_expires_in`](super::MockTenant::set_exchanged_expires_in).
+    pub expires_in: u64,
+    /// The MCP client application users sign in with: `azp` and `client_id` of user tokens.
+    pub user_client_id: String,
+    /// The scopes (and RBAC `permissions`) of tokens from [`MockTenant::user_token`](super::MockTenant::user_token).
+    pub user_scopes: Vec<String>,
+    /// `max-age` of the JWKS response's `Cache-Control`, in seconds.
+    pub jwks_max_age: u64,
+}
+
+impl Default for TenantConfig {
+    fn default() -> Self {
+        Self {
+            mcp_audience: DEFAULT_MCP_AUDIENCE.into(),
+            api_audience: DEFAULT_API_AUDIENCE.into(),
+            client_id: DEFAULT_CLIENT_ID.into(),
+            client_secret: random_secret(),
+            allowed_scopes: vec![DEFAULT_EXCHANGE_SCOPE.into()],
+            expires_in: 3600,
+            user_client_id: DEFAULT_USER_CLIENT_ID.into(),
+            user_scopes: DEFAULT_USER_SCOPES
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            jwks_max_age: 600,
+        }
+    }
+}
+
+impl std::fmt::Debug for TenantConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantConfig")
+            .field("mcp_audience", &self.mcp_audience)
+            .field("api_audience", &self.api_audience)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("allowed_scopes", &self.allowed_scopes)
+            .field("expires_in", &self.expires_in)
+            .field("user_client_id", &self.user_client_id)
+            .field("user_scopes", &self.user_scopes)
+            .field("jwks_max_age", &self.jwks_max_age)
+            .finish()
+    }
+}
+
+/// 32 random bytes, base64url: the shape of an Auth0 client secret (64 chars there).
+fn random_secret() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// Random bytes from aws-lc-rs; a failing system RNG means a broken machine.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator");
+    bytes
+}

@@ -1,0 +1,118 @@
+//! The tenant's mutable state, shared by the handle and the wiremock responders.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::Jwk;
+
+use super::config::TenantConfig;
+use super::fault::FaultQueue;
+use crate::keys::TestKey;
+
+/// A tenant signing key with its verification half ready.
+#[derive(Clone)]
+pub(crate) struct TenantKey {
+    pub(crate) key: TestKey,
+    pub(crate) decoding: DecodingKey,
+}
+
+impl TenantKey {
+    fn generate(kid: String) -> Self {
+        let key = TestKey::rsa(kid);
+        let jwk: Jwk = serde_json::from_value(key.jwk()).expect("TestKey publishes a valid JWK");
+        let decoding = DecodingKey::from_jwk(&jwk).expect("TestKey's JWK is an RSA key");
+        Self { key, decoding }
+    }
+}
+
+/// The current signing key and every published key (the signing key first).
+pub(crate) struct KeyRing {
+    pub(crate) signing: TenantKey,
+    pub(crate) published: Vec<TenantKey>,
+}
+
+pub(crate) struct State {
+    pub(crate) config: TenantConfig,
+    pub(crate) issuer: String,
+    pub(crate) keys: Mutex<KeyRing>,
+    pub(crate) faults: Mutex<FaultQueue>,
+    /// RBAC: the private-API permissions a user's roles give, when limited.
+    pub(crate) user_api_scopes: Mutex<HashMap<String, Vec<String>>>,
+    pub(crate) exchanges_by_sub: Mutex<HashMap<String, u64>>,
+    pub(crate) expires_in: AtomicU64,
+    pub(crate) jwks_down: AtomicBool,
+    pub(crate) exchanges: AtomicU64,
+    pub(crate) exchange_attempts: AtomicU64,
+    pub(crate) jwks_fetches: AtomicU64,
+    key_serial: AtomicU64,
+    jti_serial: AtomicU64,
+}
+
+/// Locks, ignoring poisoning: the data behind these locks stays consistent even if a
+/// test thread panicked while holding one, and the responder must never panic.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl State {
+    pub(crate) fn new(config: TenantConfig, issuer: String) -> Self {
+        let first = TenantKey::generate(kid(1));
+        Self {
+            expires_in: AtomicU64::new(config.expires_in),
+            config,
+            issuer,
+            keys: Mutex::new(KeyRing {
+                signing: first.clone(),
+                published: vec![first],
+            }),
+            faults: Mutex::new(FaultQueue::default()),
+            user_api_scopes: Mutex::new(HashMap::new()),
+            exchanges_by_sub: Mutex::new(HashMap::new()),
+            jwks_down: AtomicBool::new(false),
+            exchanges: AtomicU64::new(0),
+            exchange_attempts: AtomicU64::new(0),
+            jwks_fetches: AtomicU64::new(0),
+            key_serial: AtomicU64::new(1),
+            jti_serial: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn signing_key(&self) -> TestKey {
+        lock(&self.keys).signing.key.clone()
+    }
+
+    /// Generates a new signing key (outside the lock: RSA generation takes a while),
+    /// publishes it first, and keeps or drops the previously published keys.
+    pub(crate) fn rotate(&self, keep_old: bool) -> TestKey {
+        let serial = self.key_serial.fetch_add(1, Ordering::SeqCst) + 1;
+        let new = TenantKey::generate(kid(serial));
+        let mut ring = lock(&self.keys);
+        let mut published = vec![new.clone()];
+        if keep_old {
+            published.append(&mut ring.published);
+        }
+        ring.published = published;
+        ring.signing = new.clone();
+        new.key
+    }
+
+    pub(crate) fn next_jti(&self) -> String {
+        let serial = self.jti_serial.fetch_add(1, Ordering::SeqCst);
+        let random = super::config::random_bytes::<8>();
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{serial}-{hex}")
+    }
+
+    pub(crate) fn record_exchange(&self, sub: &str) {
+        *lock(&self.exchanges_by_sub)
+            .entry(sub.to_string())
+            .or_insert(0) += 1;
+        self.exchanges.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn kid(serial: u64) -> String {
+    format!("mock-tenant-key-{serial}")
+}
