@@ -1,1 +1,109 @@
-//! Placeholder.
+//! Verify OAuth 2.0 JWT access tokens (Auth0, RFC 9068) against an issuer's JWKS.
+//!
+//! A resource server receives `Authorization: Bearer <jwt>` and must decide, cheaply
+//! and without calling the issuer per request, whether the token may enter. This crate
+//! makes that decision:
+//!
+//! 1. [`bearer::parse_authorization`] takes the token out of the header, strictly.
+//! 2. [`JwksVerifier::verify`] checks it against the issuer's keys, fetched once and
+//!    cached ([`JwksSource`]), and returns a [`Principal`]: who the token speaks for,
+//!    with which scopes, through which chain of actors (RFC 8693 `act`).
+//! 3. On failure, the [`VerifyError`] knows its RFC 6750 error code and a description
+//!    fit for the client, and [`Challenge`] renders the `WWW-Authenticate` header.
+//!
+//! ```no_run
+//! use jwt_verify::{bearer, Challenge, Issuer, JwksVerifier, VerifierOptions};
+//!
+//! # async fn handle(authorization: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! // Once, at startup: the issuer exactly as tokens carry it in `iss`, and our audience.
+//! let verifier = JwksVerifier::new(
+//!     Issuer::parse("tenant.auth0.com")?, // becomes https://tenant.auth0.com/
+//!     "https://mcp.example.com/",
+//!     VerifierOptions::default(),
+//! )?;
+//! verifier.refresh_keys().await?; // fail fast if the issuer is unreachable
+//!
+//! // Per request:
+//! let token = match bearer::parse_authorization(authorization) {
+//!     Ok(token) => token,
+//!     Err(error) => {
+//!         let mut challenge = Challenge::new().error_description(error.description());
+//!         if let Some(code) = error.error_code() {
+//!             challenge = challenge.error(code);
+//!         }
+//!         println!("400/401 WWW-Authenticate: {challenge}");
+//!         return Ok(());
+//!     }
+//! };
+//! match verifier.verify(token).await {
+//!     Ok(principal) if principal.has_scope("tool:greet") => {
+//!         println!("hello {} via {:?}", principal.sub, principal.current_actor());
+//!     }
+//!     Ok(_) => { /* 403 with an insufficient_scope challenge */ }
+//!     Err(error) => match error.error_code() {
+//!         // The client's fault: 401 and a challenge that says why.
+//!         Some(code) => {
+//!             let challenge = Challenge::new().error(code).error_description(&error.description());
+//!             println!("401 WWW-Authenticate: {challenge} ({})", error.kind());
+//!         }
+//!         // Ours (the issuer's keys are unreachable): 503, not 401.
+//!         None => println!("503: {error}"),
+//!     },
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is checked
+//!
+//! - **Size first.** Tokens over [`VerifierOptions::max_token_bytes`] (16 KiB) are
+//!   refused before any decoding.
+//! - **Algorithms.** Only those configured ([`Algorithm`]: RS256 by default; PS256,
+//!   ES256). `none` and HMAC cannot even be named. The header's `alg` must fit the key's
+//!   `kty`, and the JWK's own `alg` when it has one. `jku`, `x5u`, `jwk` and `x5c` in the
+//!   header are never used: keys come only from the configured issuer.
+//! - **Claims.** `iss` exactly equal to the [`Issuer`]; `aud` a string or array holding
+//!   our audience; `exp` and `nbf` with leeway; `sub` a non-empty string; a client id
+//!   from `client_id`, else `azp`. Claims we read must have their registered type, and
+//!   a claims object with duplicate members is refused.
+//!
+//! # Keys and rotation
+//!
+//! Keys are fetched on first use (or by [`JwksVerifier::refresh_keys`]) and cached for
+//! the response's `Cache-Control: max-age`, clamped to 30 s ..= 24 h (10 minutes when
+//! absent). A token with an unknown `kid` triggers one refetch, at most once per
+//! [`VerifierOptions::refetch_cooldown`], and concurrent refetches share one request.
+//! When the endpoint fails, cached keys keep working; with no keys at all, verification
+//! fails with [`VerifyError::KeysUnavailable`], a server-side error.
+//!
+//! # Secrets
+//!
+//! The token is kept in [`AccessToken`], whose `Debug` and `Display` are redacted. No
+//! error, log line or `Debug` output of this crate contains a token.
+
+pub mod bearer;
+mod challenge;
+mod claims;
+mod error;
+mod error_code;
+mod header;
+mod issuer;
+mod jwks;
+mod jwks_http;
+mod key_cache;
+mod key_set;
+mod options;
+mod principal;
+mod verifier;
+
+pub use bearer::BearerError;
+pub use challenge::{Challenge, ChallengeParseError};
+pub use error::{ConfigError, JwksError, VerifyError};
+pub use error_code::BearerErrorCode;
+pub use issuer::Issuer;
+pub use jwks::{FetchedJwks, JwksSource, StaticJwks};
+pub use jwks_http::HttpJwksSource;
+pub use key_cache::JwksStats;
+pub use options::{Algorithm, JwksLocation, VerifierOptions};
+pub use principal::{AccessToken, Actor, Principal};
+pub use verifier::JwksVerifier;

@@ -1,0 +1,156 @@
+//! Reading a bearer token from an `Authorization` header (RFC 6750 §2.1).
+
+use crate::error_code::BearerErrorCode;
+
+/// Why an `Authorization` header value did not yield a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BearerError {
+    /// The header value is empty or blank.
+    #[error("the Authorization header is empty")]
+    Empty,
+    /// Another scheme (`Basic`, `DPoP`...) was used.
+    #[error("the Authorization scheme is not Bearer")]
+    NotBearer,
+    /// `Bearer` with nothing after it.
+    #[error("the Bearer credentials contain no token")]
+    MissingToken,
+    /// What follows `Bearer ` is not exactly one RFC 6750 `b64token`.
+    #[error("the Bearer credentials are not a single b64token")]
+    InvalidToken,
+}
+
+impl BearerError {
+    /// The RFC 6750 error code for the challenge.
+    ///
+    /// A request using another authentication scheme is treated like one without
+    /// credentials, so the challenge carries no error code (RFC 6750 §3.1); every
+    /// malformed `Bearer` header is `invalid_request`.
+    pub fn error_code(&self) -> Option<BearerErrorCode> {
+        match self {
+            Self::NotBearer => None,
+            Self::Empty | Self::MissingToken | Self::InvalidToken => {
+                Some(BearerErrorCode::InvalidRequest)
+            }
+        }
+    }
+
+    /// A description safe to send to the client.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::Empty => "The Authorization header is empty",
+            Self::NotBearer => "Use the Bearer authentication scheme",
+            Self::MissingToken => "The Authorization header has no bearer token",
+            Self::InvalidToken => "The Authorization header must hold exactly one bearer token",
+        }
+    }
+}
+
+/// Extracts the token from an `Authorization` header value.
+///
+/// The scheme is matched case-insensitively (RFC 9110 §11.1) and must be followed by
+/// spaces and exactly one `b64token` (`1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" /
+/// "/" ) *"="`). Anything else, such as two tokens or a comma, is refused rather than
+/// guessed at.
+///
+/// ```
+/// use jwt_verify::bearer::{parse_authorization, BearerError};
+/// assert_eq!(parse_authorization("Bearer abc.def-_.x~+/=="), Ok("abc.def-_.x~+/=="));
+/// assert_eq!(parse_authorization("bearer abc"), Ok("abc"));
+/// assert_eq!(parse_authorization("Bearer a b"), Err(BearerError::InvalidToken));
+/// assert_eq!(parse_authorization("Basic dXNlcjpwYXNz"), Err(BearerError::NotBearer));
+/// ```
+pub fn parse_authorization(value: &str) -> Result<&str, BearerError> {
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() {
+        return Err(BearerError::Empty);
+    }
+    let (scheme, rest) = value.split_at(value.find([' ', '\t']).unwrap_or(value.len()));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::NotBearer);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(BearerError::MissingToken);
+    }
+    if !is_b64token(token) {
+        return Err(BearerError::InvalidToken);
+    }
+    Ok(token)
+}
+
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6750_2_1_accepts_one_b64token_any_scheme_case() {
+        assert_eq!(parse_authorization("Bearer abc"), Ok("abc"));
+        assert_eq!(parse_authorization("BEARER abc"), Ok("abc"));
+        assert_eq!(parse_authorization("  Bearer   abc  "), Ok("abc"));
+        assert_eq!(parse_authorization("Bearer a=="), Ok("a=="));
+    }
+
+    #[test]
+    fn rfc6750_2_1_refuses_everything_else() {
+        assert_eq!(parse_authorization(""), Err(BearerError::Empty));
+        assert_eq!(parse_authorization("   "), Err(BearerError::Empty));
+        assert_eq!(
+            parse_authorization("Bearer"),
+            Err(BearerError::MissingToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearer   "),
+            Err(BearerError::MissingToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearer a b"),
+            Err(BearerError::InvalidToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearer a,b"),
+            Err(BearerError::InvalidToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearer =="),
+            Err(BearerError::InvalidToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearer a=b"),
+            Err(BearerError::InvalidToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearer\tabc"),
+            Err(BearerError::InvalidToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearer é"),
+            Err(BearerError::InvalidToken)
+        );
+        assert_eq!(
+            parse_authorization("Bearerabc"),
+            Err(BearerError::NotBearer)
+        );
+        assert_eq!(
+            parse_authorization("Basic abc"),
+            Err(BearerError::NotBearer)
+        );
+    }
+
+    #[test]
+    fn rfc6750_3_1_other_schemes_get_no_error_code() {
+        assert_eq!(BearerError::NotBearer.error_code(), None);
+        assert_eq!(
+            BearerError::InvalidToken.error_code(),
+            Some(BearerErrorCode::InvalidRequest)
+        );
+    }
+}

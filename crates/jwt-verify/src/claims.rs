@@ -1,0 +1,270 @@
+//! From a signature-checked claims object to a [`Principal`].
+//!
+//! `jsonwebtoken` has already checked `iss`, `aud`, `exp` and `nbf` by the time these
+//! functions run; what is left are the typed checks it does not make: every claim we
+//! read must have the type the specs give it, and a claim present with the wrong type
+//! refuses the token rather than being skipped.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+use crate::error::VerifyError;
+use crate::principal::{AccessToken, Actor, Principal};
+
+/// Bounds the work a hostile `act` nesting can cause; RFC 8693 chains are short (Auth0
+/// stops at 4).
+pub(crate) const MAX_ACT_DEPTH: usize = 32;
+
+/// A JSON object whose members (at any depth) are unique.
+///
+/// `serde_json` keeps the last of duplicate members silently; for a token that means
+/// two readers could disagree about a claim, so duplicates refuse the token instead.
+#[derive(Debug)]
+pub(crate) struct StrictObject(pub(crate) Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_any(StrictVisitor)? {
+            Value::Object(map) => Ok(Self(map)),
+            _ => Err(de::Error::custom("not a JSON object")),
+        }
+    }
+}
+
+/// Parses bytes as a JSON object with unique members.
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    serde_json::from_slice::<StrictObject>(bytes).map(|object| object.0)
+}
+
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value without duplicate object members")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(de::Error::custom("duplicate object member"));
+            }
+            let StrictValue(value) = access.next_value()?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// The claims this crate requires beyond what `jsonwebtoken` checks, and how to read
+/// them into a [`Principal`].
+pub(crate) fn principal_from_claims(
+    claims: Map<String, Value>,
+    issuer: &str,
+    required: &[String],
+    token: &str,
+) -> Result<Principal, VerifyError> {
+    // jsonwebtoken also accepts an `iss` array that contains ours; a JWT has one issuer.
+    match claims.get("iss") {
+        Some(Value::String(iss)) if iss == issuer => {}
+        Some(Value::String(_)) => return Err(VerifyError::WrongIssuer),
+        Some(_) => return Err(invalid("iss")),
+        None => return Err(missing("iss")),
+    }
+    for name in required {
+        if !claims.contains_key(name.as_str()) {
+            return Err(VerifyError::MissingClaim(Cow::Owned(name.clone())));
+        }
+    }
+
+    let sub = required_string(&claims, "sub")?;
+    let expires_at = match claims.get("exp") {
+        Some(Value::Number(exp)) => numeric_date(exp).ok_or_else(|| invalid("exp"))?,
+        Some(_) => return Err(invalid("exp")),
+        None => return Err(missing("exp")),
+    };
+    for name in ["iat", "nbf"] {
+        if let Some(value) = claims.get(name)
+            && value.as_number().and_then(numeric_date).is_none()
+        {
+            return Err(invalid(name));
+        }
+    }
+
+    let client_id = optional_string(&claims, "client_id")?;
+    let azp = optional_string(&claims, "azp")?;
+    let client_id = client_id
+        .or_else(|| azp.clone())
+        .ok_or(VerifyError::MissingClientId)?;
+
+    let mut scopes = BTreeSet::new();
+    if let Some(scope) = optional_string(&claims, "scope")? {
+        scopes.extend(
+            scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    match claims.get("permissions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(permissions)) => {
+            for permission in permissions {
+                match permission {
+                    Value::String(p) if !p.is_empty() => {
+                        scopes.insert(p.clone());
+                    }
+                    _ => return Err(invalid("permissions")),
+                }
+            }
+        }
+        Some(_) => return Err(invalid("permissions")),
+    }
+
+    Ok(Principal {
+        sub,
+        client_id,
+        azp,
+        scopes,
+        name: optional_string(&claims, "name")?,
+        email: optional_string(&claims, "email")?,
+        expires_at,
+        delegation_chain: delegation_chain(claims.get("act"))?,
+        token: AccessToken::new(token),
+    })
+}
+
+/// Reads the nested RFC 8693 `act` claim, outermost (current) actor first.
+fn delegation_chain(act: Option<&Value>) -> Result<Vec<Actor>, VerifyError> {
+    let mut chain = Vec::new();
+    let mut next = act;
+    while let Some(actor) = next {
+        if chain.len() == MAX_ACT_DEPTH {
+            return Err(VerifyError::InvalidActor("the chain is nested too deeply"));
+        }
+        let Value::Object(actor) = actor else {
+            return Err(VerifyError::InvalidActor("an actor is not a JSON object"));
+        };
+        let sub = match actor.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+            _ => return Err(VerifyError::InvalidActor("an actor has no sub string")),
+        };
+        chain.push(Actor { sub });
+        next = actor.get("act");
+    }
+    Ok(chain)
+}
+
+fn required_string(claims: &Map<String, Value>, name: &'static str) -> Result<String, VerifyError> {
+    optional_string(claims, name)?.ok_or_else(|| missing(name))
+}
+
+/// `null` counts as absent; any other non-string, or an empty string, is invalid.
+fn optional_string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, VerifyError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) if !value.is_empty() => Ok(Some(value.clone())),
+        Some(_) => Err(invalid(name)),
+    }
+}
+
+/// RFC 7519 NumericDate: seconds since the epoch, possibly fractional, not negative.
+fn numeric_date(number: &Number) -> Option<u64> {
+    if let Some(seconds) = number.as_u64() {
+        return Some(seconds);
+    }
+    let seconds = number.as_f64()?;
+    // The cast saturates; the range check keeps it meaningful.
+    (seconds.is_finite() && (0.0..1.0e15).contains(&seconds)).then_some(seconds as u64)
+}
+
+fn missing(name: &'static str) -> VerifyError {
+    VerifyError::MissingClaim(Cow::Borrowed(name))
+}
+
+fn invalid(name: &'static str) -> VerifyError {
+    VerifyError::InvalidClaim(Cow::Borrowed(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_object_rejects_duplicates_at_any_depth() {
+        assert!(parse_object(br#"{"a":1,"a":2}"#).is_err());
+        assert!(parse_object(br#"{"act":{"sub":"x","sub":"y"}}"#).is_err());
+        assert!(parse_object(br#"[{"a":1}]"#).is_err());
+        assert!(parse_object(br#""text""#).is_err());
+        let ok = parse_object(br#"{"a":[1,2.5,"s",null,true,{"b":{}}]}"#).unwrap();
+        assert_eq!(ok["a"][1], 2.5);
+    }
+
+    #[test]
+    fn numeric_dates_accept_integers_and_fractions_only_in_range() {
+        assert_eq!(numeric_date(&Number::from(5u64)), Some(5));
+        assert_eq!(numeric_date(&Number::from_f64(5.7).unwrap()), Some(5));
+        assert_eq!(numeric_date(&Number::from(-1i64)), None);
+        assert_eq!(numeric_date(&Number::from_f64(1e300).unwrap()), None);
+    }
+}

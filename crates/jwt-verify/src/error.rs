@@ -1,0 +1,210 @@
+//! Why a token was refused, why a verifier could not be built, and why keys could not
+//! be fetched.
+//!
+//! Every message here is safe to log: none contains the token or any part of it. Values
+//! that come from the token itself (an `alg` name, a claim name) are only shown when
+//! they are one of a fixed set of names this crate knows.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::error_code::BearerErrorCode;
+
+/// Why [`JwksVerifier::verify`](crate::JwksVerifier::verify) refused a token.
+///
+/// Each variant knows its RFC 6750 error code ([`VerifyError::error_code`]), a
+/// description a client may see ([`VerifyError::description`]) and a low-cardinality
+/// label for metrics ([`VerifyError::kind`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token is the empty string.
+    #[error("the access token is empty")]
+    Empty,
+    /// The token is longer than the configured limit; it was not parsed at all.
+    #[error("the access token is longer than {limit} bytes")]
+    TooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// The token is not a well-formed JWS compact serialisation with JSON header and
+    /// claims objects.
+    #[error("the access token is malformed: {0}")]
+    Malformed(&'static str),
+    /// The header's `alg` is not one this verifier accepts (`none` and HMAC never are).
+    #[error("the signing algorithm {alg} is not accepted")]
+    UnsupportedAlgorithm {
+        /// The header's `alg` if it is a registered JOSE name, else `"unrecognised"`.
+        alg: &'static str,
+    },
+    /// No key in the issuer's JWKS has the token's `kid`, even after a refetch.
+    #[error("no signing key of the issuer matches the token's key id")]
+    UnknownKey,
+    /// The key named by `kid` cannot produce the header's `alg` (wrong `kty`, or the
+    /// JWK pins another `alg`).
+    #[error("the token's algorithm does not match the key it names")]
+    KeyMismatch,
+    /// The signature does not verify under the issuer's key.
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    /// `exp` is in the past, beyond the leeway.
+    #[error("the access token has expired")]
+    Expired,
+    /// `nbf` is in the future, beyond the leeway.
+    #[error("the access token is not valid yet")]
+    NotYetValid,
+    /// `iss` is not exactly the configured issuer.
+    #[error("the access token was issued by another issuer")]
+    WrongIssuer,
+    /// `aud` does not contain the configured audience.
+    #[error("the access token is not intended for this audience")]
+    WrongAudience,
+    /// A required claim is absent.
+    #[error("the access token lacks the required claim {0}")]
+    MissingClaim(Cow<'static, str>),
+    /// A claim is present with the wrong type or an empty value.
+    #[error("the access token's claim {0} is invalid")]
+    InvalidClaim(Cow<'static, str>),
+    /// Neither `client_id` nor `azp` names the client the token was issued to.
+    #[error("the access token names no client (client_id or azp)")]
+    MissingClientId,
+    /// The RFC 8693 `act` claim is malformed or nested too deeply.
+    #[error("the access token's act claim is invalid: {0}")]
+    InvalidActor(&'static str),
+    /// No keys could be obtained from the issuer: a server-side failure, not the
+    /// client's fault.
+    #[error("the issuer's signing keys are unavailable")]
+    KeysUnavailable(#[source] JwksError),
+}
+
+impl VerifyError {
+    /// The RFC 6750 error code for the challenge, or `None` when the failure is on the
+    /// server's side (answer 5xx/503, not 401).
+    pub fn error_code(&self) -> Option<BearerErrorCode> {
+        match self {
+            Self::Empty => Some(BearerErrorCode::InvalidRequest),
+            Self::KeysUnavailable(_) => None,
+            _ => Some(BearerErrorCode::InvalidToken),
+        }
+    }
+
+    /// A short sentence that may be sent to the client as `error_description`. It never
+    /// contains any part of the token and uses only characters RFC 6750 allows there.
+    pub fn description(&self) -> Cow<'static, str> {
+        let text = match self {
+            Self::Empty => "The access token is empty",
+            Self::TooLarge { .. } => "The access token is too large",
+            Self::Malformed(_) => "The access token is malformed",
+            Self::UnsupportedAlgorithm { .. } => {
+                "The access token is signed with an algorithm that is not accepted"
+            }
+            Self::UnknownKey => "The access token is signed with an unknown key",
+            Self::KeyMismatch => "The access token's algorithm does not match its key",
+            Self::BadSignature => "The access token's signature is invalid",
+            Self::Expired => "The access token expired",
+            Self::NotYetValid => "The access token is not valid yet",
+            Self::WrongIssuer => "The access token was issued by an untrusted issuer",
+            Self::WrongAudience => "The access token is not intended for this resource",
+            Self::MissingClaim(name) => {
+                return Cow::Owned(format!("The access token lacks the required claim {name}"));
+            }
+            Self::InvalidClaim(name) => {
+                return Cow::Owned(format!("The access token's claim {name} is invalid"));
+            }
+            Self::MissingClientId => "The access token names no client",
+            Self::InvalidActor(_) => "The access token's act claim is invalid",
+            Self::KeysUnavailable(_) => {
+                "The authorization server's signing keys are unavailable; try again later"
+            }
+        };
+        Cow::Borrowed(text)
+    }
+
+    /// A stable, low-cardinality label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::TooLarge { .. } => "too_large",
+            Self::Malformed(_) => "malformed",
+            Self::UnsupportedAlgorithm { .. } => "unsupported_alg",
+            Self::UnknownKey => "unknown_kid",
+            Self::KeyMismatch => "key_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::InvalidClaim(_) => "invalid_claim",
+            Self::MissingClientId => "missing_client_id",
+            Self::InvalidActor(_) => "invalid_act",
+            Self::KeysUnavailable(_) => "jwks_unavailable",
+        }
+    }
+}
+
+/// Why a verifier (or a JWKS source) could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The issuer is not a usable URL or domain.
+    #[error("invalid issuer {issuer:?}: {reason}")]
+    InvalidIssuer {
+        /// The issuer as configured.
+        issuer: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The expected audience is empty.
+    #[error("the audience must not be empty")]
+    EmptyAudience,
+    /// An option is out of its allowed range.
+    #[error("invalid verifier option: {0}")]
+    InvalidOption(&'static str),
+    /// The explicit JWKS URL is not usable.
+    #[error("invalid JWKS URL {url:?}: {reason}")]
+    InvalidJwksUrl {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The HTTP client could not be built (e.g. no TLS roots).
+    #[error("cannot build the HTTP client for JWKS fetches")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Why a JWKS fetch failed. These are the server's problems, never the client's.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// The endpoint answered with a non-success status.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The URL fetched.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The request failed: connection, TLS, timeout.
+    #[error("request to the JWKS endpoint failed")]
+    Transport(#[source] Arc<reqwest::Error>),
+    /// The response body exceeded the configured limit.
+    #[error("the response is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The response is not the JSON document it should be.
+    #[error("the response is not a valid document: {0}")]
+    InvalidDocument(&'static str),
+    /// OIDC discovery failed (no `jwks_uri`, or the document names another issuer).
+    #[error("OIDC discovery failed: {0}")]
+    Discovery(&'static str),
+    /// The JWKS holds no key this crate can use.
+    #[error("the JWKS contains no usable signing key")]
+    NoUsableKeys,
+    /// A custom [`JwksSource`](crate::JwksSource) failed.
+    #[error("the JWKS source failed")]
+    Source(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}

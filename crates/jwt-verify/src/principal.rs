@@ -1,0 +1,99 @@
+//! Who a verified token speaks for, and the token itself kept out of sight.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Serialize;
+
+/// The identity and authority a verified access token carries.
+///
+/// Only the current actor ([`Principal::current_actor`]) may drive authorization
+/// decisions; the rest of [`Principal::delegation_chain`] is an audit trail (RFC 8693
+/// §4.1).
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user (or client, for client-credentials tokens) the token was issued for.
+    pub sub: String,
+    /// The client the token was issued to: `client_id`, or else `azp`.
+    pub client_id: String,
+    /// The `azp` claim, when present.
+    pub azp: Option<String>,
+    /// The `scope` string split on spaces, merged with Auth0's `permissions` array.
+    pub scopes: BTreeSet<String>,
+    /// The `name` claim, when present.
+    pub name: Option<String>,
+    /// The `email` claim, when present.
+    pub email: Option<String>,
+    /// `exp`, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// The `act` chain, current actor first; empty when nobody acts on the user's behalf.
+    pub delegation_chain: Vec<Actor>,
+    pub(crate) token: AccessToken,
+}
+
+impl Principal {
+    /// The raw token, for a later token exchange. Nothing else should need it.
+    pub fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+
+    /// The party currently acting on the user's behalf (the outermost `act`).
+    pub fn current_actor(&self) -> Option<&Actor> {
+        self.delegation_chain.first()
+    }
+}
+
+/// One party in an RFC 8693 delegation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// The actor's subject (for a service, usually its client id).
+    pub sub: String,
+}
+
+/// A bearer access token. [`AccessToken::secret`] is the only way to read it; `Debug`
+/// and `Display` print a placeholder, so it cannot leak into logs by accident.
+#[derive(Clone)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// Wraps a raw token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The raw token. Every call site is a place the token leaves this type: keep them
+    /// few and deliberate.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken([redacted])")
+    }
+}
+
+impl fmt::Display for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_token_debug_and_display_are_redacted() {
+        let token = AccessToken::new("eyJsecret.payload.sig");
+        assert_eq!(token.secret(), "eyJsecret.payload.sig");
+        assert!(!format!("{token:?}").contains("eyJ"));
+        assert!(!format!("{token}").contains("eyJ"));
+    }
+}

@@ -1,0 +1,242 @@
+//! The verifier: from a bearer token string to a [`Principal`] or a reason.
+
+use std::fmt;
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Validation, decode};
+
+use crate::claims::{StrictObject, principal_from_claims};
+use crate::error::{ConfigError, JwksError, VerifyError};
+use crate::header;
+use crate::issuer::Issuer;
+use crate::jwks::JwksSource;
+use crate::jwks_http::HttpJwksSource;
+use crate::key_cache::{JwksStats, KeyCache};
+use crate::key_set::{Selection, VerificationKey};
+use crate::options::{Algorithm, VerifierOptions};
+use crate::principal::Principal;
+
+/// Verifies JWT access tokens from one issuer, for one audience, against the issuer's
+/// cached JWKS.
+///
+/// Cheap to clone (the state is shared behind an `Arc`): build one at startup and hand
+/// clones to every request handler.
+#[derive(Clone)]
+pub struct JwksVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: Issuer,
+    audience: String,
+    options: VerifierOptions,
+    /// One `Validation` per accepted algorithm: jsonwebtoken refuses a validation that
+    /// lists algorithms of another family than the key's.
+    validations: Vec<(Algorithm, Validation)>,
+    cache: KeyCache,
+}
+
+impl fmt::Debug for JwksVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksVerifier")
+            .field("issuer", &self.inner.issuer.as_str())
+            .field("audience", &self.inner.audience)
+            .field("algorithms", &self.inner.options.algorithms)
+            .field("has_keys", &self.has_keys())
+            .finish()
+    }
+}
+
+impl JwksVerifier {
+    /// A verifier that fetches keys over HTTP from where `options.jwks` says.
+    ///
+    /// No request is made yet; call [`JwksVerifier::refresh_keys`] to warm the cache
+    /// (and learn early that the issuer is unreachable).
+    pub fn new(
+        issuer: Issuer,
+        audience: impl Into<String>,
+        options: VerifierOptions,
+    ) -> Result<Self, ConfigError> {
+        options.validate()?;
+        let source = HttpJwksSource::new(&issuer, &options)?;
+        Self::with_source(issuer, audience, options, Arc::new(source))
+    }
+
+    /// A verifier whose keys come from `source` (e.g. a [`StaticJwks`](crate::StaticJwks)).
+    /// `options.jwks` and `options.http_timeout` are not used.
+    pub fn with_source(
+        issuer: Issuer,
+        audience: impl Into<String>,
+        options: VerifierOptions,
+        source: Arc<dyn JwksSource>,
+    ) -> Result<Self, ConfigError> {
+        options.validate()?;
+        let audience = audience.into();
+        if audience.trim().is_empty() {
+            return Err(ConfigError::EmptyAudience);
+        }
+        let validations = options
+            .algorithms
+            .iter()
+            .map(|alg| (*alg, validation(*alg, &issuer, &audience, &options)))
+            .collect();
+        let cache = KeyCache::new(source, &options);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                issuer,
+                audience,
+                options,
+                validations,
+                cache,
+            }),
+        })
+    }
+
+    /// Verifies `token` (the bare token, without `Bearer `) and returns who it speaks for.
+    ///
+    /// Checks, in order: size; JWS shape and header (`alg` accepted, no `crit`); the
+    /// key named by `kid` (refetching the JWKS once if it is unknown); the signature;
+    /// `exp`, `nbf` (with leeway), `iss` (exact), `aud`; then the typed claims (`sub`,
+    /// client id, `scope`, `permissions`, `act`).
+    pub async fn verify(&self, token: &str) -> Result<Principal, VerifyError> {
+        let inner = &*self.inner;
+        if token.is_empty() {
+            return Err(VerifyError::Empty);
+        }
+        if token.len() > inner.options.max_token_bytes {
+            return Err(VerifyError::TooLarge {
+                limit: inner.options.max_token_bytes,
+            });
+        }
+        let header = header::parse(token, &inner.options.algorithms)?;
+        let snapshot = inner
+            .cache
+            .snapshot()
+            .await
+            .map_err(VerifyError::KeysUnavailable)?;
+        let kid = header.kid.as_deref();
+        let claims = match snapshot.keys.keys.select(kid, header.alg) {
+            Selection::Found(key) => self.decode(token, header.alg, key)?,
+            Selection::Mismatch => return Err(VerifyError::KeyMismatch),
+            Selection::NotFound => {
+                let refreshed = inner
+                    .cache
+                    .refetch_for_unknown_kid(&snapshot)
+                    .await
+                    .ok_or(VerifyError::UnknownKey)?;
+                match refreshed.keys.select(kid, header.alg) {
+                    Selection::Found(key) => self.decode(token, header.alg, key)?,
+                    Selection::Mismatch => return Err(VerifyError::KeyMismatch),
+                    Selection::NotFound => return Err(VerifyError::UnknownKey),
+                }
+            }
+        };
+        principal_from_claims(
+            claims,
+            inner.issuer.as_str(),
+            &inner.options.required_claims,
+            token,
+        )
+    }
+
+    /// Fetches the JWKS now, whatever the cache holds. Use at startup to warm the cache
+    /// and to fail fast when the issuer is unreachable.
+    pub async fn refresh_keys(&self) -> Result<(), JwksError> {
+        self.inner.cache.refresh().await
+    }
+
+    /// Whether any keys are cached (a readiness signal).
+    pub fn has_keys(&self) -> bool {
+        self.inner.cache.has_keys()
+    }
+
+    /// JWKS fetch counters, for metrics.
+    pub fn stats(&self) -> JwksStats {
+        self.inner.cache.stats()
+    }
+
+    /// The issuer tokens must come from.
+    pub fn issuer(&self) -> &Issuer {
+        &self.inner.issuer
+    }
+
+    /// The audience tokens must be for.
+    pub fn audience(&self) -> &str {
+        &self.inner.audience
+    }
+
+    fn decode(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        key: &VerificationKey,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
+        let validation = self
+            .inner
+            .validations
+            .iter()
+            .find_map(|(accepted, validation)| (*accepted == alg).then_some(validation))
+            .ok_or(VerifyError::UnsupportedAlgorithm { alg: alg.as_str() })?;
+        decode::<StrictObject>(token, &key.decoding, validation)
+            .map(|data| data.claims.0)
+            .map_err(|error| map_jwt_error(error.into_kind()))
+    }
+}
+
+fn validation(
+    alg: Algorithm,
+    issuer: &Issuer,
+    audience: &str,
+    options: &VerifierOptions,
+) -> Validation {
+    let mut validation = Validation::new(alg.to_jsonwebtoken());
+    // jsonwebtoken requires only `exp` by default: a token with no `iss` or `aud`
+    // would pass the issuer and audience checks.
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.set_issuer(&[issuer.as_str()]);
+    validation.set_audience(&[audience]);
+    validation.leeway = options.leeway.as_secs();
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = true;
+    validation
+}
+
+fn map_jwt_error(kind: ErrorKind) -> VerifyError {
+    match kind {
+        ErrorKind::InvalidSignature => VerifyError::BadSignature,
+        ErrorKind::ExpiredSignature => VerifyError::Expired,
+        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+        ErrorKind::InvalidIssuer => VerifyError::WrongIssuer,
+        ErrorKind::InvalidAudience => VerifyError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(claim) => VerifyError::MissingClaim(known_claim(&claim)),
+        ErrorKind::InvalidClaimFormat(claim) => VerifyError::InvalidClaim(known_claim(&claim)),
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::InvalidAlgorithmName => VerifyError::UnsupportedAlgorithm {
+            alg: "unrecognised",
+        },
+        // The key parsed from the JWKS was rejected by the crypto backend: nothing
+        // signed by it can be trusted, which for the client means a bad token.
+        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidKeyFormat => {
+            VerifyError::BadSignature
+        }
+        ErrorKind::Json(_) => {
+            VerifyError::Malformed("claims are not a JSON object with unique members")
+        }
+        ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            VerifyError::Malformed("segment is not base64url")
+        }
+        _ => VerifyError::Malformed("rejected by the JWT library"),
+    }
+}
+
+/// jsonwebtoken names only the five registered claims it checks; map to static names
+/// so nothing token-derived reaches an error message.
+fn known_claim(claim: &str) -> std::borrow::Cow<'static, str> {
+    let name = ["exp", "nbf", "iss", "aud", "sub"]
+        .into_iter()
+        .find(|known| *known == claim);
+    std::borrow::Cow::Borrowed(name.unwrap_or("unknown"))
+}
