@@ -1,0 +1,53 @@
+//! The bearer-token extractor: a handler that takes [`Authenticated`] only runs for a
+//! request whose token verified for this API's audience.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use jwt_verify::Principal;
+use jwt_verify::bearer::{BearerError, parse_authorization};
+
+use crate::AppState;
+use crate::rejection::Rejection;
+
+/// The verified caller. Extracting it verifies the `Authorization: Bearer` token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state)
+            .await
+            .map(Authenticated)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Rejection> {
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Rejection::missing_token());
+    };
+    // Two Authorization headers are ambiguous; refuse rather than pick one.
+    if values.next().is_some() {
+        return Err(Rejection::from_bearer_error(BearerError::InvalidToken));
+    }
+    // A header that is not visible ASCII cannot hold a b64token.
+    let value = value
+        .to_str()
+        .map_err(|_| Rejection::from_bearer_error(BearerError::InvalidToken))?;
+    let token = parse_authorization(value).map_err(Rejection::from_bearer_error)?;
+    state.verifier().verify(token).await.map_err(|e| {
+        if e.error_code().is_none() {
+            // Our problem, not the client's: worth a warning with the cause.
+            tracing::warn!(error = %e, "cannot verify tokens");
+        }
+        Rejection::from_verify_error(&e)
+    })
+}
