@@ -13,13 +13,40 @@
 //! | `GET /.well-known/jwks.json` | the published keys, `Cache-Control: public, max-age=…`; 503 while [`MockTenant::jwks_down`] |
 //! | `POST /oauth/token` | token exchange, see below |
 //!
-//! The token endpoint's checks, and the status and `error` of each refusal, are listed
-//! in the table of the `exchange` module's source (`tenant/exchange.rs`); in short:
-//! 400 `invalid_request` (missing or bad parameters, a malformed subject token or one
-//! for another audience or issuer, an `act` chain 4 deep), 400 `unsupported_grant_type`,
-//! 401 `invalid_client` (client authentication), 401 `invalid_grant` (subject token not
-//! signed by a published key, or expired), 403 `access_denied` (no client grant for that
-//! audience, or a scope outside the grant).
+//! ## The token endpoint
+//!
+//! Checks run in this order, and the first failure answers:
+//!
+//! | check | refusal |
+//! |---|---|
+//! | body is a form (or a JSON object), no parameter repeated | 400 `invalid_request` |
+//! | `grant_type` present | 400 `invalid_request` |
+//! | `grant_type` is token exchange | 400 `unsupported_grant_type` |
+//! | client authentication (Basic or post) matches the MCP server's client | 401 `invalid_client` |
+//! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
+//! | `subject_token`, `subject_token_type`, `audience` present | 400 `invalid_request` |
+//! | `subject_token_type` (and `requested_token_type`, if sent) is the access-token type | 400 `invalid_request` |
+//! | `audience` is the private API (the only client grant) | 403 `access_denied` |
+//! | subject token is a JWT with a `kid`, RS256, `iss` = tenant, `aud` ∋ MCP audience, `sub` | 400 `invalid_request` |
+//! | subject token signed by a published key and unexpired | 401 `invalid_grant` |
+//! | subject token's `act` chain is shallower than 4 | 400 `invalid_request` |
+//! | every requested scope is in the client grant | 403 `access_denied` |
+//!
+//! `shared/auth0-tenant.md` gives 400 `invalid_request` for a *bad* subject token and
+//! 401 for an *invalid or expired* one; the mock reads "bad" as malformed or issued for
+//! something else, and "invalid or expired" as a signature that does not verify (unknown
+//! `kid` included) or an `exp` in the past, answered with the RFC 6749 code for an
+//! unusable grant, `invalid_grant`.
+//!
+//! A success answers 200 `{access_token, issued_token_type, token_type: "Bearer",
+//! expires_in}` with `Cache-Control: no-store`, plus `scope` only when the granted scope
+//! differs from the request. The granted scope is the requested one (the whole client
+//! grant when none is requested) narrowed by the user's RBAC permissions when a test set
+//! them with [`MockTenant::set_user_api_scopes`]. The minted token (RS256, current key,
+//! `typ: at+jwt`) keeps `sub` and `iss`, and has `aud` = the private API, `scope` and
+//! `permissions` = the granted scopes, `azp` = `client_id` = the MCP server's client,
+//! `act: {sub: <client id>, act: <the subject token's act, if any>}`, `iat`,
+//! `exp` = `iat` + `expires_in`, and a unique `jti`.
 //!
 //! ```no_run
 //! # async fn demo() {

@@ -872,3 +872,11 @@ async fn start_on_a_chosen_listener_and_debug_redacts_the_secret() {
         .await
         .assert_error(500, "server_error");
 }
+
+#[test]
+fn mock_tenant_is_send_sync_and_shareable() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<MockTenant>();
+    assert_send_sync::<TenantConfig>();
+    assert_send_sync::<Fault>();
+}

@@ -1,28 +1,8 @@
 //! `POST /oauth/token`: On-Behalf-Of token exchange (RFC 8693) checked the way Auth0
 //! checks it.
 //!
-//! Checks run in this order, and the first failure answers:
-//!
-//! | check | refusal |
-//! |---|---|
-//! | body is a form (or a JSON object), no parameter repeated | 400 `invalid_request` |
-//! | `grant_type` present | 400 `invalid_request` |
-//! | `grant_type` is token exchange | 400 `unsupported_grant_type` |
-//! | client authentication (Basic or post) matches the MCP server's client | 401 `invalid_client` |
-//! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
-//! | `subject_token`, `subject_token_type`, `audience` present | 400 `invalid_request` |
-//! | `subject_token_type` (and `requested_token_type`, if sent) is the access-token type | 400 `invalid_request` |
-//! | `audience` is the private API (the only client grant) | 403 `access_denied` |
-//! | subject token is a JWT with a `kid`, RS256, `iss` = tenant, `aud` ∋ MCP audience, `sub` | 400 `invalid_request` |
-//! | subject token signed by a published key and unexpired | 401 `invalid_grant` |
-//! | subject token's `act` chain is shallower than 4 | 400 `invalid_request` |
-//! | every requested scope is in the client grant | 403 `access_denied` |
-//!
-//! `shared/auth0-tenant.md` gives 400 `invalid_request` for a *bad* subject token and
-//! 401 for an *invalid or expired* one; the mock reads "bad" as malformed or issued for
-//! something else, and "invalid or expired" as a signature that does not verify (unknown
-//! `kid` included) or an `exp` in the past, answered with the RFC 6749 code for an
-//! unusable grant, `invalid_grant`.
+//! The checks, their order and each refusal are documented on the [`tenant`](super)
+//! module.
 //!
 //! The granted scope is the requested scope (the whole client grant when none is
 //! requested) narrowed by the user's RBAC permissions when a test set them with
