@@ -464,7 +464,7 @@ async fn hanging_endpoint_ends_in_timeout_within_the_deadline() {
     let elapsed = started.elapsed();
     assert!(matches!(err, ExchangeError::Timeout { .. }), "{err:?}");
     assert!(
-        elapsed < deadline + Duration::from_millis(200),
+        elapsed < deadline + Duration::from_millis(500),
         "{elapsed:?}"
     );
     // Timeouts are retried while the deadline allows.
