@@ -180,7 +180,15 @@ impl JwksVerifier {
             .ok_or(VerifyError::UnsupportedAlgorithm { alg: alg.as_str() })?;
         decode::<StrictObject>(token, &key.decoding, validation)
             .map(|data| data.claims.0)
-            .map_err(|error| map_jwt_error(error.into_kind()))
+            .map_err(|error| match map_jwt_error(error.into_kind()) {
+                // jsonwebtoken reports a registered claim of the wrong type as missing.
+                // The signature has been checked by then, so looking at the payload to
+                // tell the two apart is safe.
+                VerifyError::MissingClaim(name) if claim_present(token, &name) => {
+                    VerifyError::InvalidClaim(name)
+                }
+                other => other,
+            })
     }
 }
 
@@ -239,4 +247,18 @@ fn known_claim(claim: &str) -> std::borrow::Cow<'static, str> {
         .into_iter()
         .find(|known| *known == claim);
     std::borrow::Cow::Borrowed(name.unwrap_or("unknown"))
+}
+
+fn claim_present(token: &str, name: &str) -> bool {
+    use base64::Engine;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .and_then(|bytes| crate::claims::parse_object(&bytes).ok())
+        .is_some_and(|claims| claims.get(name).is_some_and(|value| !value.is_null()))
 }
