@@ -34,7 +34,11 @@ pub fn init(config: &LogConfig) -> Result<(), TryInitError> {
     // The filter was validated with the rest of the configuration; fall back to
     // `info` rather than fail if it somehow is not valid here.
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only help a person at a terminal; in files and pipes they are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     match config.format {
         LogFormat::Text => builder.finish().try_init(),
         LogFormat::Json => builder.json().finish().try_init(),
