@@ -1,1 +1,58 @@
-fn main() {}
+//! `mcp-server`: read the configuration, set up logging, serve, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcp_server::config::{ServerArgs, Settings};
+use mcp_server::telemetry::{self, LogFormat};
+
+/// MCP server that calls a private API on behalf of the signed-in user (Auth0 On-Behalf-Of).
+///
+/// Every option can also be set in the environment or in a `.env` file, under the name shown.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-server", version)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is worth saying, without its contents.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("warning: .env was not loaded: it is malformed near a line it could not parse");
+    }
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let settings = match Settings::from_args(&cli.server) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("mcp-server cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!(
+                "mcp-server cannot listen on {addr}: {e}. Is another process using the port? Set PORT to a free one."
+            );
+            return ExitCode::from(1);
+        }
+    };
+    match mcp_server::serve(settings, listener, mcp_server::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-server failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

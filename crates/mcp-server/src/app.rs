@@ -1,0 +1,180 @@
+//! Composing the crates into one axum application.
+
+use std::sync::Arc;
+
+use auth0_obo::{ExchangeClient, TokenCache};
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware;
+use axum::routing::{get, post_service};
+use jwt_verify::{JwksVerifier, VerifierOptions};
+use private_api_client::{ClientOptions, PrivateApiClient};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::delegation::Delegation;
+use crate::metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
+use crate::scope_gate::MAX_BODY_BYTES;
+use crate::tools::{OboTools, tool_scopes};
+use crate::{auth, metadata, scope_gate};
+
+/// What every handler and layer shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub verifier: JwksVerifier,
+    pub delegation: Arc<Delegation>,
+    pub resource_metadata_url: Arc<str>,
+    pub protected_resource_metadata: Arc<ProtectedResourceMetadata>,
+    pub authorization_server_metadata: Arc<AuthorizationServerMetadata>,
+}
+
+/// A component that could not be built from valid settings.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot set up token verification: {0}")]
+    Verifier(#[from] jwt_verify::ConfigError),
+    #[error("cannot set up the Auth0 exchange client: {0}")]
+    Exchange(#[from] auth0_obo::ExchangeError),
+    #[error("cannot set up the private API client: {0}")]
+    PrivateApi(#[from] private_api_client::ConfigError),
+}
+
+impl AppState {
+    /// Builds every component. Nothing here contacts Auth0 or the private API: keys
+    /// are fetched on the first request, so the server starts while the tenant is down.
+    pub fn new(settings: &Settings) -> Result<Self, BuildError> {
+        let verifier = JwksVerifier::new(
+            settings.issuer.clone(),
+            settings.audience.clone(),
+            VerifierOptions::default(),
+        )?;
+        let exchange = ExchangeClient::builder(
+            settings.issuer.as_str(),
+            settings.client_id.clone(),
+            settings.client_secret.clone(),
+        )
+        .auth_method(settings.client_auth_method)
+        .timeout(settings.upstream_timeout)
+        .build()?;
+        let tokens = TokenCache::new(Arc::new(exchange), Default::default());
+        let api = PrivateApiClient::with_options(
+            settings.api_base_url.as_str(),
+            ClientOptions {
+                timeout: settings.upstream_timeout,
+                ..ClientOptions::default()
+            },
+        )?;
+        let delegation = Delegation::new(
+            tokens,
+            api,
+            settings.api_audience.clone(),
+            settings.exchange_scope.clone(),
+        );
+        let scopes = tool_scopes();
+        Ok(Self {
+            verifier,
+            delegation: Arc::new(delegation),
+            resource_metadata_url: settings.resource_metadata_url().into(),
+            protected_resource_metadata: Arc::new(ProtectedResourceMetadata {
+                resource: settings.audience.clone(),
+                authorization_servers: vec![settings.issuer.as_str().to_owned()],
+                scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                bearer_methods_supported: vec!["header".to_owned()],
+                resource_name: settings.resource_name.clone(),
+            }),
+            authorization_server_metadata: Arc::new(AuthorizationServerMetadata::for_auth0(
+                settings.issuer.as_str(),
+                &scopes,
+            )),
+        })
+    }
+}
+
+/// The whole HTTP application. `shutdown` ends in-flight MCP streams on cancel.
+pub fn router(settings: &Settings, state: AppState, shutdown: CancellationToken) -> Router {
+    let tools = OboTools::new(state.delegation.clone(), settings.hide_unpermitted_tools);
+    let mcp_config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(allowed_hosts(settings))
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(shutdown);
+    let mcp = StreamableHttpService::new(
+        move || Ok(tools.clone()),
+        Arc::new(NeverSessionManager::default()),
+        mcp_config,
+    );
+    // Layers added last run first: authenticate, then check the tool's scope.
+    let mcp_route = post_service(mcp)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            scope_gate::require_tool_scopes,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+
+    Router::new()
+        .route("/mcp", mcp_route)
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(cors(&settings.cors_origins))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// rmcp refuses unknown `Host` headers (DNS rebinding); the public host must pass.
+fn allowed_hosts(settings: &Settings) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Some(host) = settings.public_url.host_str() {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("mcp-session-id"),
+            header::WWW_AUTHENTICATE,
+        ])
+}

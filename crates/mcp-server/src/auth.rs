@@ -1,0 +1,85 @@
+//! The bearer layer in front of `/mcp`: every request is authenticated, every time.
+//!
+//! rmcp has no server-side authentication, so this layer is the only gate. It never
+//! trusts a session id: a request without a valid token is refused even when it
+//! carries an `Mcp-Session-Id` (invariant 5). On success the verified [`Principal`]
+//! travels in the request's extensions, where rmcp hands it to the tools inside
+//! `http::request::Parts`.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use jwt_verify::{BearerErrorCode, Principal, bearer};
+
+use crate::app::AppState;
+use crate::rejection::Rejection;
+
+/// Verifies the bearer token and stores the [`Principal`] in the request.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let verified = match bearer_token(request.headers()) {
+        Ok(token) => verify(&state, &token).await,
+        Err(rejection) => Err(rejection),
+    };
+    match verified {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(rejection) => {
+            tracing::info!(
+                outcome = rejection_kind(&rejection),
+                "request to /mcp refused"
+            );
+            rejection.into_response_with(&state.resource_metadata_url)
+        }
+    }
+}
+
+/// The token of the single `Authorization: Bearer` header. Owned, because the request
+/// body is not `Sync` and so the request cannot be borrowed across the verification.
+fn bearer_token(headers: &HeaderMap) -> Result<String, Rejection> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Rejection::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::InvalidRequest {
+            description: "send exactly one Authorization header".to_owned(),
+        });
+    }
+    let value = value.to_str().map_err(|_| Rejection::InvalidRequest {
+        description: "the Authorization header is not visible ASCII".to_owned(),
+    })?;
+    bearer::parse_authorization(value)
+        .map(str::to_owned)
+        .map_err(|e| Rejection::InvalidRequest {
+            description: e.to_string(),
+        })
+}
+
+async fn verify(state: &AppState, token: &str) -> Result<Principal, Rejection> {
+    state.verifier.verify(token).await.map_err(|e| {
+        let description = e.description().to_string();
+        match e.error_code() {
+            Some(BearerErrorCode::InvalidRequest) => Rejection::InvalidRequest { description },
+            Some(_) => Rejection::InvalidToken { description },
+            None => Rejection::Unavailable { description },
+        }
+    })
+}
+
+fn rejection_kind(rejection: &Rejection) -> &'static str {
+    match rejection {
+        Rejection::MissingToken => "missing_token",
+        Rejection::InvalidRequest { .. } => "invalid_request",
+        Rejection::InvalidToken { .. } => "invalid_token",
+        Rejection::InsufficientScope { .. } => "insufficient_scope",
+        Rejection::Unavailable { .. } => "unavailable",
+        Rejection::PayloadTooLarge { .. } => "payload_too_large",
+    }
+}

@@ -1,0 +1,473 @@
+//! Configuration: the same variable names as Auth0's quickstart, so its `.env` works
+//! unchanged, each also a command-line flag.
+//!
+//! Clap only collects raw values; [`Settings::from_args`] validates all of them and
+//! reports every problem at once, each naming the variable and what it expects, so a
+//! user fixes their `.env` in one pass instead of one restart per mistake.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use auth0_obo::{ClientAuthMethod, ClientSecret};
+use clap::{Args, ValueEnum};
+use jwt_verify::Issuer;
+use url::Url;
+
+/// The raw options, as given on the command line or in the environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// Auth0 tenant domain (e.g. `tenant.us.auth0.com`), or a full issuer URL such as
+    /// `http://127.0.0.1:9000/` for a local mock tenant.
+    #[arg(long, env = "AUTH0_DOMAIN")]
+    pub auth0_domain: Option<String>,
+
+    /// Identifier of the MCP server's API in Auth0 (the audience of incoming tokens and
+    /// the `resource` of the protected resource metadata), e.g. `http://localhost:3001/`.
+    #[arg(long, env = "AUTH0_AUDIENCE")]
+    pub auth0_audience: Option<String>,
+
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, env = "PORT", default_value = "3001")]
+    pub port: String,
+
+    /// Public base URL of this server, as MCP clients reach it [default: http://localhost:{PORT}].
+    #[arg(long, env = "MCP_SERVER_URL")]
+    pub mcp_server_url: Option<String>,
+
+    /// Client id of the MCP server's Custom API client in Auth0 (used for the exchange).
+    #[arg(long, env = "MCP_AUTH0_CLIENT_ID")]
+    pub mcp_auth0_client_id: Option<String>,
+
+    /// Client secret of the MCP server's Custom API client. Prefer the environment or
+    /// `.env` over the command line, where other users of the machine can see it.
+    #[arg(long, env = "MCP_AUTH0_CLIENT_SECRET", hide_env_values = true)]
+    pub mcp_auth0_client_secret: Option<String>,
+
+    /// How the MCP server authenticates to Auth0's token endpoint.
+    #[arg(
+        long,
+        env = "MCP_AUTH0_CLIENT_AUTH_METHOD",
+        value_enum,
+        default_value = "client-secret-basic"
+    )]
+    pub mcp_auth0_client_auth_method: AuthMethodArg,
+
+    /// Space-separated scopes requested for the private API in the exchange.
+    #[arg(long, env = "MCP_AUTH0_EXCHANGE_SCOPE", default_value = "read:private")]
+    pub mcp_auth0_exchange_scope: String,
+
+    /// Identifier of the private API in Auth0 (the audience of exchanged tokens).
+    #[arg(long, env = "API_AUTH0_AUDIENCE")]
+    pub api_auth0_audience: Option<String>,
+
+    /// Base URL of the private API.
+    #[arg(long, env = "API_BASE_URL", default_value = "http://localhost:8787")]
+    pub api_base_url: String,
+
+    /// Comma-separated browser origins allowed by CORS (none by default).
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
+    /// List only the tools the caller's token may call, instead of every tool.
+    #[arg(long, env = "HIDE_UNPERMITTED_TOOLS", default_value_t = false)]
+    pub hide_unpermitted_tools: bool,
+
+    /// Human-readable name published as `resource_name` in the metadata.
+    #[arg(long, env = "MCP_RESOURCE_NAME", default_value = "obo-mcp")]
+    pub resource_name: String,
+
+    /// Timeout, in seconds, of one call to Auth0 or to the private API.
+    #[arg(long, env = "UPSTREAM_TIMEOUT_SECS", default_value = "10")]
+    pub upstream_timeout_secs: String,
+}
+
+/// `client_secret_basic` or `client_secret_post`, as RFC 7591 names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum AuthMethodArg {
+    #[default]
+    #[value(name = "client-secret-basic", alias = "client_secret_basic")]
+    ClientSecretBasic,
+    #[value(name = "client-secret-post", alias = "client_secret_post")]
+    ClientSecretPost,
+}
+
+/// Validated settings: everything the server needs, in the types it uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub issuer: Issuer,
+    pub audience: String,
+    pub host: IpAddr,
+    pub port: u16,
+    pub public_url: Url,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    pub client_auth_method: ClientAuthMethod,
+    pub exchange_scope: String,
+    pub api_audience: String,
+    pub api_base_url: Url,
+    pub cors_origins: Vec<String>,
+    pub hide_unpermitted_tools: bool,
+    pub resource_name: String,
+    pub upstream_timeout: Duration,
+}
+
+/// Every problem found in the configuration, one line each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration is incomplete or invalid:")?;
+        for problem in &self.problems {
+            writeln!(f, "  - {problem}")?;
+        }
+        write!(
+            f,
+            "Set these in the environment or in a .env file (see `mcp-server --help`)."
+        )
+    }
+}
+
+impl Settings {
+    /// Validates the raw options, collecting every problem rather than the first.
+    pub fn from_args(args: &ServerArgs) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let mut required = |value: &Option<String>, name: &str, hint: &str| -> Option<String> {
+            match value.as_deref().map(str::trim) {
+                Some(v) if !v.is_empty() => Some(v.to_owned()),
+                _ => {
+                    problems.push(format!("{name} is not set: {hint}"));
+                    None
+                }
+            }
+        };
+        let domain = required(
+            &args.auth0_domain,
+            "AUTH0_DOMAIN",
+            "set it to your tenant's domain, e.g. tenant.us.auth0.com",
+        );
+        let audience = required(
+            &args.auth0_audience,
+            "AUTH0_AUDIENCE",
+            "set it to the identifier of the MCP server's API in Auth0, e.g. http://localhost:3001/",
+        );
+        let client_id = required(
+            &args.mcp_auth0_client_id,
+            "MCP_AUTH0_CLIENT_ID",
+            "set it to the client id of the MCP server's Custom API client",
+        );
+        let client_secret = required(
+            &args.mcp_auth0_client_secret,
+            "MCP_AUTH0_CLIENT_SECRET",
+            "set it to the client secret of the MCP server's Custom API client",
+        );
+        let api_audience = required(
+            &args.api_auth0_audience,
+            "API_AUTH0_AUDIENCE",
+            "set it to the identifier of the private API in Auth0, e.g. http://localhost:8787/",
+        );
+
+        let issuer = domain.and_then(|d| match Issuer::parse(&d) {
+            Ok(issuer) => Some(issuer),
+            Err(e) => {
+                problems.push(format!(
+                    "AUTH0_DOMAIN is not a domain or an issuer URL ({e}): use e.g. tenant.us.auth0.com"
+                ));
+                None
+            }
+        });
+        let host = match args.host.trim().parse::<IpAddr>() {
+            Ok(host) => Some(host),
+            Err(_) => {
+                problems.push(format!(
+                    "HOST is not an IP address (got {:?}): use e.g. 127.0.0.1, or 0.0.0.0 to listen on every interface",
+                    args.host
+                ));
+                None
+            }
+        };
+        let port = match args.port.trim().parse::<u16>() {
+            Ok(port) => Some(port),
+            Err(_) => {
+                problems.push(format!(
+                    "PORT is not a port number (got {:?}): use a number from 0 to 65535",
+                    args.port
+                ));
+                None
+            }
+        };
+        let public_url = match args.mcp_server_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => parse_http_url(url, "MCP_SERVER_URL", &mut problems),
+            _ => port.and_then(|port| {
+                parse_http_url(
+                    &format!("http://localhost:{port}"),
+                    "MCP_SERVER_URL",
+                    &mut problems,
+                )
+            }),
+        };
+        let api_base_url = parse_http_url(args.api_base_url.trim(), "API_BASE_URL", &mut problems);
+        let exchange_scope = normalise_scope(&args.mcp_auth0_exchange_scope);
+        if exchange_scope.is_empty() {
+            problems.push(
+                "MCP_AUTH0_EXCHANGE_SCOPE is empty: set the scopes to request for the private API, e.g. read:private"
+                    .to_owned(),
+            );
+        }
+        let upstream_timeout = match args.upstream_timeout_secs.trim().parse::<u64>() {
+            Ok(secs) if (1..=300).contains(&secs) => Some(Duration::from_secs(secs)),
+            _ => {
+                problems.push(format!(
+                    "UPSTREAM_TIMEOUT_SECS must be a whole number of seconds from 1 to 300 (got {:?})",
+                    args.upstream_timeout_secs
+                ));
+                None
+            }
+        };
+        let cors_origins = parse_origins(&args.cors_origins, &mut problems);
+
+        match (
+            issuer,
+            audience,
+            host,
+            port,
+            public_url,
+            client_id,
+            client_secret,
+            api_audience,
+            api_base_url,
+            upstream_timeout,
+        ) {
+            (
+                Some(issuer),
+                Some(audience),
+                Some(host),
+                Some(port),
+                Some(public_url),
+                Some(client_id),
+                Some(client_secret),
+                Some(api_audience),
+                Some(api_base_url),
+                Some(upstream_timeout),
+            ) if problems.is_empty() => Ok(Self {
+                issuer,
+                audience,
+                host,
+                port,
+                public_url,
+                client_id,
+                client_secret: ClientSecret::new(client_secret),
+                client_auth_method: match args.mcp_auth0_client_auth_method {
+                    AuthMethodArg::ClientSecretBasic => ClientAuthMethod::ClientSecretBasic,
+                    AuthMethodArg::ClientSecretPost => ClientAuthMethod::ClientSecretPost,
+                },
+                exchange_scope,
+                api_audience,
+                api_base_url,
+                cors_origins,
+                hide_unpermitted_tools: args.hide_unpermitted_tools,
+                resource_name: args.resource_name.clone(),
+                upstream_timeout,
+            }),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    /// The URL of this server's MCP endpoint, as clients connect to it.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.public_base())
+    }
+
+    /// The public URL without a trailing slash, so paths can be appended to it.
+    pub fn public_base(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// Where this server's Protected Resource Metadata lives (RFC 9728 §3.1).
+    ///
+    /// The well-known path is inserted before the resource identifier's own path, so an
+    /// audience of `https://host/mcp` gets `/.well-known/oauth-protected-resource/mcp`.
+    /// Both that and the bare path are served, because clients differ in which they try.
+    pub fn resource_metadata_url(&self) -> String {
+        let resource_path = Url::parse(&self.audience)
+            .ok()
+            .filter(|audience| audience.origin() == self.public_url.origin())
+            .map(|audience| audience.path().trim_matches('/').to_owned())
+            .unwrap_or_default();
+        if resource_path.is_empty() {
+            format!(
+                "{}/.well-known/oauth-protected-resource",
+                self.public_base()
+            )
+        } else {
+            format!(
+                "{}/.well-known/oauth-protected-resource/{resource_path}",
+                self.public_base()
+            )
+        }
+    }
+}
+
+fn parse_http_url(value: &str, name: &str, problems: &mut Vec<String>) -> Option<Url> {
+    match Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(_) => {
+            problems.push(format!(
+                "{name} must be an http:// or https:// URL with a host (got {value:?})"
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(format!(
+                "{name} is not a valid URL ({e}; got {value:?}): use e.g. http://localhost:3001"
+            ));
+            None
+        }
+    }
+}
+
+fn parse_origins(value: &str, problems: &mut Vec<String>) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .filter_map(|origin| match Url::parse(origin) {
+            Ok(url) if url.host().is_some() && matches!(url.path(), "" | "/") => {
+                Some(origin.trim_end_matches('/').to_owned())
+            }
+            _ => {
+                problems.push(format!(
+                    "CORS_ORIGINS has {origin:?}, which is not an origin: use scheme://host[:port], e.g. http://localhost:6274"
+                ));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Split on whitespace, drop duplicates, keep the order given.
+fn normalise_scope(scope: &str) -> String {
+    let mut seen = Vec::new();
+    for s in scope.split_whitespace() {
+        if !seen.contains(&s) {
+            seen.push(s);
+        }
+    }
+    seen.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete() -> ServerArgs {
+        ServerArgs {
+            auth0_domain: Some("tenant.us.auth0.com".into()),
+            auth0_audience: Some("http://localhost:3001/".into()),
+            host: "127.0.0.1".into(),
+            port: "3001".into(),
+            mcp_server_url: None,
+            mcp_auth0_client_id: Some("client".into()),
+            mcp_auth0_client_secret: Some("s3cret-value".into()),
+            mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
+            mcp_auth0_exchange_scope: "read:private".into(),
+            api_auth0_audience: Some("http://localhost:8787/".into()),
+            api_base_url: "http://localhost:8787".into(),
+            cors_origins: String::new(),
+            hide_unpermitted_tools: false,
+            resource_name: "obo-mcp".into(),
+            upstream_timeout_secs: "10".into(),
+        }
+    }
+
+    #[test]
+    fn a_complete_configuration_is_accepted_with_quickstart_defaults() {
+        let settings = Settings::from_args(&complete()).unwrap();
+        assert_eq!(settings.issuer.as_str(), "https://tenant.us.auth0.com/");
+        assert_eq!(settings.mcp_url(), "http://localhost:3001/mcp");
+        assert_eq!(
+            settings.resource_metadata_url(),
+            "http://localhost:3001/.well-known/oauth-protected-resource"
+        );
+    }
+
+    #[test]
+    fn every_missing_variable_is_named_in_one_error() {
+        let args = ServerArgs {
+            port: "3001".into(),
+            host: "127.0.0.1".into(),
+            api_base_url: "http://localhost:8787".into(),
+            mcp_auth0_exchange_scope: "read:private".into(),
+            upstream_timeout_secs: "10".into(),
+            ..ServerArgs::default()
+        };
+        let error = Settings::from_args(&args).unwrap_err();
+        let text = error.to_string();
+        for name in [
+            "AUTH0_DOMAIN is not set",
+            "AUTH0_AUDIENCE is not set",
+            "MCP_AUTH0_CLIENT_ID is not set",
+            "MCP_AUTH0_CLIENT_SECRET is not set",
+            "API_AUTH0_AUDIENCE is not set",
+        ] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+        assert_eq!(error.problems.len(), 5);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable_and_the_fix() {
+        let mut args = complete();
+        args.port = "eighty".into();
+        args.host = "localhost:3001".into();
+        args.api_base_url = "ftp://example.com".into();
+        args.cors_origins = "http://ok.example, not a url".into();
+        let text = Settings::from_args(&args).unwrap_err().to_string();
+        assert!(text.contains("PORT is not a port number"), "{text}");
+        assert!(text.contains("HOST is not an IP address"), "{text}");
+        assert!(text.contains("API_BASE_URL must be an http://"), "{text}");
+        assert!(text.contains("CORS_ORIGINS has \"not a url\""), "{text}");
+    }
+
+    #[test]
+    fn the_client_secret_never_shows_in_debug_output() {
+        let settings = Settings::from_args(&complete()).unwrap();
+        assert!(!format!("{settings:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn resource_metadata_url_inserts_the_well_known_path_before_the_resource_path() {
+        let mut args = complete();
+        args.auth0_audience = Some("https://mcp.example.com/mcp".into());
+        args.mcp_server_url = Some("https://mcp.example.com".into());
+        let settings = Settings::from_args(&args).unwrap();
+        assert_eq!(
+            settings.resource_metadata_url(),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+    }
+
+    #[test]
+    fn exchange_scope_is_normalised_and_must_not_be_empty() {
+        let mut args = complete();
+        args.mcp_auth0_exchange_scope = "  read:private   read:private write:x ".into();
+        assert_eq!(
+            Settings::from_args(&args).unwrap().exchange_scope,
+            "read:private write:x"
+        );
+        args.mcp_auth0_exchange_scope = "   ".into();
+        assert!(
+            Settings::from_args(&args)
+                .unwrap_err()
+                .to_string()
+                .contains("MCP_AUTH0_EXCHANGE_SCOPE is empty")
+        );
+    }
+}

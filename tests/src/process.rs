@@ -1,0 +1,227 @@
+//! Running the project's binaries as real processes, the way a user would: configured
+//! only through their environment, stopped however the run ends.
+//!
+//! Each child's output goes to a log file under `target/obo-logs/`, so a failing test
+//! can show what the service said, and the no-leak tests can read every line.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+/// Why a service could not be started or stopped.
+#[derive(Debug)]
+pub struct ProcessError(pub String);
+
+impl std::fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProcessError {}
+
+/// A free TCP port on 127.0.0.1, for a child that must be told its port up front.
+///
+/// The port is released before the child binds it; another process could take it in
+/// between, which on a test machine is rare enough that the child's clear "cannot
+/// listen" error is the right report.
+pub fn free_port() -> Result<u16, ProcessError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| ProcessError(format!("cannot find a free port on 127.0.0.1: {e}")))
+}
+
+/// Where cargo put the binaries that sit next to the running executable.
+///
+/// Test binaries live in `target/<profile>/deps/`, xtask in `target/<profile>/`; the
+/// services are in `target/<profile>/`. `OBO_BIN_DIR` overrides.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("OBO_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|name| name == "deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// A running child process, killed when dropped.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    name: String,
+    child: Child,
+    log_path: PathBuf,
+    base_url: String,
+}
+
+impl ServiceProcess {
+    /// Starts `bin_dir/name` with exactly `env` (plus `PATH`), logging to a file.
+    pub fn spawn(
+        bin_dir: &Path,
+        name: &str,
+        base_url: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ProcessError> {
+        let program = bin_dir.join(name);
+        if !program.exists() {
+            return Err(ProcessError(format!(
+                "{} does not exist: build it first (`cargo build -p {name}`), or run `cargo xtask e2e`",
+                program.display()
+            )));
+        }
+        let log_dir = bin_dir
+            .parent()
+            .map(|target| target.join("obo-logs"))
+            .unwrap_or_else(|| PathBuf::from("obo-logs"));
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|e| ProcessError(format!("cannot create {}: {e}", log_dir.display())))?;
+        let log_path = log_dir.join(format!("{name}-{}.log", unique_suffix()));
+        let log = File::create(&log_path)
+            .map_err(|e| ProcessError(format!("cannot create {}: {e}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| ProcessError(format!("cannot share {}: {e}", log_path.display())))?;
+        let mut command = Command::new(&program);
+        command
+            .env_clear()
+            .envs(env)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // Run from an empty directory so a developer's own `.env` is not picked up.
+            .current_dir(&log_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        let child = command
+            .spawn()
+            .map_err(|e| ProcessError(format!("cannot start {}: {e}", program.display())))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log_path,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The service's base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The operating system's id of the process, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Everything the process has written so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Where the process writes its output.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Waits until `GET {base_url}{path}` answers 200, or fails with the log's tail.
+    pub async fn wait_ready(&mut self, path: &str, timeout: Duration) -> Result<(), ProcessError> {
+        let url = format!("{}{path}", self.base_url);
+        let deadline = Instant::now() + timeout;
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(ProcessError(format!(
+                    "{} exited before it was ready ({status}); its output:\n{}",
+                    self.name,
+                    tail(&self.log(), 40)
+                )));
+            }
+            if let Ok(response) = client
+                .get(&url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ProcessError(format!(
+                    "{} was not ready at {url} within {timeout:?}; its output:\n{}",
+                    self.name,
+                    tail(&self.log(), 40)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus, ProcessError> {
+        let Some(pid) = self.child.id() else {
+            return self
+                .child
+                .wait()
+                .await
+                .map_err(|e| ProcessError(format!("cannot reap {}: {e}", self.name)));
+        };
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .map_err(|e| ProcessError(format!("cannot run kill: {e}")))?;
+        if !sent.success() {
+            return Err(ProcessError(format!("kill -TERM {pid} failed: {sent}")));
+        }
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => {
+                status.map_err(|e| ProcessError(format!("cannot reap {}: {e}", self.name)))
+            }
+            Err(_) => {
+                let _ = self.child.kill().await;
+                Err(ProcessError(format!(
+                    "{} did not exit within {timeout:?} of SIGTERM",
+                    self.name
+                )))
+            }
+        }
+    }
+
+    /// The resident set size of the process, in KiB (Linux; `None` elsewhere).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// The peak resident set size of the process, in KiB (Linux; `None` elsewhere).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
