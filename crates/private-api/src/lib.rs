@@ -58,7 +58,7 @@ mod state;
 pub use app::{PRIVATE_SCOPE_PATH, app};
 pub use auth::Authenticated;
 pub use config::{Args, Config, ConfigError, ConfigProblem};
-pub use private_scope::{Actor, PrivateScopeResponse, REQUIRED_SCOPE};
+pub use private_scope::{Actor, GREETING, PrivateScopeResponse, REQUIRED_SCOPE};
 pub use serve::{serve, shutdown_signal};
 pub use state::AppState;
 
