@@ -1,0 +1,98 @@
+//! Clients for the end-to-end tests: rmcp's own client, and raw HTTP where headers matter.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::header::HeaderMap;
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+pub type Client = RunningService<RoleClient, ClientConfig>;
+
+/// An rmcp client that initialises a session with `token` as its bearer.
+pub async fn connect(mcp_url: &str, token: &str) -> Client {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned()).auth_header(token),
+    );
+    ClientConfig::default()
+        .serve(transport)
+        .await
+        .expect("the MCP client connects")
+}
+
+pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    let mut params = CallToolRequestParams::new(tool.to_owned());
+    if let Value::Object(map) = arguments {
+        params = params.with_arguments(map);
+    }
+    client
+        .call_tool(params)
+        .await
+        .expect("the tool call completes")
+}
+
+/// The text of a tool result's first content block.
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// The upstream JSON that `greet` appends after its greeting.
+pub fn upstream_json(text: &str) -> Value {
+    let start = text.find('{').expect("an upstream JSON object");
+    serde_json::from_str(&text[start..]).expect("valid upstream JSON")
+}
+
+/// Bare JSON-RPC over HTTP, as a load generator or curl sends it.
+pub struct McpHttp {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl McpHttp {
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, authorization: Option<&str>, body: Value) -> (u16, HeaderMap, Value) {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, body)
+    }
+
+    pub async fn call_tool(
+        &self,
+        token: Option<&str>,
+        tool: &str,
+        arguments: Value,
+    ) -> (u16, HeaderMap, Value) {
+        let authorization = token.map(|t| format!("Bearer {t}"));
+        self.post(
+            authorization.as_deref(),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}),
+        )
+        .await
+    }
+}
