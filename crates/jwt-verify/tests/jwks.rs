@@ -87,6 +87,32 @@ async fn five_hundred_unknown_kid_tokens_at_once_cause_at_most_one_refetch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_kid_requests_waiting_on_a_slow_refetch_share_its_result() {
+    let fx = Fixture::new().await;
+    let verifier = fx.verifier_with(fast_options()); // cooldown 300 ms
+    verifier.refresh_keys().await.unwrap();
+    // The refetch outlasts the cooldown: waiters must not start their own afterwards.
+    fx.delay(Duration::from_millis(500));
+    let rotated = TestKey::rsa("key-2");
+    fx.publish(&[&fx.key, &rotated]);
+    let token = fx.token().sign(&rotated);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (verifier, token) = (verifier.clone(), token.clone());
+        tasks.spawn(async move { verifier.verify(&token).await.map(|_| ()) });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    assert_eq!(
+        fx.jwks_requests().await,
+        2,
+        "warm-up plus one shared refetch"
+    );
+    assert_eq!(verifier.stats().unknown_kid_refetches, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_cold_start_verifications_share_one_fetch() {
     let fx = Fixture::new().await;
     fx.server.reset().await;

@@ -22,6 +22,7 @@ pub struct JwksAnswer {
     pub status: u16,
     pub body: String,
     pub cache_control: Option<String>,
+    pub delay: Duration,
 }
 
 #[derive(Clone)]
@@ -31,7 +32,8 @@ impl Respond for Responder {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let answer = self.0.lock().unwrap().clone();
         let mut template = ResponseTemplate::new(answer.status)
-            .set_body_raw(answer.body.into_bytes(), "application/json");
+            .set_body_raw(answer.body.into_bytes(), "application/json")
+            .set_delay(answer.delay);
         if let Some(cache_control) = answer.cache_control {
             template = template.insert_header("cache-control", cache_control.as_str());
         }
@@ -57,6 +59,7 @@ impl Fixture {
             status: 200,
             body: jwks_json(&[&key]).to_string(),
             cache_control: None,
+            delay: Duration::ZERO,
         }));
         Mock::given(method("GET"))
             .and(path(JWKS_PATH))
@@ -99,6 +102,11 @@ impl Fixture {
 
     pub fn fail_with(&self, status: u16) {
         self.answer.lock().unwrap().status = status;
+    }
+
+    /// Makes the endpoint answer slowly, so concurrent requests overlap a fetch.
+    pub fn delay(&self, delay: Duration) {
+        self.answer.lock().unwrap().delay = delay;
     }
 
     pub fn cache_control(&self, value: &str) {
