@@ -35,6 +35,14 @@ enum Target {
     Discover(Url),
 }
 
+impl Target {
+    fn url(&self) -> &Url {
+        match self {
+            Self::Jwks(url) | Self::Discover(url) => url,
+        }
+    }
+}
+
 impl HttpJwksSource {
     /// A source for `issuer` as `options` (`jwks`, `http_timeout`, `max_jwks_bytes`)
     /// describe.
@@ -56,7 +64,7 @@ impl HttpJwksSource {
             .timeout(options.http_timeout)
             .connect_timeout(options.http_timeout)
             // A redirect must not downgrade the key fetch to plain HTTP.
-            .https_only(issuer.as_str().starts_with("https:"))
+            .https_only(target.url().scheme() == "https")
             .redirect(reqwest::redirect::Policy::limited(3))
             .user_agent(concat!("jwt-verify/", env!("CARGO_PKG_VERSION")))
             .build()

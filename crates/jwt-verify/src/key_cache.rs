@@ -4,6 +4,9 @@
 //! - **Single flight.** Every fetch happens under one async mutex. A request that waited
 //!   for the mutex first checks whether a fetch completed while it waited (the
 //!   `attempts` counter moved) and, if so, uses that result instead of fetching again.
+//! - **Failures are shared too.** With no keys cached, a failed fetch answers the
+//!   requests queued behind it and any arriving within a second, instead of each
+//!   retrying.
 //! - **Stale keys beat no keys.** When the cache expires and the endpoint fails, the
 //!   old keys keep verifying; retries are spaced by the refetch cooldown. Requests that
 //!   find a refresh already in progress do not wait for it.
@@ -122,10 +125,11 @@ impl KeyCache {
                         seen_attempts,
                     });
                 }
-                // Someone else's fetch failed while we queued: share its answer rather
-                // than stampeding a failing endpoint.
-                if self.attempts.load(Ordering::SeqCst) != seen_attempts
-                    && let Some((_, error)) = &state.last_failure
+                // Someone else's fetch failed while we queued, or one failed a moment
+                // ago: share its answer rather than stampeding a failing endpoint.
+                if let Some((at, error)) = &state.last_failure
+                    && (self.attempts.load(Ordering::SeqCst) != seen_attempts
+                        || at.elapsed() < self.cold_retry_backoff())
                 {
                     return Err(error.clone());
                 }
@@ -218,6 +222,12 @@ impl KeyCache {
         };
         self.attempts.fetch_add(1, Ordering::SeqCst);
         outcome
+    }
+
+    /// With no keys at all every request fails, so retry sooner than the cooldown, but
+    /// not on every request.
+    fn cold_retry_backoff(&self) -> Duration {
+        self.cooldown.min(Duration::from_secs(1))
     }
 
     fn current(&self) -> Option<Arc<CachedKeys>> {

@@ -141,7 +141,12 @@ async fn concurrent_cold_start_verifications_share_one_fetch() {
 #[tokio::test]
 async fn unknown_kid_refetch_is_rate_limited_by_the_cooldown() {
     let fx = Fixture::new().await;
-    let verifier = fx.verifier_with(fast_options()); // cooldown 300 ms
+    // A cooldown long enough that a busy machine cannot outlast it between two calls.
+    let cooldown = Duration::from_secs(1);
+    let verifier = fx.verifier_with(VerifierOptions {
+        refetch_cooldown: cooldown,
+        ..fast_options()
+    });
     verifier.refresh_keys().await.unwrap();
     let first = fx.token().sign(&TestKey::rsa("unknown-1"));
     let second = fx.token().sign(&TestKey::rsa("unknown-2"));
@@ -153,7 +158,7 @@ async fn unknown_kid_refetch_is_rate_limited_by_the_cooldown() {
         "the second unknown kid is within the cooldown"
     );
 
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
     assert_refused(verifier.verify(&second).await, &second, "unknown_kid");
     assert_eq!(fx.jwks_requests().await, 3);
     assert_eq!(verifier.stats().unknown_kid_refetches, 2);
@@ -162,8 +167,10 @@ async fn unknown_kid_refetch_is_rate_limited_by_the_cooldown() {
 #[tokio::test]
 async fn jwks_down_after_warm_up_keeps_verifying_with_cached_keys() {
     let fx = Fixture::new().await;
+    let cooldown = Duration::from_secs(1);
     let verifier = fx.verifier_with(VerifierOptions {
         jwks_ttl: Duration::from_millis(50),
+        refetch_cooldown: cooldown,
         ..fast_options()
     });
     verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
@@ -188,7 +195,7 @@ async fn jwks_down_after_warm_up_keeps_verifying_with_cached_keys() {
 
     // Once the endpoint recovers, a stale cache is refreshed again.
     fx.publish(&[&fx.key]);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
     verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
     assert_eq!(verifier.stats().fetches_ok, 2);
 }
@@ -211,6 +218,10 @@ async fn jwks_down_at_cold_start_is_a_server_side_error() {
     ));
     assert!(!verifier.has_keys());
     assert_eq!(verifier.stats().fetches_failed, 1);
+    // A request right behind a failure shares it rather than hitting the endpoint again.
+    assert_refused(verifier.verify(&token).await, &token, "jwks_unavailable");
+    assert_eq!(verifier.stats().fetches_failed, 1);
+    assert_eq!(fx.jwks_requests().await, 1);
 
     // Nothing listening at all (wiremock pools its servers, so free a port ourselves).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
