@@ -1,0 +1,350 @@
+//! The bearer layer in front of `/mcp`: every refusal and its exact challenge
+//! (RFC 6750 §3, RFC 9728 §5.1, the MCP authorization spec).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Answer, Options, TestServer};
+use jwt_verify::{BearerErrorCode, Challenge};
+use obo_tests::keys::TestKey;
+use serde_json::json;
+
+fn list() -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+}
+
+/// A 401 `invalid_token` with exactly `description`, in the challenge and the body.
+fn assert_invalid_token(server: &TestServer, answer: &Answer, description: &str) {
+    assert_eq!(answer.status, 401, "{answer:?}");
+    let challenge = answer.challenge();
+    assert_eq!(challenge.error_code(), Some(BearerErrorCode::InvalidToken));
+    assert_eq!(challenge.error_description_value(), Some(description));
+    assert_eq!(
+        challenge.resource_metadata_value(),
+        Some(server.resource_metadata_url().as_str())
+    );
+    assert_eq!(challenge.scopes().count(), 0);
+    assert_eq!(challenge.realm_value(), None);
+    assert_eq!(challenge.error_uri_value(), None);
+    assert_eq!(
+        answer.body,
+        json!({"error": "invalid_token", "error_description": description})
+    );
+}
+
+/// A 400 `invalid_request` with exactly `description`, in the challenge and the body.
+fn assert_invalid_request(server: &TestServer, answer: &Answer, description: &str) {
+    assert_eq!(answer.status, 400, "{answer:?}");
+    let challenge = answer.challenge();
+    assert_eq!(challenge.error_code(), Some(BearerErrorCode::InvalidRequest));
+    assert_eq!(challenge.error_description_value(), Some(description));
+    assert_eq!(
+        challenge.resource_metadata_value(),
+        Some(server.resource_metadata_url().as_str())
+    );
+    assert_eq!(challenge.scopes().count(), 0);
+    assert_eq!(
+        answer.body,
+        json!({"error": "invalid_request", "error_description": description})
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_request_without_a_token_gets_a_challenge_without_an_error_code() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = server.http().post(&[], list()).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    let expected = format!(
+        r#"Bearer resource_metadata="{}""#,
+        server.resource_metadata_url()
+    );
+    assert_eq!(answer.header("www-authenticate"), Some(expected.as_str()));
+    assert_eq!(
+        answer.challenge(),
+        Challenge::new().resource_metadata(&server.resource_metadata_url())
+    );
+    assert_eq!(
+        server.resource_metadata_url(),
+        server.url("/.well-known/oauth-protected-resource")
+    );
+    assert_eq!(answer.body["error_description"], "an access token is required");
+    assert!(answer.body["error"].is_string(), "{answer:?}");
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+}
+
+#[tokio::test]
+async fn rfc9728_3_1_resource_metadata_is_path_inserted_when_the_audience_is_this_server() {
+    let server = TestServer::start(Options {
+        audience_on_this_server: true,
+        ..Options::default()
+    })
+    .await;
+    let answer = server.http().post(&[], list()).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.challenge().resource_metadata_value(),
+        Some(
+            server
+                .url("/.well-known/oauth-protected-resource/mcp")
+                .as_str()
+        )
+    );
+    // And that URL serves the document for that resource.
+    let metadata: serde_json::Value = reqwest::get(server.resource_metadata_url())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], server.mcp_url());
+    // A token for that audience is accepted.
+    let token = server.full_token("auth0|alice");
+    assert_eq!(server.http().list_tools(&token).await.status, 200);
+}
+
+#[tokio::test]
+async fn invariant_5_a_session_id_is_not_proof_of_identity() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = read_of(
+        server
+            .http()
+            .request(&[], &list())
+            .header("mcp-session-id", "an-existing-looking-session")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(answer.challenge().error_code(), None);
+}
+
+async fn read_of(response: reqwest::Response) -> Answer {
+    common::read(response).await
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_token_that_is_not_a_jwt_is_invalid_token() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = server
+        .http()
+        .post(&["Bearer not-a-jwt.at-all.really"], list())
+        .await;
+    assert_invalid_token(&server, &answer, "The access token is malformed");
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_an_expired_token_is_invalid_token() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.tenant.sign_user_token(
+        &server
+            .tenant
+            .user_token("auth0|alice")
+            .issued_ago(7200)
+            .expires_in(-3600),
+    );
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_invalid_token(&server, &answer, "The access token expired");
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_token_for_another_audience_is_invalid_token() {
+    let server = TestServer::start(Options::default()).await;
+    // The private API's token is the classic confused deputy: valid, but not for us.
+    let token = server.tenant.sign_user_token(
+        &server
+            .tenant
+            .user_token("auth0|alice")
+            .audience(server.tenant.api_audience()),
+    );
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_invalid_token(
+        &server,
+        &answer,
+        "The access token is not intended for this resource",
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_token_from_another_issuer_is_invalid_token() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.tenant.sign_user_token(
+        &server
+            .tenant
+            .user_token("auth0|alice")
+            .issuer("https://evil.example/"),
+    );
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_invalid_token(
+        &server,
+        &answer,
+        "The access token was issued by an untrusted issuer",
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_token_signed_by_an_unpublished_key_is_invalid_token() {
+    let server = TestServer::start(Options::default()).await;
+    let stranger = TestKey::rsa("not-published");
+    let token = server.tenant.user_token("auth0|alice").sign(&stranger);
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_invalid_token(
+        &server,
+        &answer,
+        "The access token is signed with an unknown key",
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_forged_signature_is_invalid_token() {
+    let server = TestServer::start(Options::default()).await;
+    // The tenant's kid, another key's signature.
+    let kid = server.tenant.signing_key().kid().to_owned();
+    let token = server
+        .tenant
+        .user_token("auth0|alice")
+        .sign(&TestKey::rsa(kid));
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_invalid_token(&server, &answer, "The access token's signature is invalid");
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_an_unsigned_token_is_invalid_token() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.tenant.user_token("auth0|alice").unsigned();
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(
+        answer.challenge().error_code(),
+        Some(BearerErrorCode::InvalidToken)
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_bearer_header_with_two_tokens_is_invalid_request() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = server.http().post(&["Bearer a b"], list()).await;
+    assert_invalid_request(
+        &server,
+        &answer,
+        "the Bearer credentials are not a single b64token",
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_a_bearer_header_without_a_token_is_invalid_request() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = server.http().post(&["Bearer"], list()).await;
+    assert_invalid_request(
+        &server,
+        &answer,
+        "the Bearer credentials contain no token",
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_another_authentication_scheme_is_invalid_request() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = server
+        .http()
+        .post(&["Basic dXNlcjpwYXNzd29yZA=="], list())
+        .await;
+    assert_invalid_request(
+        &server,
+        &answer,
+        "the Authorization scheme is not Bearer",
+    );
+}
+
+#[tokio::test]
+async fn rfc6750_2_1_two_authorization_headers_are_invalid_request() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.full_token("auth0|alice");
+    let bearer = format!("Bearer {token}");
+    let answer = server.http().post(&[&bearer, &bearer], list()).await;
+    assert_invalid_request(&server, &answer, "send exactly one Authorization header");
+}
+
+#[tokio::test]
+async fn a_refusal_never_echoes_the_token_it_refused() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.tenant.sign_user_token(
+        &server
+            .tenant
+            .user_token("auth0|alice")
+            .audience("https://elsewhere.example/"),
+    );
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_eq!(answer.status, 401);
+    let everything = format!("{:?} {}", answer.headers, answer.body);
+    assert!(!everything.contains(&token), "{everything}");
+}
+
+#[tokio::test]
+async fn a_jwks_that_cannot_be_fetched_is_503_not_401() {
+    let server = TestServer::start(Options::default()).await;
+    server.tenant.jwks_down(true);
+    let token = server.full_token("auth0|alice");
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.header("retry-after"), Some("5"));
+    assert!(answer.header("www-authenticate").is_none(), "{answer:?}");
+    assert_eq!(answer.body["error"], "temporarily_unavailable");
+
+    // Once the keys are back, the same token works: with no keys at all the verifier
+    // retries the JWKS after about a second, not after the full refetch cooldown.
+    server.tenant.jwks_down(false);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let answer = loop {
+        let answer = server
+            .http()
+            .post(&[&format!("Bearer {token}")], list())
+            .await;
+        if answer.status != 503 || tokio::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_valid_token_reaches_rmcp() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.full_token("auth0|alice");
+    let answer = server.http().list_tools(&token).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["jsonrpc"], "2.0");
+    assert!(answer.body["result"]["tools"].is_array(), "{answer:?}");
+    assert!(answer.header("www-authenticate").is_none());
+}
