@@ -1,0 +1,367 @@
+//! The load generator: N keep-alive connections, each a task sending bare stateless
+//! `tools/call` requests until a deadline (or until its users run out), each answer
+//! checked, each latency recorded in a per-task histogram that is merged at the end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// No request may take longer than this; a slower answer counts as an error, so every
+/// loop ends by itself even when the server hangs.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Histogram bounds in microseconds: 1 µs to 60 s, three significant figures.
+const MAX_LATENCY_US: u64 = 60_000_000;
+/// How many distinct wrong answers to keep, to show what went wrong.
+const ERROR_SAMPLES: usize = 5;
+
+/// A caller: the `sub` the answer must name, and the prepared `Authorization` value.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub sub: String,
+    pub authorization: HeaderValue,
+}
+
+impl User {
+    pub fn new(sub: String, token: &str) -> anyhow::Result<Self> {
+        let authorization = HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("a minted token is not a valid header value")?;
+        Ok(Self { sub, authorization })
+    }
+}
+
+/// Which tool each request calls, and therefore how its answer is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `get_datetime`: an RFC 3339 UTC timestamp ending in `Z`.
+    GetDatetime,
+    /// `greet` without a name: `Hello, there (<sub>)! …` with the upstream's `sub`.
+    Greet,
+}
+
+impl Tool {
+    fn body(self) -> &'static str {
+        match self {
+            Tool::GetDatetime => {
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_datetime","arguments":{}}}"#
+            }
+            Tool::Greet => {
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet","arguments":{}}}"#
+            }
+        }
+    }
+}
+
+/// Whom the requests speak for, and in what order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Round-robin over the users, for as long as the phase lasts.
+    Repeat,
+    /// Each user exactly once; the phase ends when they are used up (or at the deadline).
+    EachOnce,
+}
+
+/// What one phase sends: shared by every connection's task.
+#[derive(Debug)]
+pub struct Plan {
+    pub tool: Tool,
+    pub users: Arc<[User]>,
+    pub order: Order,
+    next: AtomicUsize,
+}
+
+impl Plan {
+    pub fn new(tool: Tool, users: Arc<[User]>, order: Order) -> Self {
+        Self {
+            tool,
+            users,
+            order,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn next_user(&self) -> Option<&User> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.order {
+            Order::Repeat => self.users.get(index % self.users.len().max(1)),
+            Order::EachOnce => self.users.get(index),
+        }
+    }
+}
+
+/// The keep-alive connections: one client per connection, each allowed one idle
+/// connection, so N tasks hold exactly N sockets open for the whole phase.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    url: Arc<str>,
+    clients: Vec<reqwest::Client>,
+}
+
+impl Connections {
+    pub fn open(url: &str, count: usize) -> anyhow::Result<Self> {
+        let clients = (0..count.max(1))
+            .map(|_| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .http1_only()
+                    .pool_max_idle_per_host(1)
+                    .pool_idle_timeout(Duration::from_secs(300))
+                    .tcp_nodelay(true)
+                    .timeout(REQUEST_TIMEOUT)
+                    .build()
+                    .context("cannot build the load generator's HTTP client")
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            url: url.into(),
+            clients,
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+/// What a phase measured.
+#[derive(Debug)]
+pub struct PhaseResult {
+    pub histogram: Histogram<u64>,
+    pub ok: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// A few of the wrong answers, to say what went wrong.
+    pub error_samples: Vec<String>,
+}
+
+impl PhaseResult {
+    pub fn requests(&self) -> u64 {
+        self.ok + self.errors
+    }
+
+    pub fn requests_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.requests() as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs `plan` over every connection until `duration` has passed or the plan's users
+/// are used up, whichever comes first.
+pub async fn run_phase(
+    connections: &Connections,
+    plan: Arc<Plan>,
+    duration: Duration,
+) -> anyhow::Result<PhaseResult> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::with_capacity(connections.count());
+    for client in &connections.clients {
+        tasks.push(tokio::spawn(connection_loop(
+            client.clone(),
+            Arc::clone(&connections.url),
+            Arc::clone(&plan),
+            deadline,
+        )));
+    }
+    let mut total = PhaseResult {
+        histogram: new_histogram()?,
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        error_samples: Vec::new(),
+    };
+    for task in tasks {
+        let part = task.await.context("a load generator task failed")??;
+        total
+            .histogram
+            .add(&part.histogram)
+            .context("cannot merge latency histograms")?;
+        total.ok += part.ok;
+        total.errors += part.errors;
+        for sample in part.error_samples {
+            if total.error_samples.len() < ERROR_SAMPLES && !total.error_samples.contains(&sample) {
+                total.error_samples.push(sample);
+            }
+        }
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).context("cannot create a latency histogram")
+}
+
+async fn connection_loop(
+    client: reqwest::Client,
+    url: Arc<str>,
+    plan: Arc<Plan>,
+    deadline: Instant,
+) -> anyhow::Result<PhaseResult> {
+    let mut result = PhaseResult {
+        histogram: new_histogram()?,
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        error_samples: Vec::new(),
+    };
+    let accept = HeaderValue::from_static("application/json, text/event-stream");
+    let content_type = HeaderValue::from_static("application/json");
+    while Instant::now() < deadline {
+        let Some(user) = plan.next_user() else {
+            break;
+        };
+        let sent = Instant::now();
+        let outcome = async {
+            let response = client
+                .post(&*url)
+                .header(CONTENT_TYPE, content_type.clone())
+                .header(ACCEPT, accept.clone())
+                .header(AUTHORIZATION, user.authorization.clone())
+                .body(plan.tool.body())
+                .send()
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| format!("body could not be read: {e}"))?;
+            if status != reqwest::StatusCode::OK {
+                return Err(format!(
+                    "status {status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ));
+            }
+            check(plan.tool, &user.sub, &body)
+        }
+        .await;
+        let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+        result
+            .histogram
+            .saturating_record(micros.clamp(1, MAX_LATENCY_US));
+        match outcome {
+            Ok(()) => result.ok += 1,
+            Err(error) => {
+                result.errors += 1;
+                if result.error_samples.len() < ERROR_SAMPLES
+                    && !result.error_samples.contains(&error)
+                {
+                    result.error_samples.push(error);
+                }
+            }
+        }
+    }
+    Ok(result)
+}
+
+#[derive(Deserialize)]
+struct RpcResponse {
+    result: Option<ToolResult>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ToolResult {
+    #[serde(default)]
+    content: Vec<Content>,
+    #[serde(rename = "isError")]
+    is_error: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Upstream {
+    sub: Option<String>,
+}
+
+/// Whether `body` is the right answer to `tool` for `sub`; the reason when it is not.
+fn check(tool: Tool, sub: &str, body: &[u8]) -> Result<(), String> {
+    let response: RpcResponse =
+        serde_json::from_slice(body).map_err(|e| format!("not a JSON-RPC response: {e}"))?;
+    if let Some(error) = response.error {
+        return Err(format!("JSON-RPC error: {error}"));
+    }
+    let result = response.result.ok_or("no `result` in the response")?;
+    let text = result
+        .content
+        .first()
+        .and_then(|c| c.text.as_deref())
+        .ok_or("no text content in the result")?;
+    if result.is_error != Some(false) {
+        return Err(format!("tool error (isError not false): {}", excerpt(text)));
+    }
+    match tool {
+        Tool::GetDatetime => {
+            if !text.ends_with('Z') || OffsetDateTime::parse(text, &Rfc3339).is_err() {
+                return Err(format!("not an RFC 3339 UTC time: {}", excerpt(text)));
+            }
+        }
+        Tool::Greet => {
+            let greeting = format!("Hello, there ({sub})!");
+            if !text.starts_with(&greeting) {
+                return Err(format!("unexpected greeting: {}", excerpt(text)));
+            }
+            let upstream: Upstream = text
+                .find('{')
+                .and_then(|start| serde_json::from_str(&text[start..]).ok())
+                .ok_or_else(|| format!("no upstream JSON: {}", excerpt(text)))?;
+            if upstream.sub.as_deref() != Some(sub) {
+                return Err(format!(
+                    "upstream answered for {:?}, not {sub}",
+                    upstream.sub
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetime_answer_is_checked() {
+        let ok = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"2025-01-02T03:04:05.678Z"}],"isError":false}}"#;
+        assert_eq!(check(Tool::GetDatetime, "x", ok), Ok(()));
+        let wrong = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"yesterday"}],"isError":false}}"#;
+        assert!(check(Tool::GetDatetime, "x", wrong).is_err());
+        let tool_error = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"2025-01-02T03:04:05Z"}],"isError":true}}"#;
+        assert!(check(Tool::GetDatetime, "x", tool_error).is_err());
+    }
+
+    #[test]
+    fn greet_answer_must_name_the_caller_twice() {
+        let body = |text: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "jsonrpc": "2.0", "id": 1,
+                "result": {"content": [{"type": "text", "text": text}], "isError": false}
+            }))
+            .unwrap_or_default()
+        };
+        let good = body("Hello, there (auth0|a)! Upstream API Response: {\"sub\": \"auth0|a\"}");
+        assert_eq!(check(Tool::Greet, "auth0|a", &good), Ok(()));
+        let other = body("Hello, there (auth0|a)! Upstream API Response: {\"sub\": \"auth0|b\"}");
+        assert!(check(Tool::Greet, "auth0|a", &other).is_err());
+        assert!(check(Tool::Greet, "auth0|b", &good).is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! The bench's results: one row per scenario, the targets of issue 7 checked against
+//! them, printed as a table and written as JSON.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::load::PhaseResult;
+use super::pin::Machine;
+use super::{ROTATING_USERS, Scenario, Settings};
+
+/// (a) must reach this share of the floor's requests per second.
+const FLOOR_RATIO_TARGET: f64 = 0.60;
+/// (a)'s p99 must stay under this at 32 connections, in microseconds.
+const P99_TARGET_US: u64 = 5_000;
+/// The server's peak RSS under every scenario must stay under this (30 MB), in KiB.
+const RSS_TARGET_KIB: u64 = 30_000_000 / 1024;
+
+#[derive(Debug, Serialize)]
+pub struct ScenarioReport {
+    pub scenario: Scenario,
+    pub name: String,
+    pub connections: usize,
+    /// Distinct users (tokens) the scenario sent.
+    pub users: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub requests_per_sec: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    /// Successful exchanges at the mock tenant, warm-up included.
+    pub exchanges: u64,
+    /// The MCP server's `VmHWM` during the scenario (`None` for the floor).
+    pub peak_rss_kib: Option<u64>,
+    /// (a)'s requests per second over the floor's.
+    pub ratio_to_floor: Option<f64>,
+    pub error_samples: Vec<String>,
+    pub load_before: Option<f64>,
+    pub load_after: Option<f64>,
+}
+
+impl ScenarioReport {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: Scenario,
+        connections: usize,
+        users: usize,
+        result: &PhaseResult,
+        exchanges: u64,
+        peak_rss_kib: Option<u64>,
+        load_before: Option<f64>,
+        load_after: Option<f64>,
+    ) -> Self {
+        let histogram = &result.histogram;
+        Self {
+            scenario,
+            name: scenario.name().to_owned(),
+            connections,
+            users,
+            seconds: result.elapsed.as_secs_f64(),
+            requests: result.requests(),
+            errors: result.errors,
+            requests_per_sec: result.requests_per_sec(),
+            p50_us: histogram.value_at_quantile(0.50),
+            p99_us: histogram.value_at_quantile(0.99),
+            max_us: histogram.max(),
+            mean_us: histogram.mean(),
+            exchanges,
+            peak_rss_kib,
+            ratio_to_floor: None,
+            error_samples: result.error_samples.clone(),
+            load_before,
+            load_after,
+        }
+    }
+
+    pub fn one_line(&self) -> String {
+        let mut line = format!(
+            "bench: {:<18} {:>9.0} req/s  p50 {} ms  p99 {} ms  errors {}  exchanges {}  peak RSS {}  (load {} → {})",
+            self.name,
+            self.requests_per_sec,
+            ms(self.p50_us),
+            ms(self.p99_us),
+            self.errors,
+            self.exchanges,
+            rss(self.peak_rss_kib),
+            load(self.load_before),
+            load(self.load_after),
+        );
+        for sample in &self.error_samples {
+            line.push_str("\n       error: ");
+            line.push_str(sample);
+        }
+        line
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetCheck {
+    pub target: String,
+    pub met: bool,
+    pub measured: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub date: String,
+    pub machine: Machine,
+    pub settings: Settings,
+    pub scenarios: Vec<ScenarioReport>,
+    pub targets: Vec<TargetCheck>,
+}
+
+impl Report {
+    pub fn new(settings: Settings, machine: Machine, mut scenarios: Vec<ScenarioReport>) -> Self {
+        let floor_rps = scenarios
+            .iter()
+            .find(|s| s.scenario == Scenario::Floor)
+            .map(|s| s.requests_per_sec);
+        if let Some(floor_rps) = floor_rps.filter(|rps| *rps > 0.0) {
+            for scenario in scenarios.iter_mut().filter(|s| s.scenario == Scenario::A) {
+                scenario.ratio_to_floor = Some(scenario.requests_per_sec / floor_rps);
+            }
+        }
+        let targets = targets(&scenarios);
+        Self {
+            date: OffsetDateTime::now_utc()
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| "unknown".to_owned()),
+            machine,
+            settings,
+            scenarios,
+            targets,
+        }
+    }
+
+    pub fn print(&self) {
+        let pinning = if self.settings.pinned {
+            "MCP server and floor on CPU 0; load generator, tenant and private API on CPU 1"
+        } else {
+            "not pinned"
+        };
+        println!(
+            "\n{}  |  {} × {}  |  {}",
+            self.date, self.machine.nproc, self.machine.cpu_model, pinning
+        );
+        println!(
+            "{} connections, {} s per scenario after {} s warm-up{}{}",
+            self.settings.connections,
+            self.settings.duration_s,
+            self.settings.warmup_s,
+            if self.settings.quick {
+                " (--quick)"
+            } else {
+                ""
+            },
+            if self.settings.scenarios.contains(&Scenario::D) {
+                format!(
+                    "; (d) {} distinct users{}",
+                    self.settings.users_d,
+                    if self.settings.users_d == 10_000 {
+                        ""
+                    } else {
+                        " (not the 10,000 of the target)"
+                    }
+                )
+            } else {
+                String::new()
+            }
+        );
+        println!();
+        println!(
+            "| scenario | req/s | p50 ms | p99 ms | max ms | errors | exchanges | peak RSS MB | vs floor |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for s in &self.scenarios {
+            println!(
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+                s.name,
+                s.requests_per_sec,
+                ms(s.p50_us),
+                ms(s.p99_us),
+                ms(s.max_us),
+                s.errors,
+                if s.scenario == Scenario::Floor {
+                    "–".to_owned()
+                } else {
+                    s.exchanges.to_string()
+                },
+                rss(s.peak_rss_kib),
+                s.ratio_to_floor
+                    .map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0)),
+            );
+        }
+        println!("\ntargets:");
+        for t in &self.targets {
+            println!(
+                "  {} {}: {}",
+                if t.met { "✓" } else { "✗" },
+                t.target,
+                t.measured
+            );
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let json = serde_json::to_string_pretty(self).context("cannot serialise the results")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+fn targets(scenarios: &[ScenarioReport]) -> Vec<TargetCheck> {
+    let mut checks = Vec::new();
+    let find = |which: Scenario| scenarios.iter().find(|s| s.scenario == which);
+    if let Some(a) = find(Scenario::A) {
+        match a.ratio_to_floor {
+            Some(ratio) => checks.push(TargetCheck {
+                target: format!(
+                    "(a) ≥ {:.0}% of the floor's req/s",
+                    FLOOR_RATIO_TARGET * 100.0
+                ),
+                met: ratio >= FLOOR_RATIO_TARGET,
+                measured: format!("{:.0}%", ratio * 100.0),
+            }),
+            None => checks.push(TargetCheck {
+                target: "(a) ≥ 60% of the floor's req/s".to_owned(),
+                met: false,
+                measured: "not measured: run the floor scenario too".to_owned(),
+            }),
+        }
+        checks.push(TargetCheck {
+            target: format!("(a) p99 < {} ms at 32 connections", ms(P99_TARGET_US)),
+            met: a.p99_us < P99_TARGET_US && a.connections == 32,
+            measured: format!("{} ms at {} connections", ms(a.p99_us), a.connections),
+        });
+    }
+    if let Some(b) = find(Scenario::B) {
+        checks.push(exact("(b) exactly 1 exchange", b, 1));
+    }
+    if let Some(c) = find(Scenario::C) {
+        checks.push(exact(
+            &format!("(c) exactly {ROTATING_USERS} exchanges"),
+            c,
+            ROTATING_USERS as u64,
+        ));
+    }
+    if let Some(d) = find(Scenario::D) {
+        let users = d.users as u64;
+        checks.push(TargetCheck {
+            target: format!(
+                "(d) exactly {users} exchanges, no errors{}",
+                if users == 10_000 {
+                    ""
+                } else {
+                    " (target: 10,000)"
+                }
+            ),
+            met: d.exchanges == users && d.errors == 0 && d.requests == users,
+            measured: format!(
+                "{} exchanges, {} requests, {} errors",
+                d.exchanges, d.requests, d.errors
+            ),
+        });
+    }
+    for s in scenarios.iter().filter(|s| s.scenario != Scenario::Floor) {
+        checks.push(TargetCheck {
+            target: format!("{}: server peak RSS < 30 MB", s.name),
+            met: s.peak_rss_kib.is_some_and(|kib| kib < RSS_TARGET_KIB),
+            measured: rss(s.peak_rss_kib) + " MB",
+        });
+    }
+    checks
+}
+
+fn exact(target: &str, s: &ScenarioReport, want: u64) -> TargetCheck {
+    TargetCheck {
+        target: target.to_owned(),
+        met: s.exchanges == want,
+        measured: format!("{} exchanges", s.exchanges),
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+fn rss(kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "–".to_owned(),
+        |kib| format!("{:.1}", kib as f64 * 1024.0 / 1_000_000.0),
+    )
+}
+
+fn load(value: Option<f64>) -> String {
+    value.map_or_else(|| "?".to_owned(), |v| format!("{v:.2}"))
+}
