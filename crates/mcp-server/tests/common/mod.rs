@@ -47,6 +47,8 @@ pub struct Options {
     pub audience_on_this_server: bool,
     /// Whether the private API mock answers `GET /api/private-scope` by itself.
     pub mount_private_api: bool,
+    /// `MCP_SERVER_URL`; default `http://127.0.0.1:{port}`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Options {
@@ -59,6 +61,7 @@ impl Default for Options {
             api_base_url: None,
             audience_on_this_server: false,
             mount_private_api: true,
+            public_url: None,
         }
     }
 }
@@ -100,7 +103,7 @@ impl TestServer {
             auth0_audience: Some(tenant.mcp_audience().to_owned()),
             host: "127.0.0.1".into(),
             port: addr.port().to_string(),
-            mcp_server_url: Some(base.clone()),
+            mcp_server_url: Some(options.public_url.clone().unwrap_or_else(|| base.clone())),
             mcp_auth0_client_id: Some(tenant.client_id().to_owned()),
             mcp_auth0_client_secret: Some(
                 options
