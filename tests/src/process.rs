@@ -70,7 +70,9 @@ impl ServiceProcess {
         base_url: &str,
         env: &BTreeMap<String, String>,
     ) -> Result<Self, ProcessError> {
-        let program = bin_dir.join(name);
+        // Absolute, because the child runs in another directory.
+        let program =
+            std::path::absolute(bin_dir.join(name)).unwrap_or_else(|_| bin_dir.join(name));
         if !program.exists() {
             return Err(ProcessError(format!(
                 "{} does not exist: build it first (`cargo build -p {name}`), or run `cargo xtask e2e`",

@@ -17,10 +17,7 @@ pub fn run() -> anyhow::Result<()> {
         ]),
     )?;
     // The end-to-end tests start the real binaries, so build them before the tests run.
-    step(
-        "build binaries",
-        cargo().args(["build", "--locked", "-p", "mcp-server", "-p", "private-api"]),
-    )?;
+    crate::e2e::build_binaries()?;
     if has_cargo_subcommand("nextest") {
         step(
             "tests (nextest)",

@@ -13,6 +13,13 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Where cargo writes build output: `CARGO_TARGET_DIR`, or `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 /// Makes relative paths (`target/…`) and child cargo invocations refer to the workspace.
 pub fn enter_workspace_root() -> anyhow::Result<()> {
     let root = workspace_root();

@@ -6,6 +6,8 @@
 mod bench;
 mod ci;
 mod cmd;
+mod demo;
+mod e2e;
 
 use clap::{Parser, Subcommand};
 
@@ -20,8 +22,12 @@ struct Cli {
 enum Command {
     /// Measure throughput, latency, exchanges and memory against the machine's floor (docs/performance.md).
     Bench(bench::BenchArgs),
-    /// Run every check CI runs: formatting, clippy, tests, doc tests, end-to-end tests.
+    /// Run every check CI runs: formatting, clippy, unit, integration, doc and end-to-end tests.
     Ci,
+    /// Run the whole system locally with a mock Auth0 tenant, and print how to connect.
+    Demo(demo::DemoArgs),
+    /// Build the binaries and run the end-to-end tests against them.
+    E2e,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +36,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(args) => bench::run(&args),
         Command::Ci => ci::run(),
+        Command::Demo(args) => demo::run(&args),
+        Command::E2e => e2e::run(),
     }
 }

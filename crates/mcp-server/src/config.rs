@@ -183,9 +183,14 @@ impl Settings {
                 None
             }
         });
-        let host = match args.host.trim().parse::<IpAddr>() {
-            Ok(host) => Some(host),
-            Err(_) => {
+        let host = match args.host.trim() {
+            // The one name everyone writes for loopback; resolving others is left to IPs.
+            "localhost" => Some(IpAddr::from([127, 0, 0, 1])),
+            host => host.parse::<IpAddr>().ok(),
+        };
+        let host = match host {
+            Some(host) => Some(host),
+            None => {
                 problems.push(format!(
                     "HOST is not an IP address (got {:?}): use e.g. 127.0.0.1, or 0.0.0.0 to listen on every interface",
                     args.host
@@ -214,7 +219,8 @@ impl Settings {
             }),
         };
         let api_base_url = parse_http_url(args.api_base_url.trim(), "API_BASE_URL", &mut problems);
-        let exchange_scope = normalise_scope(&args.mcp_auth0_exchange_scope);
+        let exchange_scope =
+            auth0_obo::normalize_scope(&args.mcp_auth0_exchange_scope).unwrap_or_default();
         if exchange_scope.is_empty() {
             problems.push(
                 "MCP_AUTH0_EXCHANGE_SCOPE is empty: set the scopes to request for the private API, e.g. read:private"
@@ -352,17 +358,6 @@ fn parse_origins(value: &str, problems: &mut Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// Split on whitespace, drop duplicates, keep the order given.
-fn normalise_scope(scope: &str) -> String {
-    let mut seen = Vec::new();
-    for s in scope.split_whitespace() {
-        if !seen.contains(&s) {
-            seen.push(s);
-        }
-    }
-    seen.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,10 +452,11 @@ mod tests {
     #[test]
     fn exchange_scope_is_normalised_and_must_not_be_empty() {
         let mut args = complete();
-        args.mcp_auth0_exchange_scope = "  read:private   read:private write:x ".into();
+        args.mcp_auth0_exchange_scope = "  write:x   read:private read:private ".into();
         assert_eq!(
             Settings::from_args(&args).unwrap().exchange_scope,
-            "read:private write:x"
+            "read:private write:x",
+            "deduplicated and sorted, as the exchange sends it"
         );
         args.mcp_auth0_exchange_scope = "   ".into();
         assert!(

@@ -23,11 +23,21 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // A missing .env is normal; a malformed one is worth saying, without its contents.
-    if let Err(e) = dotenvy::dotenv()
-        && !e.not_found()
-    {
-        eprintln!("warning: .env was not loaded: it is malformed near a line it could not parse");
+    // A missing .env is normal; a malformed one stops the start. dotenvy's parse error
+    // quotes the offending line, which may hold the client secret, so it is not shown.
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(dotenvy::Error::LineParse(_, index)) => {
+            eprintln!(
+                "mcp-server cannot start: .env is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)"
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("mcp-server cannot start: .env could not be read: {e}");
+            return ExitCode::from(2);
+        }
     }
     let cli = Cli::parse();
     telemetry::init(cli.log_format);

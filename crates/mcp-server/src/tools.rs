@@ -121,11 +121,12 @@ impl OboTools {
                     started,
                     Some(delegated.token_from_cache),
                 );
-                let upstream = serde_json::to_value(&delegated.response).unwrap_or_default();
+                // Serialised from the struct, so the fields keep the API's order.
+                let upstream = serde_json::to_string_pretty(&delegated.response)
+                    .unwrap_or_else(|_| "{}".to_owned());
                 Ok(CallToolResult::success(vec![ContentBlock::text(format!(
-                    "Hello, {name} ({})! Upstream API Response: {}",
-                    principal.sub,
-                    pretty(&upstream)
+                    "Hello, {name} ({})! Upstream API Response: {upstream}",
+                    principal.sub
                 ))]))
             }
             Err(error) => {

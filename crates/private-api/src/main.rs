@@ -20,9 +20,13 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     // `.env` is optional; a malformed one is an error worth stopping for.
+    // dotenvy's parse error quotes the offending line, which may hold a secret.
     match dotenvy::dotenv() {
         Ok(_) => {}
         Err(e) if e.not_found() => {}
+        Err(dotenvy::Error::LineParse(_, index)) => anyhow::bail!(
+            ".env is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)"
+        ),
         Err(e) => return Err(e).context("could not read .env"),
     }
     let args = Args::parse();

@@ -1,0 +1,152 @@
+//! `cargo xtask demo`: the whole system on this machine, with a mock Auth0 tenant, until
+//! Ctrl-C. Prints a token and the commands to connect, and writes them to
+//! `target/demo/connection.json` for scripts.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use obo_tests::system::{RunningSystem, SystemConfig};
+use serde_json::json;
+
+use crate::cmd::{cargo, step, target_dir};
+
+/// Where the demo listens unless told otherwise: the MCP server and the private API on
+/// the ports of Auth0's quickstart, and the mock tenant next to them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Port of the MCP server.
+    #[arg(long, default_value_t = 3001)]
+    pub port: u16,
+    /// Port of the private API.
+    #[arg(long, default_value_t = 8787)]
+    pub api_port: u16,
+    /// Port of the mock Auth0 tenant.
+    #[arg(long, default_value_t = 9400)]
+    pub tenant_port: u16,
+}
+
+const DEMO_USER: &str = "auth0|demo-user";
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    step(
+        "build the services",
+        cargo().args(["build", "-p", "mcp-server", "-p", "private-api"]),
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
+    let system = RunningSystem::start(SystemConfig {
+        bin_dir: target_dir().join("debug"),
+        tenant_port: args.tenant_port,
+        api_port: args.api_port,
+        mcp_port: args.port,
+        ..SystemConfig::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the demo could not start: {e}"))?;
+
+    let token = system
+        .tenant
+        .token_for(DEMO_USER, &["tool:whoami", "tool:greet"]);
+    let token_whoami_only = system.tenant.token_for(DEMO_USER, &["tool:whoami"]);
+    let connection = json!({
+        "mcp_url": system.mcp_url(),
+        "token": token,
+        "token_whoami_only": token_whoami_only,
+        "issuer": system.tenant.issuer(),
+        "api_base_url": system.api.base_url(),
+    });
+    let dir = target_dir().join("demo");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("connection.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&connection)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+
+    println!(
+        "{}",
+        instructions(&system, &token, &token_whoami_only, &path)
+    );
+    wait_for_stop().await;
+    println!("\nStopping the demo…");
+    stop(system).await;
+    Ok(())
+}
+
+fn instructions(system: &RunningSystem, token: &str, whoami_only: &str, path: &Path) -> String {
+    let url = system.mcp_url();
+    format!(
+        r#"
+obo-mcp demo is running.
+
+  MCP server      {url}
+  private API     {api}
+  mock Auth0      {issuer}
+  logs            {mcp_log}
+                  {api_log}
+
+A token for user {DEMO_USER}, valid for one hour, with scopes tool:whoami and tool:greet:
+
+export TOKEN='{token}'
+
+A token with only tool:whoami, to try the scope step-up (greet answers 403):
+
+export TOKEN_WHOAMI_ONLY='{whoami_only}'
+
+MCP Inspector (CLI):
+  npx @modelcontextprotocol/inspector --cli {url} --transport http --header "Authorization: Bearer $TOKEN" --method tools/call --tool-name greet
+
+curl:
+  curl -s {url} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"greet","arguments":{{"name":"you"}}}}}}'
+
+Claude Code:
+  claude mcp add --transport http obo-mcp {url} --header "Authorization: Bearer $TOKEN"
+
+The same, for scripts: {path}
+Press Ctrl-C to stop."#,
+        api = system.api.base_url(),
+        issuer = system.tenant.issuer(),
+        mcp_log = system.mcp.log_path().display(),
+        api_log = system.api.log_path().display(),
+        path = path.display(),
+    )
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Lets both services drain and exit on their own; they are killed if they do not.
+async fn stop(mut system: RunningSystem) {
+    for (name, process) in [
+        ("MCP server", &mut system.mcp),
+        ("private API", &mut system.api),
+    ] {
+        match process.terminate(Duration::from_secs(10)).await {
+            Ok(status) => println!("  {name} stopped ({status})"),
+            Err(e) => eprintln!("  {name}: {e}"),
+        }
+    }
+}
