@@ -37,7 +37,10 @@ fn assert_invalid_token(server: &TestServer, answer: &Answer, description: &str)
 fn assert_invalid_request(server: &TestServer, answer: &Answer, description: &str) {
     assert_eq!(answer.status, 400, "{answer:?}");
     let challenge = answer.challenge();
-    assert_eq!(challenge.error_code(), Some(BearerErrorCode::InvalidRequest));
+    assert_eq!(
+        challenge.error_code(),
+        Some(BearerErrorCode::InvalidRequest)
+    );
     assert_eq!(challenge.error_description_value(), Some(description));
     assert_eq!(
         challenge.resource_metadata_value(),
@@ -68,7 +71,10 @@ async fn rfc6750_3_1_a_request_without_a_token_gets_a_challenge_without_an_error
         server.resource_metadata_url(),
         server.url("/.well-known/oauth-protected-resource")
     );
-    assert_eq!(answer.body["error_description"], "an access token is required");
+    assert_eq!(
+        answer.body["error_description"],
+        "an access token is required"
+    );
     assert!(answer.body["error"].is_string(), "{answer:?}");
     assert!(
         answer
@@ -259,11 +265,7 @@ async fn rfc6750_3_1_a_bearer_header_with_two_tokens_is_invalid_request() {
 async fn rfc6750_3_1_a_bearer_header_without_a_token_is_invalid_request() {
     let server = TestServer::start(Options::default()).await;
     let answer = server.http().post(&["Bearer"], list()).await;
-    assert_invalid_request(
-        &server,
-        &answer,
-        "the Bearer credentials contain no token",
-    );
+    assert_invalid_request(&server, &answer, "the Bearer credentials contain no token");
 }
 
 #[tokio::test]
@@ -273,11 +275,7 @@ async fn rfc6750_3_1_another_authentication_scheme_is_invalid_request() {
         .http()
         .post(&["Basic dXNlcjpwYXNzd29yZA=="], list())
         .await;
-    assert_invalid_request(
-        &server,
-        &answer,
-        "the Authorization scheme is not Bearer",
-    );
+    assert_invalid_request(&server, &answer, "the Authorization scheme is not Bearer");
 }
 
 #[tokio::test]

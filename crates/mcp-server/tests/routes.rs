@@ -171,7 +171,10 @@ async fn cors_preflight_from_a_configured_origin_allows_the_mcp_headers() {
     )
     .await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(answer.header("access-control-allow-origin"), Some(INSPECTOR));
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some(INSPECTOR)
+    );
     let methods = answer
         .header("access-control-allow-methods")
         .unwrap()
@@ -213,7 +216,10 @@ async fn cors_responses_expose_www_authenticate_and_the_session_id() {
     )
     .await;
     assert_eq!(answer.status, 401);
-    assert_eq!(answer.header("access-control-allow-origin"), Some(INSPECTOR));
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some(INSPECTOR)
+    );
     let exposed = answer
         .header("access-control-expose-headers")
         .unwrap()

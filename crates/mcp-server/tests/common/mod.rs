@@ -159,6 +159,19 @@ impl TestServer {
         self.tenant.token_for(sub, scopes)
     }
 
+    /// A user token that grants nothing: no `scope` claim, empty `permissions`.
+    /// (`token_for(sub, &[])` would carry `scope: ""`, which jwt-verify refuses as a
+    /// malformed claim, since RFC 6749 §3.3 has no empty scope.)
+    pub fn no_scope_token(&self, sub: &str) -> String {
+        self.tenant.sign_user_token(
+            &self
+                .tenant
+                .user_token(sub)
+                .without("scope")
+                .permissions(Vec::<String>::new()),
+        )
+    }
+
     /// A token with both tool scopes.
     pub fn full_token(&self, sub: &str) -> String {
         self.token(sub, &["tool:whoami", "tool:greet"])
@@ -224,7 +237,9 @@ fn unauthorized() -> ResponseTemplate {
             "www-authenticate",
             r#"Bearer error="invalid_token", error_description="the token was revoked""#,
         )
-        .set_body_json(json!({"error": "invalid_token", "error_description": "the token was revoked"}))
+        .set_body_json(
+            json!({"error": "invalid_token", "error_description": "the token was revoked"}),
+        )
 }
 
 struct PrivateApi {
@@ -290,10 +305,13 @@ pub async fn connect(mcp_url: &str, token: &str) -> Client {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned()).auth_header(token),
     );
-    tokio::time::timeout(Duration::from_secs(10), ClientConfig::default().serve(transport))
-        .await
-        .expect("the MCP client connects in time")
-        .expect("the MCP client connects")
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        ClientConfig::default().serve(transport),
+    )
+    .await
+    .expect("the MCP client connects in time")
+    .expect("the MCP client connects")
 }
 
 pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
@@ -420,7 +438,10 @@ pub fn tool_text(answer: &Answer) -> (String, bool) {
     assert_eq!(answer.status, 200, "{answer:?}");
     let result = &answer.body["result"];
     (
-        result["content"][0]["text"].as_str().unwrap_or_default().to_owned(),
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         result["isError"].as_bool().unwrap_or(false),
     )
 }
