@@ -57,5 +57,266 @@ async fn stateless_tools_call_needs_no_initialize() {
     assert_eq!(status, 200, "{body}");
     let text = body["result"]["content"][0]["text"].as_str().unwrap();
     assert!(text.starts_with("Hello, there (auth0|bob)!"), "{text}");
-    let _ = Duration::ZERO;
+}
+
+#[tokio::test]
+async fn missing_scope_gets_403_with_an_insufficient_scope_challenge() {
+    let system = system().await;
+    let token = system.tenant.token_for("auth0|carol", &["tool:whoami"]);
+    let http = McpHttp::new(&system.mcp_url());
+
+    let (status, headers, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains(r#"scope="tool:greet""#), "{challenge}");
+    assert!(
+        challenge.contains(&format!(
+            r#"resource_metadata="{}/.well-known/oauth-protected-resource""#,
+            system.mcp_server_url
+        )),
+        "{challenge}"
+    );
+    assert_eq!(body["error"], "insufficient_scope");
+
+    // The same token may still call what it has the scope for.
+    let (status, _, _) = http.call_tool(Some(&token), "whoami", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        system.tenant.exchanges(),
+        0,
+        "a refused call never exchanges"
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_get_401_challenges_and_metadata_is_public() {
+    let system = system().await;
+    let http = McpHttp::new(&system.mcp_url());
+    let metadata_url = format!(
+        "{}/.well-known/oauth-protected-resource",
+        system.mcp_server_url
+    );
+
+    let (status, headers, _) = http.call_tool(None, "get_datetime", json!({})).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        headers["www-authenticate"].to_str().unwrap(),
+        format!(r#"Bearer resource_metadata="{metadata_url}""#)
+    );
+
+    let expired = system
+        .tenant
+        .sign_user_token(&system.tenant.user_token("auth0|dave").expires_in(-3600));
+    let (status, headers, body) = http
+        .call_tool(Some(&expired), "get_datetime", json!({}))
+        .await;
+    assert_eq!(status, 401);
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains("error_description="), "{challenge}");
+    assert!(challenge.contains(&metadata_url), "{challenge}");
+    assert_eq!(body["error"], "invalid_token");
+
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let response = reqwest::get(format!("{}{path}", system.mcp.base_url()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let document: Value = response.json().await.unwrap();
+        assert_eq!(document["resource"], system.tenant.mcp_audience(), "{path}");
+        assert_eq!(
+            document["authorization_servers"],
+            json!([system.tenant.issuer()])
+        );
+        assert_eq!(
+            document["scopes_supported"],
+            json!(["tool:whoami", "tool:greet"])
+        );
+        assert_eq!(document["bearer_methods_supported"], json!(["header"]));
+    }
+}
+
+#[tokio::test]
+async fn twenty_users_ten_calls_each_make_exactly_twenty_exchanges() {
+    let system = system().await;
+    let http = std::sync::Arc::new(McpHttp::new(&system.mcp_url()));
+    let mut calls = tokio::task::JoinSet::new();
+    for user in 0..20 {
+        let sub = format!("auth0|user-{user}");
+        let token = system.tenant.token_for(&sub, &["tool:greet"]);
+        let http = http.clone();
+        calls.spawn(async move {
+            for _ in 0..10 {
+                let (status, _, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+                assert_eq!(status, 200, "{body}");
+                let text = body["result"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                assert!(
+                    text.starts_with(&format!("Hello, there ({sub})!")),
+                    "{text}"
+                );
+                assert_eq!(support::upstream_json(&text)["sub"], sub.as_str(), "{text}");
+            }
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(system.tenant.exchanges(), 20);
+    for user in 0..20 {
+        assert_eq!(
+            system.tenant.exchanges_for(&format!("auth0|user-{user}")),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_private_api_only_ever_receives_exchanged_tokens() {
+    let system = system().await;
+    let token = system.tenant.token_for("auth0|erin", &["tool:greet"]);
+    let http = McpHttp::new(&system.mcp_url());
+    for _ in 0..3 {
+        let (status, _, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        let upstream =
+            support::upstream_json(body["result"]["content"][0]["text"].as_str().unwrap());
+        // Only an exchanged token names the MCP server as the acting party (RFC 8693 §4.1).
+        assert_eq!(upstream["actor"]["sub"], system.tenant.client_id());
+        assert_eq!(upstream["scopes"], json!(["read:private"]));
+    }
+    // The user's own token, sent straight to the API, is refused: it is for the MCP server.
+    let direct = reqwest::Client::new()
+        .get(format!("{}/api/private-scope", system.api.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 401);
+    let api_log = system.api.log();
+    assert!(
+        !api_log.contains(&token),
+        "the API never logs or sees the user token"
+    );
+}
+
+#[tokio::test]
+async fn an_exchanged_token_that_expires_between_calls_is_exchanged_again() {
+    // Tokens living 61 s are cached for 1 s (the cache gives up 60 s before expiry).
+    let system = RunningSystem::start(SystemConfig {
+        exchanged_expires_in: 61,
+        ..SystemConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = system.tenant.token_for("auth0|frank", &["tool:greet"]);
+    let http = McpHttp::new(&system.mcp_url());
+    let (status, _, _) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(system.tenant.exchanges(), 1, "still cached");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    assert_eq!(system.tenant.exchanges(), 2, "expired, so exchanged again");
+}
+
+#[tokio::test]
+async fn auth0_rate_limits_and_server_errors_become_readable_tool_errors() {
+    let system = system().await;
+    let token = system.tenant.token_for("auth0|grace", &["tool:greet"]);
+    let http = McpHttp::new(&system.mcp_url());
+
+    // Retry-After beyond the exchange deadline: reported at once, with the wait.
+    system.tenant.inject(
+        obo_tests::Fault::RateLimited {
+            retry_after_secs: 120,
+        },
+        Some(1),
+    );
+    let (status, _, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(status, 200, "a tool error is a result, not an HTTP error");
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("rate limit") && text.contains("120 s"),
+        "{text}"
+    );
+    assert!(!text.contains(&token));
+
+    // Persistent 500s: retried, then reported.
+    system.tenant.inject(obo_tests::Fault::ServerError, None);
+    let (_, _, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Auth0"), "{text}");
+
+    // Failures are not cached: once Auth0 recovers, the same user succeeds.
+    system.tenant.clear_faults();
+    let (_, _, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(body["result"]["isError"], false, "{body}");
+}
+
+#[tokio::test]
+async fn the_private_api_down_is_a_readable_tool_error_and_the_server_stays_up() {
+    let mut system = system().await;
+    let token = system.tenant.token_for("auth0|heidi", &["tool:greet"]);
+    let http = McpHttp::new(&system.mcp_url());
+    system.api.terminate(Duration::from_secs(10)).await.unwrap();
+
+    let (status, _, body) = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("unreachable") && text.contains("API_BASE_URL"),
+        "{text}"
+    );
+
+    let (status, _, body) = http
+        .call_tool(Some(&token), "get_datetime", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["isError"], false, "{body}");
+}
+
+#[tokio::test]
+async fn a_key_rotation_while_running_is_picked_up() {
+    let system = system().await;
+    let http = McpHttp::new(&system.mcp_url());
+    let before = system.tenant.token_for("auth0|ivan", &["tool:greet"]);
+    let (_, _, body) = http.call_tool(Some(&before), "greet", json!({})).await;
+    assert_eq!(body["result"]["isError"], false, "{body}");
+
+    system.tenant.rotate_keys_dropping_old();
+    let after = system.tenant.token_for("auth0|judy", &["tool:greet"]);
+    let (status, _, body) = http.call_tool(Some(&after), "greet", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("Hello, there (auth0|judy)!"), "{text}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() {
+    let mut system = system().await;
+    let status = system.mcp.terminate(Duration::from_secs(10)).await.unwrap();
+    assert!(status.success(), "mcp-server exited with {status}");
+    let status = system.api.terminate(Duration::from_secs(10)).await.unwrap();
+    assert!(status.success(), "private-api exited with {status}");
 }
