@@ -57,8 +57,12 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, Rejection> {
     })?;
     bearer::parse_authorization(value)
         .map(str::to_owned)
-        .map_err(|e| Rejection::InvalidRequest {
-            description: e.to_string(),
+        .map_err(|e| match e.error_code() {
+            // Another scheme is no Bearer credentials at all (RFC 6750 §3.1).
+            None => Rejection::MissingToken,
+            Some(_) => Rejection::InvalidRequest {
+                description: e.description().to_string(),
+            },
         })
 }
 
