@@ -78,7 +78,12 @@ pub struct ServerArgs {
     pub hide_unpermitted_tools: bool,
 
     /// Human-readable name published as `resource_name` in the metadata.
-    #[arg(long, env = "MCP_RESOURCE_NAME", default_value = "obo-mcp")]
+    #[arg(
+        long = "mcp-resource-name",
+        alias = "resource-name",
+        env = "MCP_RESOURCE_NAME",
+        default_value = "obo-mcp"
+    )]
     pub resource_name: String,
 
     /// Timeout, in seconds, of one call to Auth0 or to the private API.

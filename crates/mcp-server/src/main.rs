@@ -11,7 +11,11 @@ use mcp_server::telemetry::{self, LogFormat};
 ///
 /// Every option can also be set in the environment or in a `.env` file, under the name shown.
 #[derive(Debug, Parser)]
-#[command(name = "mcp-server", version)]
+#[command(
+    name = "mcp-server",
+    version,
+    after_help = "Logging: RUST_LOG sets the log filter (default info), e.g. RUST_LOG=info,mcp_server=debug."
+)]
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
