@@ -99,7 +99,7 @@ A token with only tool:whoami, to try the scope step-up (greet answers 403):
 export TOKEN_WHOAMI_ONLY='{whoami_only}'
 
 MCP Inspector (CLI):
-  npx @modelcontextprotocol/inspector --cli {url} --transport http --header "Authorization: Bearer $TOKEN" --method tools/call --tool-name greet
+  npx @modelcontextprotocol/inspector@latest --cli {url} --transport http --header "Authorization: Bearer $TOKEN" --method tools/call --tool-name greet
 
 curl:
   curl -s {url} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"greet","arguments":{{"name":"you"}}}}}}'
