@@ -419,3 +419,100 @@ async fn a_batch_hiding_an_unpermitted_call_is_still_refused() {
     );
     assert_eq!(server.tenant.exchange_attempts(), 0);
 }
+
+#[tokio::test]
+async fn invariant_3_concurrent_greets_by_one_user_make_one_exchange() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.full_token("auth0|alice");
+    let calls = (0..8).map(|_| {
+        let http = server.http();
+        let token = token.clone();
+        async move { http.call_tool(Some(&token), "greet", json!({})).await }
+    });
+    for answer in futures_join_all(calls).await {
+        let (text, is_error) = tool_text(&answer);
+        assert!(!is_error, "{text}");
+    }
+    assert_eq!(server.tenant.exchanges(), 1);
+    assert_eq!(server.tenant.exchange_attempts(), 1);
+    assert_eq!(server.api_requests().await, 8);
+}
+
+/// Runs the futures concurrently on the test's runtime.
+async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for handle in handles {
+        outputs.push(handle.await.unwrap());
+    }
+    outputs
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_passes_the_gate_and_rmcp_refuses_it() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.no_scope_token("auth0|alice");
+    let answer = common::read(
+        server
+            .http()
+            .http
+            .post(server.mcp_url())
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        (400..500).contains(&answer.status) && answer.status != 401 && answer.status != 403,
+        "{answer:?}"
+    );
+    assert!(answer.header("www-authenticate").is_none(), "{answer:?}");
+}
+
+#[tokio::test]
+async fn stateless_initialize_then_call_without_a_session_id() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.full_token("auth0|alice");
+    let http = server.http();
+    let init = http
+        .post(
+            &[&format!("Bearer {token}")],
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "curl", "version": "1"}
+            }}),
+        )
+        .await;
+    assert_eq!(init.status, 200, "{init:?}");
+    assert_eq!(init.body["result"]["serverInfo"]["name"], "obo-mcp");
+    assert!(init.body["result"]["capabilities"]["tools"].is_object());
+    assert!(
+        init.header("mcp-session-id").is_none(),
+        "stateless: {init:?}"
+    );
+    // The next call carries no session and needs none; only its token.
+    let (text, is_error) = tool_text(&http.call_tool(Some(&token), "whoami", json!({})).await);
+    assert!(!is_error, "{text}");
+    // And a call without the token fails even right after a successful initialize.
+    assert_eq!(http.call_tool(None, "whoami", json!({})).await.status, 401);
+}
+
+#[tokio::test]
+async fn hide_unpermitted_tools_still_answers_403_for_a_hidden_tool() {
+    let server = TestServer::start(Options {
+        hide_unpermitted_tools: true,
+        ..Options::default()
+    })
+    .await;
+    let token = server.token("auth0|alice", &["tool:whoami"]);
+    assert_step_up(&server, &token, "greet", "tool:greet").await;
+}
