@@ -50,15 +50,28 @@ pub async fn serve(
     let app = router(&settings, state, cancel.clone());
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, mcp_url = %settings.mcp_url(), issuer = %settings.issuer.as_str(), "obo-mcp listening");
+    let grace = cancel.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            cancel.cancel();
+            // rmcp answers an in-flight call whose token is cancelled with a 500, so
+            // the token is not cancelled now: in-flight calls finish (the upstream
+            // timeouts bound them), and only what is still open after the grace
+            // period is cut.
+            tokio::spawn(async move {
+                tokio::time::sleep(DRAIN_GRACE).await;
+                grace.cancel();
+            });
         })
         .await?;
+    cancel.cancel();
     tracing::info!("obo-mcp stopped");
     Ok(())
 }
+
+/// How long shutdown waits for in-flight requests before cutting them: longer than
+/// the exchange's overall deadline (30 s) plus one private API call.
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(45);
 
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -84,8 +84,19 @@ impl Drop for TestServer {
     }
 }
 
-impl TestServer {
-    pub async fn start(options: Options) -> Self {
+/// Everything a server needs before it serves: its listener, its settings, and the two
+/// upstreams those settings point at.
+pub struct Prepared {
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub settings: Settings,
+    pub tenant: MockTenant,
+    pub api: MockServer,
+}
+
+impl Prepared {
+    pub async fn new(options: &Options) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -121,6 +132,27 @@ impl TestServer {
             upstream_timeout_secs: options.upstream_timeout_secs.to_string(),
         };
         let settings = Settings::from_args(&args).expect("valid test settings");
+        Self {
+            listener,
+            addr,
+            base,
+            settings,
+            tenant,
+            api,
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start(options: Options) -> Self {
+        let Prepared {
+            listener,
+            addr,
+            base,
+            settings,
+            tenant,
+            api,
+        } = Prepared::new(&options).await;
         let state = AppState::new(&settings).expect("the app builds");
         let cancel = CancellationToken::new();
         let app = router(&settings, state, cancel.clone());
