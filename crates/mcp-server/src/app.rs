@@ -12,15 +12,21 @@ use private_api_client::{ClientOptions, PrivateApiClient};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::config::Settings;
 use crate::delegation::Delegation;
 use crate::metadata::{AuthorizationServerMetadata, ProtectedResourceMetadata};
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+use crate::request_id::{REQUEST_ID_HEADER, RequestSpan};
 use crate::scope_gate::MAX_BODY_BYTES;
 use crate::tools::{OboTools, tool_scopes};
-use crate::{auth, metadata, scope_gate};
+use crate::{auth, metadata, metrics, readiness, request_id, scope_gate};
 
 /// What every handler and layer shares. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -30,6 +36,9 @@ pub struct AppState {
     pub resource_metadata_url: Arc<str>,
     pub protected_resource_metadata: Arc<ProtectedResourceMetadata>,
     pub authorization_server_metadata: Arc<AuthorizationServerMetadata>,
+    /// This instance's series (not the process-wide recorder; see [`crate::metrics`]).
+    pub metrics: Metrics,
+    pub readiness: Arc<Readiness>,
 }
 
 /// A component that could not be built from valid settings.
@@ -68,12 +77,14 @@ impl AppState {
                 ..ClientOptions::default()
             },
         )?;
+        let metrics = Metrics::new();
         let delegation = Delegation::new(
             tokens,
             api,
             settings.api_audience.clone(),
             settings.exchange_scope.clone(),
-        );
+        )
+        .with_metrics(metrics.clone());
         let scopes = tool_scopes();
         Ok(Self {
             verifier,
@@ -90,11 +101,16 @@ impl AppState {
                 settings.issuer.as_str(),
                 &scopes,
             )),
+            metrics,
+            readiness: Arc::default(),
         })
     }
 }
 
 /// The whole HTTP application. `shutdown` ends in-flight MCP streams on cancel.
+///
+/// `/metrics` is part of it unless `METRICS_ADDR` is set; then [`metrics_router`]
+/// serves it on that address alone.
 pub fn router(settings: &Settings, state: AppState, shutdown: CancellationToken) -> Router {
     let tools = OboTools::new(state.delegation.clone(), settings.hide_unpermitted_tools);
     let mcp_config = StreamableHttpServerConfig::default()
@@ -120,7 +136,7 @@ pub fn router(settings: &Settings, state: AppState, shutdown: CancellationToken)
             auth::authenticate,
         ));
 
-    Router::new()
+    let mut app = Router::new()
         .route("/mcp", mcp_route)
         .route(
             "/.well-known/oauth-protected-resource",
@@ -135,9 +151,39 @@ pub fn router(settings: &Settings, state: AppState, shutdown: CancellationToken)
             get(metadata::authorization_server),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .layer(cors(&settings.cors_origins))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .route("/readyz", get(readiness::readyz));
+    if settings.metrics_addr.is_none() {
+        app = app.route("/metrics", get(metrics::scrape));
+    }
+    observe(app.layer(cors(&settings.cors_origins)), &state).with_state(state)
+}
+
+/// `/metrics` alone, for `METRICS_ADDR`.
+pub fn metrics_router(state: AppState) -> Router {
+    let app = Router::new().route("/metrics", get(metrics::scrape));
+    observe(app, &state).with_state(state)
+}
+
+/// Outermost first: keep a sane caller `x-request-id` or make one, open the request's
+/// span with it, return it in the response, and count the request by route.
+fn observe(app: Router<AppState>, state: &AppState) -> Router<AppState> {
+    app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        metrics::track_requests,
+    ))
+    .layer(
+        ServiceBuilder::new()
+            .layer(middleware::map_request(request_id::drop_unacceptable))
+            .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(RequestSpan)
+                    .on_response(DefaultOnResponse::new().level(Level::INFO))
+                    // A 503 from /readyz is an answer, not an incident.
+                    .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+            ),
+    )
 }
 
 /// rmcp refuses unknown `Host` headers (DNS rebinding); the public host must pass.
@@ -176,5 +222,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .expose_headers([
             HeaderName::from_static("mcp-session-id"),
             header::WWW_AUTHENTICATE,
+            REQUEST_ID_HEADER,
         ])
 }

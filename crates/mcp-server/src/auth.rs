@@ -67,7 +67,12 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, Rejection> {
 }
 
 async fn verify(state: &AppState, token: &str) -> Result<Principal, Rejection> {
-    state.verifier.verify(token).await.map_err(|e| {
+    let verified = state.verifier.verify(token).await;
+    state.metrics.token_verification(match &verified {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    });
+    verified.map_err(|e| {
         let description = e.description().to_string();
         match e.error_code() {
             Some(BearerErrorCode::InvalidRequest) => Rejection::InvalidRequest { description },

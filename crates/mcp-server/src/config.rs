@@ -6,7 +6,7 @@
 //! user fixes their `.env` in one pass instead of one restart per mistake.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use auth0_obo::{ClientAuthMethod, ClientSecret};
@@ -89,6 +89,11 @@ pub struct ServerArgs {
     /// Timeout, in seconds, of one call to Auth0 or to the private API.
     #[arg(long, env = "UPSTREAM_TIMEOUT_SECS", default_value = "10")]
     pub upstream_timeout_secs: String,
+
+    /// Serve `/metrics` on this address (e.g. 127.0.0.1:9464) instead of on the main
+    /// listener, so it need not be public. Unset: `/metrics` is on the main listener.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// `client_secret_basic` or `client_secret_post`, as RFC 7591 names them.
@@ -119,6 +124,8 @@ pub struct Settings {
     pub hide_unpermitted_tools: bool,
     pub resource_name: String,
     pub upstream_timeout: Duration,
+    /// Where `/metrics` is served on its own; `None`: on the main listener.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -243,6 +250,16 @@ impl Settings {
             }
         };
         let cors_origins = parse_origins(&args.cors_origins, &mut problems);
+        let metrics_addr = parse_metrics_addr(args.metrics_addr.as_deref(), &mut problems);
+        if let (Some(metrics), Some(host), Some(port)) = (metrics_addr, host, port)
+            && port != 0
+            && metrics.port() == port
+            && (metrics.ip() == host || metrics.ip().is_unspecified() || host.is_unspecified())
+        {
+            problems.push(format!(
+                "METRICS_ADDR ({metrics}) is the address the server itself listens on: choose another port"
+            ));
+        }
 
         match (
             issuer,
@@ -286,6 +303,7 @@ impl Settings {
                 hide_unpermitted_tools: args.hide_unpermitted_tools,
                 resource_name: args.resource_name.clone(),
                 upstream_timeout,
+                metrics_addr,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -344,6 +362,23 @@ fn parse_http_url(value: &str, name: &str, problems: &mut Vec<String>) -> Option
     }
 }
 
+fn parse_metrics_addr(value: Option<&str>, problems: &mut Vec<String>) -> Option<SocketAddr> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let parsed = match value.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
+        None => value.parse::<SocketAddr>(),
+    };
+    match parsed {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(format!(
+                "METRICS_ADDR is not an address and port (got {value:?}): use e.g. 127.0.0.1:9464"
+            ));
+            None
+        }
+    }
+}
+
 fn parse_origins(value: &str, problems: &mut Vec<String>) -> Vec<String> {
     value
         .split(',')
@@ -384,6 +419,7 @@ mod tests {
             hide_unpermitted_tools: false,
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: "10".into(),
+            metrics_addr: None,
         }
     }
 
@@ -451,6 +487,26 @@ mod tests {
         assert_eq!(
             settings.resource_metadata_url(),
             "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+    }
+
+    #[test]
+    fn metrics_addr_is_optional_and_must_not_be_the_server_address() {
+        let mut args = complete();
+        assert_eq!(Settings::from_args(&args).unwrap().metrics_addr, None);
+        args.metrics_addr = Some("localhost:9464".into());
+        assert_eq!(
+            Settings::from_args(&args).unwrap().metrics_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        args.metrics_addr = Some("nine".into());
+        let text = Settings::from_args(&args).unwrap_err().to_string();
+        assert!(text.contains("METRICS_ADDR is not an address"), "{text}");
+        args.metrics_addr = Some("127.0.0.1:3001".into());
+        let text = Settings::from_args(&args).unwrap_err().to_string();
+        assert!(
+            text.contains("METRICS_ADDR (127.0.0.1:3001) is the address"),
+            "{text}"
         );
     }
 

@@ -6,11 +6,13 @@
 //! token was revoked or its signing key rotated, so the entry is dropped and the call
 //! made once more with a fresh exchange; a second 401 is reported, never looped on.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use auth0_obo::{ExchangeError, ExchangeRequest, TokenCache};
 use jwt_verify::Principal;
 use private_api_client::{ApiError, PrivateApiClient, PrivateScope};
+
+use crate::metrics::Metrics;
 
 /// Exchanges tokens for the private API and calls it.
 #[derive(Debug, Clone)]
@@ -19,6 +21,7 @@ pub struct Delegation {
     api: PrivateApiClient,
     audience: String,
     scope: String,
+    metrics: Metrics,
 }
 
 /// The upstream answer, and whether the exchanged token came from the cache.
@@ -44,7 +47,19 @@ impl Delegation {
             api,
             audience,
             scope,
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Records private API calls (and, through the tools, tool calls) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where this delegation's calls are counted.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The exchanged-token cache, for its counters.
@@ -62,11 +77,7 @@ impl Delegation {
             request = request.with_subject_expires_at(expires_at);
         }
         let cached = self.tokens.get_token(&request).await?;
-        match self
-            .api
-            .private_scope(cached.token().access_token.secret())
-            .await
-        {
+        match self.call_api(cached.token().access_token.secret()).await {
             Ok(response) => Ok(Delegated {
                 response,
                 token_from_cache: cached.from_cache(),
@@ -75,10 +86,7 @@ impl Delegation {
                 tracing::info!(sub = %principal.sub, "the private API refused the exchanged token; exchanging afresh once");
                 self.tokens.invalidate(&request).await;
                 let fresh = self.tokens.get_token(&request).await?;
-                let response = self
-                    .api
-                    .private_scope(fresh.token().access_token.secret())
-                    .await?;
+                let response = self.call_api(fresh.token().access_token.secret()).await?;
                 Ok(Delegated {
                     response,
                     token_from_cache: false,
@@ -86,5 +94,17 @@ impl Delegation {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// One call of the API, counted by status with its latency.
+    async fn call_api(&self, bearer: &str) -> Result<PrivateScope, ApiError> {
+        let started = Instant::now();
+        let result = self.api.private_scope(bearer).await;
+        let status = match &result {
+            Ok(_) => "2xx",
+            Err(error) => error.status_label(),
+        };
+        self.metrics.private_api_call(status, started.elapsed());
+        result
     }
 }

@@ -6,17 +6,25 @@
 //! environment, `.env` and flags, and calls [`serve`]. Tests and tools embed the same
 //! application with [`app::AppState::new`] and [`app::router`].
 //!
-//! Layers, outermost first: tracing, CORS, then on `/mcp` the bearer layer
-//! ([`auth`]), the scope gate ([`scope_gate`]) and rmcp's Streamable HTTP service
-//! running [`tools::OboTools`].
+//! Layers, outermost first: the request id and its tracing span ([`request_id`]),
+//! request metrics ([`metrics`]), CORS, then on `/mcp` the bearer layer ([`auth`]), the
+//! scope gate ([`scope_gate`]) and rmcp's Streamable HTTP service running
+//! [`tools::OboTools`]. `/healthz` is liveness, `/readyz` readiness ([`readiness`]).
+//!
+//! `mcp-server check` ([`check`]) reads the same configuration and checks it against
+//! the tenant, the private API and optionally a user's token.
 
 pub mod advice;
 pub mod app;
 pub mod auth;
+pub mod check;
 pub mod config;
 pub mod delegation;
 pub mod metadata;
+pub mod metrics;
+pub mod readiness;
 pub mod rejection;
+pub mod request_id;
 pub mod scope_gate;
 pub mod telemetry;
 pub mod tools;
@@ -27,7 +35,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppState, router};
+use crate::app::{AppState, metrics_router, router};
 use crate::config::Settings;
 
 /// Why the server stopped with an error.
@@ -37,6 +45,13 @@ pub enum ServeError {
     Build(#[from] app::BuildError),
     #[error("the listener failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "cannot listen on METRICS_ADDR {addr}: {source}. Is another process using the port? Set METRICS_ADDR to a free one."
+    )]
+    MetricsListener {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Serves until `shutdown` completes, then drains in-flight requests.
@@ -47,6 +62,25 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let state = AppState::new(&settings)?;
     let cancel = CancellationToken::new();
+    if let Some(addr) = settings.metrics_addr {
+        let metrics_listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::MetricsListener { addr, source })?;
+        let metrics_app = metrics_router(state.clone());
+        let stop = cancel.clone();
+        tracing::info!(addr = %metrics_listener.local_addr()?, "metrics on their own listener");
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, metrics_app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        });
+    }
+    // Fetch the signing keys now rather than on the first request, so /readyz turns
+    // ready without waiting for traffic; a failure here is only logged.
+    state.readiness.fetch_keys(&state.verifier);
     let app = router(&settings, state, cancel.clone());
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, mcp_url = %settings.mcp_url(), issuer = %settings.issuer.as_str(), "obo-mcp listening");

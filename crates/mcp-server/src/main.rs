@@ -1,9 +1,11 @@
-//! `mcp-server`: read the configuration, set up logging, serve, shut down gracefully.
+//! `mcp-server`: read the configuration, set up logging, serve, shut down gracefully;
+//! or `mcp-server check`: check the configuration against the tenant.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use mcp_server::check::{self, CheckArgs};
 use mcp_server::config::{ServerArgs, Settings};
 use mcp_server::telemetry::{self, LogFormat};
 
@@ -14,15 +16,26 @@ use mcp_server::telemetry::{self, LogFormat};
 #[command(
     name = "mcp-server",
     version,
-    after_help = "Logging: RUST_LOG sets the log filter (default info), e.g. RUST_LOG=info,mcp_server=debug."
+    after_help = "Logging: RUST_LOG sets the log filter (default info), e.g. RUST_LOG=info,mcp_server=debug.\nWith no command, the server serves."
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     #[command(flatten)]
     server: ServerArgs,
 
-    /// Log format.
+    /// Log format: `json` writes one JSON object per line, with the request id.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the configuration against the Auth0 tenant and the private API, one line
+    /// per check with what to fix; with a user token, also verify it, exchange it and
+    /// call the private API. Exits 1 when a check fails.
+    Check(CheckArgs),
 }
 
 #[tokio::main]
@@ -44,6 +57,10 @@ async fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
+    if let Some(Command::Check(args)) = &cli.command {
+        let code = check::command(args, &mut std::io::stdout()).await;
+        return ExitCode::from(code);
+    }
     telemetry::init(cli.log_format);
     let settings = match Settings::from_args(&cli.server) {
         Ok(settings) => settings,

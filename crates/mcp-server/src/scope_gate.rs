@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::rejection::Rejection;
-use crate::tools::required_scope;
+use crate::tools::{TOOLS, required_scope};
 
 /// The largest JSON-RPC body accepted on `/mcp`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -62,6 +62,10 @@ pub async fn require_tool_scopes(
         && let Some((tool, scope)) = first_unpermitted_call(&bytes, principal)
     {
         tracing::info!(sub = %principal.sub, tool = %tool, "tool call refused: insufficient scope");
+        // The label comes from our own list: only known tools need a scope.
+        if let Some((name, _)) = TOOLS.iter().find(|(name, _)| *name == tool) {
+            state.metrics.tool_call(name, "insufficient_scope", None);
+        }
         return Rejection::InsufficientScope {
             description: format!("the tool `{tool}` requires the scope {scope}"),
             scope: scope.to_owned(),

@@ -83,7 +83,7 @@ impl OboTools {
     )]
     async fn whoami(&self, Extension(parts): Extension<Parts>) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
-        let principal = authorized(&parts, "whoami")?;
+        let principal = authorized(&parts, "whoami").inspect_err(|_| self.refused("whoami"))?;
         let body = json!({
             "sub": principal.sub,
             "client_id": principal.client_id,
@@ -94,6 +94,7 @@ impl OboTools {
             "delegation_chain": principal.delegation_chain,
         });
         log_call(principal, "whoami", "ok", started, None);
+        self.finished("whoami", "ok", started);
         Ok(CallToolResult::success(vec![ContentBlock::text(pretty(
             &body,
         ))]))
@@ -110,8 +111,12 @@ impl OboTools {
         Extension(parts): Extension<Parts>,
     ) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
-        let principal = authorized(&parts, "greet")?;
-        let name = greeting_name(args.name.as_deref())?;
+        let principal = authorized(&parts, "greet").inspect_err(|_| self.refused("greet"))?;
+        let name = greeting_name(args.name.as_deref()).inspect_err(|_| {
+            self.delegation
+                .metrics()
+                .tool_call("greet", "invalid_params", None)
+        })?;
         match self.delegation.private_scope(principal).await {
             Ok(delegated) => {
                 log_call(
@@ -121,6 +126,7 @@ impl OboTools {
                     started,
                     Some(delegated.token_from_cache),
                 );
+                self.finished("greet", "ok", started);
                 // Serialised from the struct, so the fields keep the API's order.
                 let upstream = serde_json::to_string_pretty(&delegated.response)
                     .unwrap_or_else(|_| "{}".to_owned());
@@ -131,6 +137,11 @@ impl OboTools {
             }
             Err(error) => {
                 log_call(principal, "greet", error_kind(&error), started, None);
+                let outcome = match error {
+                    crate::delegation::DelegationError::Exchange(_) => "exchange_error",
+                    crate::delegation::DelegationError::Api(_) => "api_error",
+                };
+                self.finished("greet", outcome, started);
                 Ok(CallToolResult::error(vec![ContentBlock::text(
                     advice::explain(&error),
                 )]))
@@ -148,9 +159,25 @@ impl OboTools {
         )
     )]
     async fn get_datetime(&self) -> Result<CallToolResult, McpError> {
-        Ok(CallToolResult::success(vec![ContentBlock::text(
-            utc_now_rfc3339_millis(),
-        )]))
+        let started = Instant::now();
+        let now = utc_now_rfc3339_millis();
+        self.finished("get_datetime", "ok", started);
+        Ok(CallToolResult::success(vec![ContentBlock::text(now)]))
+    }
+}
+
+/// Tool metrics. Outcomes are a fixed set: `ok`, `refused` (not authenticated or the
+/// scope is missing), `invalid_params`, `exchange_error`, `api_error`; the scope gate
+/// adds `insufficient_scope` for calls it stops before they reach a tool.
+impl OboTools {
+    fn finished(&self, tool: &'static str, outcome: &'static str, started: Instant) {
+        self.delegation
+            .metrics()
+            .tool_call(tool, outcome, Some(started.elapsed()));
+    }
+
+    fn refused(&self, tool: &'static str) {
+        self.delegation.metrics().tool_call(tool, "refused", None);
     }
 }
 

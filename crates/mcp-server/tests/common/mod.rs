@@ -130,6 +130,7 @@ impl Prepared {
             hide_unpermitted_tools: options.hide_unpermitted_tools,
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: options.upstream_timeout_secs.to_string(),
+            metrics_addr: None,
         };
         let settings = Settings::from_args(&args).expect("valid test settings");
         Self {

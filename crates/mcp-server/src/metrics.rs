@@ -1,0 +1,243 @@
+//! Prometheus metrics, served at `GET /metrics` (or on `METRICS_ADDR`).
+//!
+//! Each [`Metrics`] owns its own recorder rather than installing the process-wide one:
+//! tests start several servers in one process, and a server embedded in another program
+//! should not take over that program's global recorder. Every emission therefore runs
+//! under [`metrics::with_local_recorder`].
+//!
+//! Counters the libraries already keep (JWKS fetches, the exchanged-token cache and its
+//! exchanges) are read at scrape time from [`jwt_verify::JwksVerifier::stats`] and
+//! [`auth0_obo::TokenCache::stats`], so there is one source of truth for each.
+//!
+//! Labels are drawn from fixed sets only: route templates (never raw paths), status
+//! codes or classes, tool names from [`crate::tools::TOOLS`], and error kinds. No label
+//! ever carries a user id, a client id or a token.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth0_obo::TokenCache;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use jwt_verify::JwksVerifier;
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use crate::app::AppState;
+
+/// Every series this server exports.
+pub mod names {
+    pub const HTTP_REQUESTS: &str = "http_requests_total";
+    pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
+    pub const TOKEN_VERIFICATIONS: &str = "token_verifications_total";
+    pub const TOKEN_EXCHANGES: &str = "token_exchanges_total";
+    pub const CACHE_HITS: &str = "exchanged_token_cache_hits_total";
+    pub const CACHE_MISSES: &str = "exchanged_token_cache_misses_total";
+    pub const CACHE_ENTRIES: &str = "exchanged_token_cache_entries";
+    pub const TOOL_CALLS: &str = "tool_calls_total";
+    pub const TOOL_CALL_DURATION: &str = "tool_call_duration_seconds";
+    pub const PRIVATE_API_CALLS: &str = "private_api_calls_total";
+    pub const PRIVATE_API_CALL_DURATION: &str = "private_api_call_duration_seconds";
+    pub const JWKS_FETCHES: &str = "jwks_fetches_total";
+    pub const JWKS_UNKNOWN_KID_REFETCHES: &str = "jwks_unknown_kid_refetches_total";
+    pub const JWKS_KEYS_LOADED: &str = "jwks_keys_loaded";
+}
+
+/// Latency buckets, in seconds: from a cached call (a few ms) to the upstream timeout.
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The route label of a request that matched no route (a 404 or a probe).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// A recorder and the handle that renders it. Cheap to clone; clones share the series.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of series, every `*_seconds` metric a histogram with [`LATENCY_BUCKETS`].
+    pub fn new() -> Self {
+        let recorder = match PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &LATENCY_BUCKETS)
+        {
+            Ok(builder) => builder.build_recorder(),
+            // Only empty buckets are refused, and ours are not; summaries would still do.
+            Err(_) => PrometheusBuilder::new().build_recorder(),
+        };
+        let handle = recorder.handle();
+        let metrics = Self {
+            recorder: Arc::new(recorder),
+            handle,
+        };
+        metrics.with(describe);
+        metrics
+    }
+
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(self.recorder.as_ref(), f)
+    }
+
+    /// One HTTP request answered. `route` is the matched route template.
+    pub fn http_request(&self, route: &str, status: u16, elapsed: Duration) {
+        let route = route.to_owned();
+        self.with(|| {
+            counter!(names::HTTP_REQUESTS, "route" => route.clone(), "status" => status.to_string())
+                .increment(1);
+            histogram!(names::HTTP_REQUEST_DURATION, "route" => route).record(elapsed);
+        });
+    }
+
+    /// One bearer token verified: `ok`, or a [`jwt_verify::VerifyError::kind`].
+    pub fn token_verification(&self, outcome: &'static str) {
+        self.with(|| counter!(names::TOKEN_VERIFICATIONS, "outcome" => outcome).increment(1));
+    }
+
+    /// One tool call finished: `ok`, or why not. `elapsed` is `None` for calls refused
+    /// before the tool ran, which would only skew the latency histogram.
+    pub fn tool_call(&self, tool: &'static str, outcome: &'static str, elapsed: Option<Duration>) {
+        self.with(|| {
+            counter!(names::TOOL_CALLS, "tool" => tool, "outcome" => outcome).increment(1);
+            if let Some(elapsed) = elapsed {
+                histogram!(names::TOOL_CALL_DURATION, "tool" => tool).record(elapsed);
+            }
+        });
+    }
+
+    /// One call of the private API: `2xx`, or [`private_api_client::ApiError::status_label`].
+    pub fn private_api_call(&self, status: &'static str, elapsed: Duration) {
+        self.with(|| {
+            counter!(names::PRIVATE_API_CALLS, "status" => status).increment(1);
+            histogram!(names::PRIVATE_API_CALL_DURATION).record(elapsed);
+        });
+    }
+
+    /// The exposition text, after copying the libraries' own counters into it.
+    pub fn render(&self, verifier: &JwksVerifier, tokens: &TokenCache) -> String {
+        let jwks = verifier.stats();
+        let keys_loaded = verifier.has_keys();
+        let cache = tokens.stats();
+        self.with(|| {
+            counter!(names::JWKS_FETCHES, "outcome" => "ok").absolute(jwks.fetches_ok);
+            counter!(names::JWKS_FETCHES, "outcome" => "failed").absolute(jwks.fetches_failed);
+            counter!(names::JWKS_UNKNOWN_KID_REFETCHES).absolute(jwks.unknown_kid_refetches);
+            gauge!(names::JWKS_KEYS_LOADED).set(if keys_loaded { 1.0 } else { 0.0 });
+            counter!(names::CACHE_HITS).absolute(cache.hits);
+            counter!(names::CACHE_MISSES).absolute(cache.misses);
+            // moka counts lazily; the gauge may lag the cache by a few operations.
+            gauge!(names::CACHE_ENTRIES).set(cache.entry_count as f64);
+            // `exchanges` counts every exchange started (a concurrent group of misses
+            // once), so those that did not fail succeeded, or are still in flight.
+            counter!(names::TOKEN_EXCHANGES, "outcome" => "ok")
+                .absolute(cache.exchanges.saturating_sub(cache.failures_total()));
+            for (kind, count) in &cache.failures {
+                counter!(names::TOKEN_EXCHANGES, "outcome" => *kind).absolute(*count);
+            }
+        });
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+fn describe() {
+    use names::*;
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template and status code."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by route template."
+    );
+    describe_counter!(
+        TOKEN_VERIFICATIONS,
+        "Bearer tokens verified, by outcome (ok, or why the token was refused)."
+    );
+    describe_counter!(
+        TOKEN_EXCHANGES,
+        "On-Behalf-Of token exchanges at Auth0, by outcome (ok, the OAuth error code, rate_limited, timeout, ...)."
+    );
+    describe_counter!(CACHE_HITS, "Exchanged tokens served from the cache.");
+    describe_counter!(CACHE_MISSES, "Exchanged-token cache misses.");
+    describe_gauge!(CACHE_ENTRIES, "Exchanged tokens currently cached.");
+    describe_counter!(TOOL_CALLS, "MCP tool calls, by tool and outcome.");
+    describe_histogram!(
+        TOOL_CALL_DURATION,
+        metrics::Unit::Seconds,
+        "Time a tool took, by tool."
+    );
+    describe_counter!(
+        PRIVATE_API_CALLS,
+        "Calls of the private API, by status (2xx, 401, 403, 4xx, 5xx, or timeout/transport)."
+    );
+    describe_histogram!(
+        PRIVATE_API_CALL_DURATION,
+        metrics::Unit::Seconds,
+        "Time a private API call took."
+    );
+    describe_counter!(JWKS_FETCHES, "JWKS fetches, by outcome (ok, failed).");
+    describe_counter!(
+        JWKS_UNKNOWN_KID_REFETCHES,
+        "JWKS refetches caused by a token with an unknown key id."
+    );
+    describe_gauge!(
+        JWKS_KEYS_LOADED,
+        "1 when signing keys are cached (tokens can be verified), else 0."
+    );
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let body = state
+        .metrics
+        .render(&state.verifier, state.delegation.tokens());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Counts every request by its route template and status.
+pub async fn track_requests(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.http_request(
+        route.as_deref().unwrap_or(UNMATCHED_ROUTE),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
