@@ -135,6 +135,11 @@ pub(crate) fn principal_from_claims(
     }
 
     let sub = required_string(&claims, "sub")?;
+    // A blank `sub` names no one, and control characters in it would let a token forge
+    // log lines (text logs print it as is) or garble a client's display.
+    if sub.trim().is_empty() || sub.chars().any(char::is_control) {
+        return Err(invalid("sub"));
+    }
     let expires_at = match claims.get("exp") {
         Some(Value::Number(exp)) => numeric_date(exp).ok_or_else(|| invalid("exp"))?,
         Some(_) => return Err(invalid("exp")),
@@ -155,7 +160,7 @@ pub(crate) fn principal_from_claims(
         .ok_or(VerifyError::MissingClientId)?;
 
     let mut scopes = BTreeSet::new();
-    if let Some(scope) = optional_string(&claims, "scope")? {
+    if let Some(scope) = optional_text(&claims, "scope")? {
         scopes.extend(
             scope
                 .split(' ')
@@ -183,8 +188,8 @@ pub(crate) fn principal_from_claims(
         client_id,
         azp,
         scopes,
-        name: optional_string(&claims, "name")?,
-        email: optional_string(&claims, "email")?,
+        name: optional_text(&claims, "name")?,
+        email: optional_text(&claims, "email")?,
         expires_at,
         delegation_chain: delegation_chain(claims.get("act"))?,
         token: AccessToken::new(token),
@@ -228,6 +233,19 @@ fn optional_string(
     }
 }
 
+/// Like [`optional_string`], but `""` counts as absent: issuers write an empty `scope`
+/// for a user granted none, and an empty `name` or `email` says nothing. Identifiers
+/// (`sub`, `client_id`, `azp`) stay strict, so "" can never stand in for one.
+fn optional_text(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, VerifyError> {
+    match claims.get(name) {
+        Some(Value::String(value)) if value.is_empty() => Ok(None),
+        _ => optional_string(claims, name),
+    }
+}
+
 /// RFC 7519 NumericDate: seconds since the epoch, possibly fractional, not negative.
 fn numeric_date(number: &Number) -> Option<u64> {
     if let Some(seconds) = number.as_u64() {
@@ -258,6 +276,33 @@ mod tests {
         assert!(parse_object(br#""text""#).is_err());
         let ok = parse_object(br#"{"a":[1,2.5,"s",null,true,{"b":{}}]}"#).unwrap();
         assert_eq!(ok["a"][1], 2.5);
+    }
+
+    #[test]
+    fn sub_must_name_someone_in_printable_characters() {
+        let claims = |sub: &str| {
+            let mut claims = Map::new();
+            claims.insert("iss".into(), Value::from("https://i/"));
+            claims.insert("sub".into(), Value::from(sub));
+            claims.insert("exp".into(), Value::from(4_000_000_000u64));
+            claims.insert("azp".into(), Value::from("client"));
+            claims
+        };
+        for bad in [
+            " ",
+            "\t",
+            "a\nINFO forged line",
+            "\u{1b}[31mred",
+            "x\u{85}y",
+        ] {
+            let result = principal_from_claims(claims(bad), "https://i/", &[], "t");
+            assert!(
+                matches!(result, Err(VerifyError::InvalidClaim(ref name)) if name == "sub"),
+                "{bad:?}"
+            );
+        }
+        let ok = principal_from_claims(claims("auth0|a b"), "https://i/", &[], "t").unwrap();
+        assert_eq!(ok.sub, "auth0|a b");
     }
 
     #[test]

@@ -298,6 +298,21 @@ async fn sub_must_be_a_non_empty_string() {
 }
 
 #[tokio::test]
+async fn an_empty_scope_name_or_email_means_none() {
+    let fx = Fixture::new().await;
+    let token = fx
+        .token()
+        .scope("")
+        .claim("name", "")
+        .claim("email", "")
+        .sign(&fx.key);
+    let principal = fx.verifier().verify(&token).await.unwrap();
+    assert!(principal.scopes.is_empty());
+    assert_eq!(principal.name, None);
+    assert_eq!(principal.email, None);
+}
+
+#[tokio::test]
 async fn a_client_id_from_client_id_or_azp_is_required() {
     let fx = Fixture::new().await;
     let token = fx.token().without("azp").sign(&fx.key);
