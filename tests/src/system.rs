@@ -27,6 +27,11 @@ pub struct SystemConfig {
     pub api_env: BTreeMap<String, String>,
     /// How long each service may take to become ready.
     pub ready_timeout: Duration,
+    /// Where the MCP server calls the private API, instead of the real one (which
+    /// still runs): a wiremock stand-in that misbehaves on purpose.
+    pub api_base_url_override: Option<String>,
+    /// Start with the tenant's JWKS endpoint down, so the MCP server starts cold.
+    pub jwks_down_at_start: bool,
 }
 
 impl Default for SystemConfig {
@@ -40,6 +45,8 @@ impl Default for SystemConfig {
             mcp_env: BTreeMap::new(),
             api_env: BTreeMap::new(),
             ready_timeout: Duration::from_secs(30),
+            api_base_url_override: None,
+            jwks_down_at_start: false,
         }
     }
 }
@@ -73,6 +80,7 @@ impl RunningSystem {
             },
         )
         .await;
+        tenant.jwks_down(config.jwks_down_at_start);
 
         let mut api_env = common_env(&tenant);
         api_env.insert("API_BASE_URL".into(), api_base_url.clone());
@@ -84,7 +92,10 @@ impl RunningSystem {
         let mut mcp_env = common_env(&tenant);
         mcp_env.insert("PORT".into(), mcp_port.to_string());
         mcp_env.insert("MCP_SERVER_URL".into(), mcp_server_url.clone());
-        mcp_env.insert("API_BASE_URL".into(), api_base_url);
+        mcp_env.insert(
+            "API_BASE_URL".into(),
+            config.api_base_url_override.clone().unwrap_or(api_base_url),
+        );
         mcp_env.insert("MCP_AUTH0_CLIENT_ID".into(), tenant.client_id().to_owned());
         mcp_env.insert(
             "MCP_AUTH0_CLIENT_SECRET".into(),

@@ -335,6 +335,19 @@ impl MockTenant {
         self.inner.state.jwks_down.store(down, Ordering::SeqCst);
     }
 
+    /// While `Some((status, body))`, the JWKS endpoint answers that instead of the keys
+    /// (garbage, an HTML error page, a JWKS with broken keys...); `None` restores it.
+    /// [`MockTenant::jwks_down`] takes precedence.
+    pub fn jwks_answer(&self, answer: Option<(u16, String)>) {
+        *lock(&self.inner.state.jwks_override) = answer;
+    }
+
+    /// Every access token the token endpoint has minted so far, oldest first: what the
+    /// no-leak tests look for in logs and answers.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.inner.state.issued).clone()
+    }
+
     /// Sets `expires_in` (and so `exp`) of tokens exchanged from now on.
     pub fn set_exchanged_expires_in(&self, seconds: u64) {
         self.inner.state.expires_in.store(seconds, Ordering::SeqCst);
@@ -387,6 +400,11 @@ impl Respond for Jwks {
         state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
         if state.jwks_down.load(Ordering::SeqCst) {
             return ResponseTemplate::new(503).set_body_string("Service Unavailable");
+        }
+        if let Some((status, body)) = lock(&state.jwks_override).clone() {
+            return ResponseTemplate::new(status)
+                .insert_header("content-type", "application/json")
+                .set_body_string(body);
         }
         let published: Vec<TestKey> = lock(&state.keys)
             .published

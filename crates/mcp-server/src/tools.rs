@@ -255,13 +255,22 @@ fn greeting_name(name: Option<&str>) -> Result<&str, McpError> {
             None,
         ));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err(McpError::invalid_params(
             "`name` must not contain control characters",
             None,
         ));
     }
     Ok(name)
+}
+
+/// Unicode's bidirectional controls (UAX #9) are not `Cc`, yet they reorder the text
+/// around them in a client's display ("Trojan Source", CVE-2021-42574).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn error_kind(error: &crate::delegation::DelegationError) -> &'static str {
@@ -340,6 +349,9 @@ mod tests {
         assert_eq!(greeting_name(Some("  ")).unwrap(), "there");
         assert_eq!(greeting_name(Some("Ada")).unwrap(), "Ada");
         assert!(greeting_name(Some("a\u{7}b")).is_err());
+        assert!(greeting_name(Some("evil\u{202E}txt.exe")).is_err());
+        assert!(greeting_name(Some("a\u{2066}b")).is_err());
+        assert_eq!(greeting_name(Some("Zoë 李")).unwrap(), "Zoë 李");
         assert!(greeting_name(Some(&"x".repeat(MAX_NAME_CHARS + 1))).is_err());
     }
 }

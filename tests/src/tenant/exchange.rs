@@ -259,6 +259,7 @@ fn exchange(state: &State, request: &Request) -> Result<ResponseTemplate, Refusa
         map.insert("scope".into(), json!(granted.join(" ")));
     }
     state.record_exchange(&sub);
+    state.record_issued(&access_token);
     Ok(ResponseTemplate::new(200)
         .insert_header("cache-control", "no-store")
         .insert_header("pragma", "no-cache")

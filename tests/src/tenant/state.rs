@@ -46,6 +46,10 @@ pub(crate) struct State {
     pub(crate) exchanges: AtomicU64,
     pub(crate) exchange_attempts: AtomicU64,
     pub(crate) jwks_fetches: AtomicU64,
+    /// Every access token the token endpoint minted, oldest first.
+    pub(crate) issued: Mutex<Vec<String>>,
+    /// While set, the JWKS endpoint answers this status and body instead of the keys.
+    pub(crate) jwks_override: Mutex<Option<(u16, String)>>,
     key_serial: AtomicU64,
     jti_serial: AtomicU64,
 }
@@ -74,6 +78,8 @@ impl State {
             exchanges: AtomicU64::new(0),
             exchange_attempts: AtomicU64::new(0),
             jwks_fetches: AtomicU64::new(0),
+            issued: Mutex::new(Vec::new()),
+            jwks_override: Mutex::new(None),
             key_serial: AtomicU64::new(1),
             jti_serial: AtomicU64::new(0),
         }
@@ -103,6 +109,10 @@ impl State {
         let random = super::config::random_bytes::<8>();
         let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
         format!("{serial}-{hex}")
+    }
+
+    pub(crate) fn record_issued(&self, access_token: &str) {
+        lock(&self.issued).push(access_token.to_owned());
     }
 
     pub(crate) fn record_exchange(&self, sub: &str) {

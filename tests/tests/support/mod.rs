@@ -96,3 +96,104 @@ impl McpHttp {
         .await
     }
 }
+
+/// One HTTP answer, kept whole so a test can check status, headers and body together.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    /// The body as JSON (`Value::Null` when it is not JSON).
+    pub json: Value,
+}
+
+impl Reply {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// The single `WWW-Authenticate` header, parsed.
+    pub fn challenge(&self) -> Option<Challenge> {
+        let mut values = self.headers.get_all("www-authenticate").iter();
+        let value = values.next()?;
+        assert!(values.next().is_none(), "more than one WWW-Authenticate");
+        Some(Challenge::parse(
+            value.to_str().expect("the challenge is visible ASCII"),
+        ))
+    }
+
+    /// The text of a JSON-RPC tool result's first content block.
+    pub fn tool_text(&self) -> String {
+        self.json["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// An RFC 6750 §3 challenge, read back: the scheme and its quoted parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+impl Challenge {
+    /// Parses `Scheme k="v", k2="v\"2"`; every value must be a quoted string, as our
+    /// challenges always quote (design.md §3). Panics on anything else.
+    pub fn parse(value: &str) -> Self {
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        let mut params = std::collections::BTreeMap::new();
+        let mut chars = rest.chars().peekable();
+        loop {
+            while chars.peek().is_some_and(|c| *c == ' ' || *c == ',') {
+                chars.next();
+            }
+            if chars.peek().is_none() {
+                break;
+            }
+            let name: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
+            assert_eq!(
+                chars.next(),
+                Some('='),
+                "no '=' after {name:?} in {value:?}"
+            );
+            assert_eq!(chars.next(), Some('"'), "unquoted {name:?} in {value:?}");
+            let mut quoted = String::new();
+            loop {
+                match chars.next() {
+                    Some('\\') => quoted.push(chars.next().expect("escaped character")),
+                    Some('"') => break,
+                    Some(c) => quoted.push(c),
+                    None => panic!("unterminated {name:?} in {value:?}"),
+                }
+            }
+            assert!(
+                params.insert(name.trim().to_owned(), quoted).is_none(),
+                "repeated parameter in {value:?}"
+            );
+        }
+        Self {
+            scheme: scheme.to_owned(),
+            params,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// A JSON-RPC `tools/call` body.
+pub fn tool_call_body(id: u64, tool: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+}
