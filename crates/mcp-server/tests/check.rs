@@ -1,0 +1,519 @@
+//! `mcp-server check` against the mock tenant: all green, then each tenant mistake and
+//! the fix it prints; in-process through `check::run`, and as the real binary for exit
+//! codes and reading the token from stdin.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{closed_port, mount_private_api};
+use mcp_server::check::{self, CheckReport, Outcome, names};
+use mcp_server::config::{ServerArgs, Settings};
+use obo_tests::tenant::{Fault, MockTenant, TenantConfig};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Setup {
+    tenant: MockTenant,
+    api: MockServer,
+}
+
+impl Setup {
+    async fn start() -> Self {
+        let tenant = MockTenant::start(TenantConfig::default()).await;
+        let api = MockServer::start().await;
+        mount_private_api(&api, tenant.api_audience()).await;
+        Self { tenant, api }
+    }
+
+    /// The quickstart's configuration against the mock tenant: the audience is
+    /// `http://localhost:3001/` and the server's URL the default `http://localhost:3001`.
+    fn args(&self) -> ServerArgs {
+        ServerArgs {
+            auth0_domain: Some(self.tenant.issuer().to_owned()),
+            auth0_audience: Some(self.tenant.mcp_audience().to_owned()),
+            host: "127.0.0.1".into(),
+            port: "3001".into(),
+            mcp_server_url: None,
+            mcp_auth0_client_id: Some(self.tenant.client_id().to_owned()),
+            mcp_auth0_client_secret: Some(self.tenant.client_secret().to_owned()),
+            mcp_auth0_client_auth_method: Default::default(),
+            mcp_auth0_exchange_scope: "read:private".into(),
+            api_auth0_audience: Some(self.tenant.api_audience().to_owned()),
+            api_base_url: self.api.uri(),
+            cors_origins: String::new(),
+            hide_unpermitted_tools: false,
+            resource_name: "obo-mcp".into(),
+            upstream_timeout_secs: "5".into(),
+            metrics_addr: None,
+        }
+    }
+
+    fn token(&self) -> String {
+        self.tenant.token_for("auth0|alice", &["tool:whoami", "tool:greet"])
+    }
+
+    fn env(&self, command: &mut Command) {
+        let args = self.args();
+        command
+            .env("AUTH0_DOMAIN", args.auth0_domain.unwrap())
+            .env("AUTH0_AUDIENCE", args.auth0_audience.unwrap())
+            .env("MCP_AUTH0_CLIENT_ID", args.mcp_auth0_client_id.unwrap())
+            .env(
+                "MCP_AUTH0_CLIENT_SECRET",
+                args.mcp_auth0_client_secret.unwrap(),
+            )
+            .env("API_AUTH0_AUDIENCE", args.api_auth0_audience.unwrap())
+            .env("API_BASE_URL", args.api_base_url)
+            .env("UPSTREAM_TIMEOUT_SECS", "5");
+    }
+}
+
+async fn run(args: &ServerArgs, token: Option<&str>) -> (CheckReport, String) {
+    let settings = Settings::from_args(args).unwrap();
+    let mut out = Vec::new();
+    let report = check::run(&settings, token, &mut out).await;
+    (report, String::from_utf8(out).unwrap())
+}
+
+fn line<'a>(report: &'a CheckReport, name: &str) -> &'a check::CheckLine {
+    report
+        .line(name)
+        .unwrap_or_else(|| panic!("no {name} line in {report:?}"))
+}
+
+#[tokio::test]
+async fn a_correct_setup_passes_every_check_and_never_prints_the_token() {
+    let setup = Setup::start().await;
+    let token = setup.token();
+    let (report, out) = run(&setup.args(), Some(&token)).await;
+    assert!(report.passed(), "{out}");
+    assert!(
+        report.lines.iter().all(|l| l.outcome == Outcome::Pass),
+        "{out}"
+    );
+    for name in [
+        names::DISCOVERY,
+        names::ISSUER,
+        names::JWKS,
+        names::RESOURCE,
+        names::PRIVATE_API,
+        names::TOKEN,
+        names::EXCHANGE,
+        names::API_CALL,
+    ] {
+        assert!(out.contains(&format!("✓ {name}: ")), "{name}: {out}");
+    }
+    assert!(out.contains("sub=\"auth0|alice\""), "{out}");
+    assert!(out.contains("scopes=[tool:greet tool:whoami]"), "{out}");
+    assert!(out.contains("azp=\"mcp-inspector\""), "{out}");
+    assert!(out.contains("RS256 signing key"), "{out}");
+    assert!(!out.contains(&token), "the token was printed: {out}");
+    assert!(!out.contains(token.split('.').nth(1).unwrap()), "{out}");
+    assert!(!out.contains(setup.tenant.client_secret()), "{out}");
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test]
+async fn without_a_token_the_token_checks_are_skipped_and_say_how_to_give_one() {
+    let setup = Setup::start().await;
+    let (report, out) = run(&setup.args(), None).await;
+    assert!(report.passed(), "{out}");
+    let token = line(&report, names::TOKEN);
+    assert_eq!(token.outcome, Outcome::Skip);
+    assert!(token.detail.contains("--token -"), "{out}");
+    assert!(report.line(names::EXCHANGE).is_none());
+}
+
+/// Each refusal Auth0 answers, and the tenant setting the check names.
+#[tokio::test]
+async fn each_refused_exchange_names_the_tenant_setting_to_change() {
+    let setup = Setup::start().await;
+    let token = setup.token();
+    let cases = [
+        (403, "unauthorized_client", "Custom API client"),
+        (403, "unauthorized_client", "on_behalf_of_token_exchange"),
+        (403, "access_denied", "user-delegated client grant"),
+        (401, "invalid_client", "MCP_AUTH0_CLIENT_SECRET"),
+        (403, "invalid_scope", "MCP_AUTH0_EXCHANGE_SCOPE"),
+        (400, "invalid_target", "API_AUTH0_AUDIENCE"),
+        (400, "invalid_request", "AUTH0_AUDIENCE"),
+    ];
+    for (status, error, advice) in cases {
+        setup.tenant.inject(
+            Fault::OAuthError {
+                status,
+                error: error.into(),
+                description: format!("refused: {error}"),
+            },
+            Some(1),
+        );
+        let (report, out) = run(&setup.args(), Some(&token)).await;
+        assert!(!report.passed(), "{error}: {out}");
+        assert_eq!(report.exit_code(), 1);
+        let exchange = line(&report, names::EXCHANGE);
+        assert_eq!(exchange.outcome, Outcome::Fail, "{error}: {out}");
+        assert!(exchange.detail.contains(error), "{error}: {out}");
+        let fix = exchange.fix.as_deref().unwrap();
+        assert!(fix.contains(advice), "{error}: {fix}");
+        assert!(out.contains(&format!("✗ exchange: Auth0 refused")), "{out}");
+        assert!(out.contains(&format!("    fix: {fix}")), "{out}");
+        assert_eq!(line(&report, names::API_CALL).outcome, Outcome::Skip);
+        // Everything before the exchange still passed.
+        assert_eq!(line(&report, names::TOKEN).outcome, Outcome::Pass);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_invalid_client() {
+    let setup = Setup::start().await;
+    let mut args = setup.args();
+    args.mcp_auth0_client_secret = Some("not-the-secret".into());
+    let (report, out) = run(&args, Some(&setup.token())).await;
+    let exchange = line(&report, names::EXCHANGE);
+    assert_eq!(exchange.outcome, Outcome::Fail, "{out}");
+    assert!(exchange.detail.contains("invalid_client"), "{out}");
+    assert!(
+        exchange
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET")
+    );
+    assert!(!out.contains("not-the-secret"), "{out}");
+}
+
+/// A tenant whose discovery names another issuer than AUTH0_DOMAIN gives.
+async fn tenant_with_issuer(issuer: impl Fn(&str) -> String) -> MockServer {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": issuer(&uri),
+            "jwks_uri": format!("{uri}/.well-known/jwks.json"),
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn an_issuer_differing_by_its_trailing_slash_is_named_with_the_exact_fix() {
+    let setup = Setup::start().await;
+    let fake = tenant_with_issuer(str::to_owned).await;
+    let mut args = setup.args();
+    args.auth0_domain = Some(fake.uri());
+    let (report, out) = run(&args, None).await;
+    assert_eq!(line(&report, names::DISCOVERY).outcome, Outcome::Pass);
+    let issuer = line(&report, names::ISSUER);
+    assert_eq!(issuer.outcome, Outcome::Fail, "{out}");
+    assert!(issuer.detail.contains("trailing slash"), "{out}");
+    assert!(
+        issuer
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains(&format!("set AUTH0_DOMAIN to exactly {:?}", fake.uri())),
+        "{out}"
+    );
+    assert!(!report.passed());
+}
+
+#[tokio::test]
+async fn an_issuer_of_another_tenant_is_named() {
+    let setup = Setup::start().await;
+    let fake = tenant_with_issuer(|_| "https://other-tenant.eu.auth0.com/".to_owned()).await;
+    let mut args = setup.args();
+    args.auth0_domain = Some(fake.uri());
+    let (report, out) = run(&args, None).await;
+    let issuer = line(&report, names::ISSUER);
+    assert_eq!(issuer.outcome, Outcome::Fail, "{out}");
+    assert!(
+        issuer
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("set AUTH0_DOMAIN to \"https://other-tenant.eu.auth0.com/\""),
+        "{out}"
+    );
+    // And it publishes no keys at all.
+    assert_eq!(line(&report, names::JWKS).outcome, Outcome::Fail, "{out}");
+}
+
+#[tokio::test]
+async fn an_unreachable_tenant_fails_discovery_and_skips_what_depends_on_it() {
+    let setup = Setup::start().await;
+    let mut args = setup.args();
+    args.auth0_domain = Some(format!("http://127.0.0.1:{}/", closed_port()));
+    let (report, out) = run(&args, Some(&setup.token())).await;
+    let discovery = line(&report, names::DISCOVERY);
+    assert_eq!(discovery.outcome, Outcome::Fail, "{out}");
+    assert!(discovery.detail.contains("cannot connect"), "{out}");
+    assert!(discovery.fix.as_deref().unwrap().contains("AUTH0_DOMAIN"));
+    assert_eq!(line(&report, names::ISSUER).outcome, Outcome::Skip);
+    assert_eq!(line(&report, names::JWKS).outcome, Outcome::Fail);
+    assert_eq!(line(&report, names::TOKEN).outcome, Outcome::Skip);
+}
+
+#[tokio::test]
+async fn a_resource_on_another_origin_than_the_server_url_fails() {
+    let setup = Setup::start().await;
+    let mut args = setup.args();
+    // The audience says localhost, clients connect to 127.0.0.1: different origins.
+    args.mcp_server_url = Some("http://127.0.0.1:3001".into());
+    let (report, out) = run(&args, None).await;
+    let resource = line(&report, names::RESOURCE);
+    assert_eq!(resource.outcome, Outcome::Fail, "{out}");
+    let fix = resource.fix.as_deref().unwrap();
+    assert!(fix.contains("\"http://127.0.0.1:3001/\""), "{fix}");
+    assert!(fix.contains("localhost and 127.0.0.1 are different origins"), "{fix}");
+}
+
+#[tokio::test]
+async fn an_audience_without_its_trailing_slash_is_a_warning_with_the_exact_fix() {
+    let setup = Setup::start().await;
+    let mut args = setup.args();
+    args.auth0_audience = Some("http://localhost:3001".into());
+    let (report, out) = run(&args, None).await;
+    let resource = line(&report, names::RESOURCE);
+    assert_eq!(resource.outcome, Outcome::Warn, "{out}");
+    assert!(
+        resource
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("set AUTH0_AUDIENCE=\"http://localhost:3001/\""),
+        "{out}"
+    );
+    assert!(out.contains("! resource: "), "{out}");
+    assert!(report.passed(), "a warning does not fail the check: {out}");
+}
+
+#[tokio::test]
+async fn a_resource_path_that_is_not_the_endpoint_fails_and_one_ending_in_a_slash_warns() {
+    let setup = Setup::start().await;
+    let mut args = setup.args();
+    args.auth0_audience = Some("http://localhost:3001/api".into());
+    let (report, out) = run(&args, None).await;
+    assert_eq!(line(&report, names::RESOURCE).outcome, Outcome::Fail, "{out}");
+
+    args.auth0_audience = Some("http://localhost:3001/mcp/".into());
+    let (report, out) = run(&args, None).await;
+    let resource = line(&report, names::RESOURCE);
+    assert_eq!(resource.outcome, Outcome::Warn, "{out}");
+    assert!(
+        resource
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("set AUTH0_AUDIENCE=\"http://localhost:3001/mcp\""),
+        "{out}"
+    );
+
+    args.auth0_audience = Some("http://localhost:3001/mcp".into());
+    let (report, out) = run(&args, None).await;
+    assert_eq!(line(&report, names::RESOURCE).outcome, Outcome::Pass, "{out}");
+}
+
+#[tokio::test]
+async fn an_unreachable_private_api_fails_and_any_answer_counts_as_reachable() {
+    let setup = Setup::start().await;
+    let mut args = setup.args();
+    args.api_base_url = format!("http://127.0.0.1:{}", closed_port());
+    let (report, out) = run(&args, None).await;
+    let api = line(&report, names::PRIVATE_API);
+    assert_eq!(api.outcome, Outcome::Fail, "{out}");
+    assert!(api.fix.as_deref().unwrap().contains("API_BASE_URL"));
+
+    // The mock answers 404 on its base URL: reachable all the same.
+    let (report, out) = run(&setup.args(), None).await;
+    let api = line(&report, names::PRIVATE_API);
+    assert_eq!(api.outcome, Outcome::Pass, "{out}");
+    assert!(api.detail.contains("HTTP 404"), "{out}");
+    assert!(api.detail.contains("any answer counts"), "{out}");
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused_with_what_the_client_must_ask_for() {
+    let setup = Setup::start().await;
+    let token = setup.tenant.sign_user_token(
+        &setup
+            .tenant
+            .user_token("auth0|alice")
+            .audience(setup.tenant.api_audience()),
+    );
+    let (report, out) = run(&setup.args(), Some(&token)).await;
+    let line_ = line(&report, names::TOKEN);
+    assert_eq!(line_.outcome, Outcome::Fail, "{out}");
+    assert!(line_.detail.contains("wrong_audience"), "{out}");
+    let fix = line_.fix.as_deref().unwrap();
+    assert!(fix.contains("\"http://localhost:8787/\""), "{fix}");
+    assert!(fix.contains("audience="), "{fix}");
+    assert_eq!(line(&report, names::EXCHANGE).outcome, Outcome::Skip);
+    assert!(!out.contains(&token));
+
+    // The same API, spelled without the trailing slash in AUTH0_AUDIENCE.
+    let token = setup.token();
+    let mut args = setup.args();
+    args.auth0_audience = Some("http://localhost:3001".into());
+    let (report, out) = run(&args, Some(&token)).await;
+    let fix = line(&report, names::TOKEN).fix.clone().unwrap();
+    assert!(fix.contains("differ by the trailing slash"), "{out}");
+}
+
+#[tokio::test]
+async fn a_token_without_the_tool_scopes_is_a_warning() {
+    let setup = Setup::start().await;
+    let token = setup.tenant.token_for("auth0|alice", &["tool:whoami"]);
+    let (report, out) = run(&setup.args(), Some(&token)).await;
+    let scopes = line(&report, names::TOKEN_SCOPES);
+    assert_eq!(scopes.outcome, Outcome::Warn, "{out}");
+    assert!(scopes.detail.contains("tool:greet"), "{out}");
+    assert!(report.passed(), "{out}");
+}
+
+// ---- the binary ----
+
+struct EmptyDir(std::path::PathBuf);
+
+impl EmptyDir {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "mcp-server-check-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for EmptyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn binary(dir: &EmptyDir) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-server"));
+    command
+        .env_clear()
+        .current_dir(&dir.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs `mcp-server check` off the async runtime, with `stdin` as its input.
+async fn run_binary(mut command: Command, stdin: Option<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        command.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = command.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_reads_the_token_from_stdin_and_exits_0_when_all_pass() {
+    let setup = Setup::start().await;
+    let dir = EmptyDir::new();
+    let mut command = binary(&dir);
+    setup.env(&mut command);
+    command.args(["check", "--token", "-"]);
+    let token = setup.token();
+    let output = run_binary(command, Some(format!("{token}\n"))).await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("✓ exchange: "), "{stdout}");
+    assert!(stdout.contains("✓ api call: "), "{stdout}");
+    assert!(stdout.trim_end().ends_with("All checks passed."), "{stdout}");
+    assert!(!stdout.contains(&token));
+    assert!(!String::from_utf8(output.stderr).unwrap().contains(&token));
+}
+
+#[tokio::test]
+async fn the_binary_exits_1_when_a_check_fails_and_reads_check_token() {
+    let setup = Setup::start().await;
+    setup.tenant.inject(
+        Fault::OAuthError {
+            status: 403,
+            error: "unauthorized_client".into(),
+            description: "Client is not allowed to use token exchange".into(),
+        },
+        Some(1),
+    );
+    let dir = EmptyDir::new();
+    let mut command = binary(&dir);
+    setup.env(&mut command);
+    command.env("CHECK_TOKEN", setup.token()).arg("check");
+    let output = run_binary(command, None).await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("✗ exchange: Auth0 refused: token endpoint refused the exchange: unauthorized_client"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("    fix: The MCP server's client must be a Custom API client"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("1 check failed."), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_binary_exits_2_on_an_incomplete_configuration_naming_each_variable() {
+    let dir = EmptyDir::new();
+    let mut command = binary(&dir);
+    command.arg("check");
+    let output = run_binary(command, None).await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    for name in ["AUTH0_DOMAIN", "AUTH0_AUDIENCE", "MCP_AUTH0_CLIENT_SECRET"] {
+        assert!(
+            stdout.contains(&format!("✗ configuration: {name} is not set")),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_binary_reads_a_token_file_and_refuses_an_empty_one() {
+    let setup = Setup::start().await;
+    let dir = EmptyDir::new();
+    let file = dir.0.join("token");
+    std::fs::write(&file, "\n").unwrap();
+    let mut command = binary(&dir);
+    setup.env(&mut command);
+    command.args(["check", "--token-file"]).arg(&file);
+    let output = run_binary(command, None).await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("the token from --token-file is empty"), "{stdout}");
+
+    std::fs::write(&file, format!("Bearer {}\n", setup.token())).unwrap();
+    let mut command = binary(&dir);
+    setup.env(&mut command);
+    command.args(["check", "--token-file"]).arg(&file);
+    let output = run_binary(command, None).await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
