@@ -8,6 +8,8 @@ mod ci;
 mod cmd;
 mod demo;
 mod e2e;
+mod fuzz;
+mod soak;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Build the binaries and run the end-to-end tests against them.
     E2e,
+    /// Fuzz every parser of foreign bytes for a bounded time (installs cargo-fuzz if missing).
+    Fuzz(fuzz::FuzzArgs),
+    /// The soak test at full length: many more calls than the short form CI runs.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ci => ci::run(),
         Command::Demo(args) => demo::run(&args),
         Command::E2e => e2e::run(),
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }

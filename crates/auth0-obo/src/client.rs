@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use reqwest::Certificate;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use reqwest::{Certificate, StatusCode};
 use tokio::sync::OnceCell;
 use url::Url;
 
@@ -18,8 +18,8 @@ use crate::error::ExchangeError;
 use crate::exchanger::TokenExchanger;
 use crate::issuer::{Issuer, is_loopback_url};
 use crate::request::ExchangeRequest;
-use crate::response::{content_type, parse_oauth_error, parse_success, read_body_limited};
-use crate::retry::{RetryPolicy, retry_after};
+use crate::response::{content_type, parse_token_response, read_body_limited, status_error};
+use crate::retry::RetryPolicy;
 use crate::secret::ClientSecret;
 
 /// RFC 8693 §2.1 `grant_type`.
@@ -292,32 +292,17 @@ impl ExchangeClient {
         let received_at = SystemTime::now();
         let status = response.status();
         let content_type = content_type(response.headers());
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(ExchangeError::RateLimited {
-                retry_after: retry_after(response.headers(), received_at),
-            });
-        }
-        if status.is_server_error() {
-            return Err(ExchangeError::Server { status });
+        if let Some(error) = status_error(status, response.headers(), received_at) {
+            return Err(error);
         }
         let body = read_body_limited(response).await?;
-        if status.is_success() {
-            parse_success(&body, &content_type, received_at)
-        } else if status.is_client_error() {
-            Err(parse_oauth_error(
-                status,
-                &body,
-                &content_type,
-                &[subject_token, inner.client_secret.secret()],
-            ))
-        } else {
-            // Redirects are disabled: following one would resend credentials to a
-            // place nobody configured.
-            Err(ExchangeError::invalid_response(format!(
-                "unexpected HTTP {}",
-                status.as_u16()
-            )))
-        }
+        parse_token_response(
+            status,
+            &body,
+            &content_type,
+            received_at,
+            &[subject_token, inner.client_secret.secret()],
+        )
     }
 
     async fn endpoint(&self) -> Result<&Url, ExchangeError> {

@@ -93,6 +93,8 @@ mod cache;
 mod client;
 mod error;
 mod exchanger;
+#[doc(hidden)]
+pub mod fuzzing;
 mod issuer;
 mod request;
 mod response;

@@ -9,6 +9,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Map, Value};
 
 use crate::error::{ExchangeError, OAuthErrorDetails};
+use crate::retry::retry_after;
 use crate::secret::{AccessToken, scrub};
 
 /// Largest response body read from the token endpoint. A token response is a few
@@ -151,7 +152,7 @@ pub(crate) async fn read_body_limited(
 pub(crate) fn content_type(headers: &HeaderMap) -> String {
     match headers.get(CONTENT_TYPE).map(|v| v.to_str()) {
         None => "none".to_owned(),
-        Some(Ok(v)) => sanitize(v, 100),
+        Some(Ok(v)) => sanitize(v, &[], 100),
         Some(Err(_)) => "unreadable".to_owned(),
     }
 }
@@ -165,6 +166,47 @@ fn parse_json_object(body: &[u8], content_type: &str) -> Result<Map<String, Valu
         Err(_) => Err(ExchangeError::invalid_response(format!(
             "body is not JSON (content-type: {content_type})"
         ))),
+    }
+}
+
+/// The statuses that are answered without reading the body: 429 (with when to retry,
+/// from the headers) and 5xx.
+pub(crate) fn status_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    received_at: SystemTime,
+) -> Option<ExchangeError> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        Some(ExchangeError::RateLimited {
+            retry_after: retry_after(headers, received_at),
+        })
+    } else if status.is_server_error() {
+        Some(ExchangeError::Server { status })
+    } else {
+        None
+    }
+}
+
+/// The body of any other answer: a token on 2xx, the OAuth error on 4xx (with
+/// `secrets` scrubbed from what the server wrote), an invalid response otherwise.
+pub(crate) fn parse_token_response(
+    status: StatusCode,
+    body: &[u8],
+    content_type: &str,
+    received_at: SystemTime,
+    secrets: &[&str],
+) -> Result<ExchangedToken, ExchangeError> {
+    if status.is_success() {
+        parse_success(body, content_type, received_at)
+    } else if status.is_client_error() {
+        Err(parse_oauth_error(status, body, content_type, secrets))
+    } else {
+        // Redirects are disabled: following one would resend credentials to a place
+        // nobody configured.
+        Err(ExchangeError::invalid_response(format!(
+            "unexpected HTTP {}",
+            status.as_u16()
+        )))
     }
 }
 
@@ -264,7 +306,7 @@ pub(crate) fn parse_oauth_error(
     let text = |name: &str, max: usize| {
         map.get(name)
             .and_then(Value::as_str)
-            .map(|s| sanitize(&scrub(s, secrets), max))
+            .map(|s| sanitize(s, secrets, max))
             .filter(|s| !s.is_empty())
     };
     let details = OAuthErrorDetails {
@@ -272,19 +314,20 @@ pub(crate) fn parse_oauth_error(
         description: text("error_description", 512),
         uri: text("error_uri", 256),
     };
-    ExchangeError::from_oauth_code(&sanitize(&scrub(code, secrets), 64), details)
+    ExchangeError::from_oauth_code(&sanitize(code, secrets, 64), details)
 }
 
-/// Drops control characters and bounds the length of text that came from the
-/// network, so it cannot forge log lines or flood them.
-fn sanitize(text: &str, max_chars: usize) -> String {
-    let mut out: String = text
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max_chars)
-        .collect();
-    if text.trim().chars().filter(|c| !c.is_control()).count() > max_chars {
+/// Drops control characters, scrubs `secrets` and bounds the length of text that
+/// came from the network, so it can neither forge nor flood log lines nor carry a
+/// secret back. The order matters: control characters go first, or a secret echoed
+/// with one inside it would slip past the scrubber and be rejoined afterwards; the
+/// length bound comes last, or a secret cut at the bound would leave its prefix.
+fn sanitize(text: &str, secrets: &[&str], max_chars: usize) -> String {
+    let printable: String = text.chars().filter(|c| !c.is_control()).collect();
+    let scrubbed = scrub(&printable, secrets);
+    let trimmed = scrubbed.trim();
+    let mut out: String = trimmed.chars().take(max_chars).collect();
+    if trimmed.chars().nth(max_chars).is_some() {
         out.push('…');
     }
     out
@@ -358,5 +401,40 @@ mod tests {
             d.description.as_deref(),
             Some("bad token [redacted] forged")
         );
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Found while writing the `token_response` fuzz target's no-leak assertion: a
+    /// server that echoes the subject token with a control character inside it got the
+    /// token past the scrubber, because control characters were dropped only after
+    /// scrubbing. Input kept from `fuzz/seeds/token_response/secret_split_by_control`.
+    #[test]
+    fn rfc6749_5_2_echoed_secret_split_by_a_control_character_is_still_scrubbed() {
+        let secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxhbGljZSJ9.c2lnbmF0dXJl";
+        let body = br#"{"error":"invalid_request","error_description":"bad eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxh\u0001bGljZSJ9.c2lnbmF0dXJl","error_uri":"https://x/eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxh\u007fbGljZSJ9.c2lnbmF0dXJl"}"#;
+        let err = parse_oauth_error(StatusCode::BAD_REQUEST, body, "application/json", &[secret]);
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(secret), "{shown}");
+    }
+
+    /// The same review: a secret that straddles the 512-character bound of
+    /// `error_description` was cut before scrubbing, leaving its first part.
+    #[test]
+    fn rfc6749_5_2_echoed_secret_at_the_length_bound_leaves_no_prefix() {
+        let secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxhbGljZSJ9.c2lnbmF0dXJl";
+        let description = format!("{}{secret}", "x".repeat(500));
+        let body = serde_json::json!({"error": "invalid_grant", "error_description": description});
+        let err = parse_oauth_error(
+            StatusCode::BAD_REQUEST,
+            body.to_string().as_bytes(),
+            "application/json",
+            &[secret],
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(&secret[..12]), "{shown}");
     }
 }

@@ -86,6 +86,8 @@ mod challenge;
 mod claims;
 mod error;
 mod error_code;
+#[doc(hidden)]
+pub mod fuzzing;
 mod header;
 mod issuer;
 mod jwks;

@@ -1,0 +1,29 @@
+//! Entry points for the fuzz targets in `fuzz/`: how a token endpoint's answer
+//! (status, headers, body: all foreign bytes) becomes an [`ExchangedToken`] or an
+//! [`ExchangeError`]. Not a stable API; hidden from the docs.
+
+use std::time::SystemTime;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+use crate::error::ExchangeError;
+use crate::response::{ExchangedToken, content_type, parse_token_response, status_error};
+
+/// Interprets a token endpoint response exactly as
+/// [`ExchangeClient::exchange`](crate::ExchangeClient::exchange) does once it has
+/// received it. `secrets` (the subject token and the client secret) are scrubbed from
+/// any text the server wrote.
+pub fn token_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    received_at: SystemTime,
+    secrets: &[&str],
+) -> Result<ExchangedToken, ExchangeError> {
+    let content_type = content_type(headers);
+    if let Some(error) = status_error(status, headers, received_at) {
+        return Err(error);
+    }
+    parse_token_response(status, body, &content_type, received_at, secrets)
+}
