@@ -28,6 +28,8 @@ const FIXED_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type"
 #[derive(Debug)]
 pub struct Floor {
     pub url: String,
+    /// The kernel id of the floor's runtime thread, to count its CPU time.
+    pub thread_id: Option<u32>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -49,7 +51,7 @@ impl Floor {
             VerifierOptions::default(),
         )
         .context("cannot build the floor's verifier")?;
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<u32>, String>>();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("bench-floor".into())
@@ -73,8 +75,9 @@ impl Floor {
             })
             .context("cannot start the floor's thread")?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self {
+            Ok(Ok(thread_id)) => Ok(Self {
                 url,
+                thread_id,
                 shutdown: Some(shutdown_tx),
                 thread: Some(thread),
             }),
@@ -98,7 +101,7 @@ impl Drop for Floor {
 async fn serve(
     listener: TcpListener,
     verifier: JwksVerifier,
-    ready: mpsc::Sender<Result<(), String>>,
+    ready: mpsc::Sender<Result<Option<u32>, String>>,
     shutdown: oneshot::Receiver<()>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -116,7 +119,7 @@ async fn serve(
     let app = Router::new()
         .route("/mcp", post(handle))
         .with_state(verifier);
-    let _ = ready.send(Ok(()));
+    let _ = ready.send(Ok(pin::this_thread_id().ok()));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = shutdown.await;

@@ -2,16 +2,18 @@
 //! `tools/call` requests until a deadline (or until its users run out), each answer
 //! checked, each latency recorded in a per-task histogram that is merged at the end.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use super::http1::{self, Connection};
 
 /// No request may take longer than this; a slower answer counts as an error, so every
 /// loop ends by itself even when the server hangs.
@@ -21,19 +23,11 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 /// How many distinct wrong answers to keep, to show what went wrong.
 const ERROR_SAMPLES: usize = 5;
 
-/// A caller: the `sub` the answer must name, and the prepared `Authorization` value.
+/// A caller: the `sub` the answer must name, and the user's access token.
 #[derive(Debug, Clone)]
 pub struct User {
     pub sub: String,
-    pub authorization: HeaderValue,
-}
-
-impl User {
-    pub fn new(sub: String, token: &str) -> anyhow::Result<Self> {
-        let authorization = HeaderValue::from_str(&format!("Bearer {token}"))
-            .context("a minted token is not a valid header value")?;
-        Ok(Self { sub, authorization })
-    }
+    pub token: String,
 }
 
 /// Which tool each request calls, and therefore how its answer is checked.
@@ -86,46 +80,70 @@ impl Plan {
         }
     }
 
-    fn next_user(&self) -> Option<&User> {
+    fn next_user(&self) -> Option<usize> {
         let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.users.len();
         match self.order {
-            Order::Repeat => self.users.get(index % self.users.len().max(1)),
-            Order::EachOnce => self.users.get(index),
+            Order::Repeat if count > 0 => Some(index % count),
+            Order::Repeat => None,
+            Order::EachOnce => (index < count).then_some(index),
         }
     }
 }
 
-/// The keep-alive connections: one client per connection, each allowed one idle
-/// connection, so N tasks hold exactly N sockets open for the whole phase.
-#[derive(Debug, Clone)]
+/// The keep-alive connections to one endpoint, kept open from warm-up to measurement.
+#[derive(Debug)]
 pub struct Connections {
-    url: Arc<str>,
-    clients: Vec<reqwest::Client>,
+    addr: SocketAddr,
+    host: String,
+    path: String,
+    slots: Vec<Option<Connection>>,
 }
 
 impl Connections {
-    pub fn open(url: &str, count: usize) -> anyhow::Result<Self> {
-        let clients = (0..count.max(1))
-            .map(|_| {
-                reqwest::Client::builder()
-                    .no_proxy()
-                    .http1_only()
-                    .pool_max_idle_per_host(1)
-                    .pool_idle_timeout(Duration::from_secs(300))
-                    .tcp_nodelay(true)
-                    .timeout(REQUEST_TIMEOUT)
-                    .build()
-                    .context("cannot build the load generator's HTTP client")
-            })
-            .collect::<anyhow::Result<_>>()?;
+    /// Opens `count` connections to `url` (`http://IP:PORT/path`, loopback).
+    pub async fn open(url: &str, count: usize) -> anyhow::Result<Self> {
+        let rest = url
+            .strip_prefix("http://")
+            .with_context(|| format!("{url} is not an http:// URL"))?;
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let addr: SocketAddr = host
+            .parse()
+            .with_context(|| format!("{url} does not name an IP address and port"))?;
+        if !addr.ip().is_loopback() {
+            bail!("the bench only loads loopback addresses, not {addr}");
+        }
+        let mut slots = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            let connection = Connection::open(addr)
+                .await
+                .with_context(|| format!("cannot connect to {addr}"))?;
+            slots.push(Some(connection));
+        }
         Ok(Self {
-            url: url.into(),
-            clients,
+            addr,
+            host: host.to_owned(),
+            path: if path.is_empty() { "/" } else { path }.to_owned(),
+            slots,
         })
     }
 
     pub fn count(&self) -> usize {
-        self.clients.len()
+        self.slots.len()
+    }
+
+    fn request(&self, tool: Tool, user: &User) -> Vec<u8> {
+        let authorization = format!("Bearer {}", user.token);
+        http1::post(
+            &self.host,
+            &self.path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json, text/event-stream"),
+                ("Authorization", &authorization),
+            ],
+            tool.body(),
+        )
     }
 }
 
@@ -141,6 +159,17 @@ pub struct PhaseResult {
 }
 
 impl PhaseResult {
+    fn empty() -> anyhow::Result<Self> {
+        Ok(Self {
+            histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .context("cannot create a latency histogram")?,
+            ok: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            error_samples: Vec::new(),
+        })
+    }
+
     pub fn requests(&self) -> u64 {
         self.ok + self.errors
     }
@@ -153,35 +182,49 @@ impl PhaseResult {
             0.0
         }
     }
+
+    fn error(&mut self, error: String) {
+        self.errors += 1;
+        if self.error_samples.len() < ERROR_SAMPLES && !self.error_samples.contains(&error) {
+            self.error_samples.push(error);
+        }
+    }
+}
+
+/// The prepared requests of a phase (one per user) and the users' subs.
+struct Prepared {
+    plan: Arc<Plan>,
+    requests: Vec<Vec<u8>>,
 }
 
 /// Runs `plan` over every connection until `duration` has passed or the plan's users
 /// are used up, whichever comes first.
 pub async fn run_phase(
-    connections: &Connections,
+    connections: &mut Connections,
     plan: Arc<Plan>,
     duration: Duration,
 ) -> anyhow::Result<PhaseResult> {
+    let requests = plan
+        .users
+        .iter()
+        .map(|user| connections.request(plan.tool, user))
+        .collect();
+    let prepared = Arc::new(Prepared { plan, requests });
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections.count());
-    for client in &connections.clients {
+    for slot in &mut connections.slots {
         tasks.push(tokio::spawn(connection_loop(
-            client.clone(),
-            Arc::clone(&connections.url),
-            Arc::clone(&plan),
+            slot.take(),
+            connections.addr,
+            Arc::clone(&prepared),
             deadline,
         )));
     }
-    let mut total = PhaseResult {
-        histogram: new_histogram()?,
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        error_samples: Vec::new(),
-    };
-    for task in tasks {
-        let part = task.await.context("a load generator task failed")??;
+    let mut total = PhaseResult::empty()?;
+    for (task, slot) in tasks.into_iter().zip(&mut connections.slots) {
+        let (part, connection) = task.await.context("a load generator task failed")??;
+        *slot = connection;
         total
             .histogram
             .add(&part.histogram)
@@ -198,71 +241,61 @@ pub async fn run_phase(
     Ok(total)
 }
 
-fn new_histogram() -> anyhow::Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).context("cannot create a latency histogram")
-}
-
 async fn connection_loop(
-    client: reqwest::Client,
-    url: Arc<str>,
-    plan: Arc<Plan>,
+    mut connection: Option<Connection>,
+    addr: SocketAddr,
+    prepared: Arc<Prepared>,
     deadline: Instant,
-) -> anyhow::Result<PhaseResult> {
-    let mut result = PhaseResult {
-        histogram: new_histogram()?,
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        error_samples: Vec::new(),
-    };
-    let accept = HeaderValue::from_static("application/json, text/event-stream");
-    let content_type = HeaderValue::from_static("application/json");
+) -> anyhow::Result<(PhaseResult, Option<Connection>)> {
+    let mut result = PhaseResult::empty()?;
+    let plan = &prepared.plan;
     while Instant::now() < deadline {
-        let Some(user) = plan.next_user() else {
+        let Some(index) = plan.next_user() else {
+            break;
+        };
+        let (Some(user), Some(request)) = (plan.users.get(index), prepared.requests.get(index))
+        else {
             break;
         };
         let sent = Instant::now();
-        let outcome = async {
-            let response = client
-                .post(&*url)
-                .header(CONTENT_TYPE, content_type.clone())
-                .header(ACCEPT, accept.clone())
-                .header(AUTHORIZATION, user.authorization.clone())
-                .body(plan.tool.body())
-                .send()
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let mut open = match connection.take() {
+                Some(open) => open,
+                None => Connection::open(addr)
+                    .await
+                    .map_err(|e| format!("cannot connect: {e}"))?,
+            };
+            let response = open
+                .send(request)
                 .await
                 .map_err(|e| format!("request failed: {e}"))?;
-            let status = response.status();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| format!("body could not be read: {e}"))?;
-            if status != reqwest::StatusCode::OK {
+            if !response.close {
+                connection = Some(open);
+            }
+            Ok::<_, String>(response)
+        })
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {REQUEST_TIMEOUT:?}")))
+        .and_then(|response| {
+            if response.status != 200 {
                 return Err(format!(
-                    "status {status}: {}",
-                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                    "status {}: {}",
+                    response.status,
+                    String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
                 ));
             }
-            check(plan.tool, &user.sub, &body)
-        }
-        .await;
+            check(plan.tool, &user.sub, &response.body)
+        });
         let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         result
             .histogram
             .saturating_record(micros.clamp(1, MAX_LATENCY_US));
         match outcome {
             Ok(()) => result.ok += 1,
-            Err(error) => {
-                result.errors += 1;
-                if result.error_samples.len() < ERROR_SAMPLES
-                    && !result.error_samples.contains(&error)
-                {
-                    result.error_samples.push(error);
-                }
-            }
+            Err(error) => result.error(error),
         }
     }
-    Ok(result)
+    Ok((result, connection))
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,9 @@
 //! API and the MCP server as release-built processes. The MCP server gets core 0 to
 //! itself; this process (load generator and tenant) and the private API share core 1.
 
+mod cpu;
 mod floor;
+mod http1;
 mod load;
 mod pin;
 mod report;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use obo_tests::process::ServiceProcess;
 use obo_tests::system::{RunningSystem, SystemConfig};
 use obo_tests::tenant::MockTenant;
 
@@ -251,68 +254,29 @@ async fn measure(settings: &Settings, machine: Machine) -> anyhow::Result<Report
 
     let mut scenarios = Vec::new();
     for &scenario in &settings.scenarios {
-        let result = match scenario {
-            Scenario::Floor => {
-                let core = settings.pinned.then_some(SERVER_CORE);
-                let floor =
-                    Floor::start(system.tenant.issuer(), system.tenant.mcp_audience(), core)?;
-                let plan =
-                    || Plan::new(Tool::GetDatetime, Arc::clone(&users.single), Order::Repeat);
-                let report =
-                    run_scenario(scenario, settings, &floor.url, plan, None, &system.tenant)
-                        .await?;
-                drop(floor);
-                report
-            }
-            Scenario::A => {
-                let plan =
-                    || Plan::new(Tool::GetDatetime, Arc::clone(&users.single), Order::Repeat);
-                run_scenario(
-                    scenario,
-                    settings,
-                    &mcp_url,
-                    plan,
-                    Some(&system),
-                    &system.tenant,
-                )
-                .await?
-            }
-            Scenario::B => {
-                let plan = || Plan::new(Tool::Greet, Arc::clone(&users.greet_one), Order::Repeat);
-                run_scenario(
-                    scenario,
-                    settings,
-                    &mcp_url,
-                    plan,
-                    Some(&system),
-                    &system.tenant,
-                )
-                .await?
-            }
-            Scenario::C => {
-                let plan = || Plan::new(Tool::Greet, Arc::clone(&users.rotating), Order::Repeat);
-                run_scenario(
-                    scenario,
-                    settings,
-                    &mcp_url,
-                    plan,
-                    Some(&system),
-                    &system.tenant,
-                )
-                .await?
-            }
-            Scenario::D => {
-                let plan = || Plan::new(Tool::Greet, Arc::clone(&users.each_once), Order::EachOnce);
-                run_scenario(
-                    scenario,
-                    settings,
-                    &mcp_url,
-                    plan,
-                    Some(&system),
-                    &system.tenant,
-                )
-                .await?
-            }
+        let (tool, users, order) = match scenario {
+            Scenario::Floor | Scenario::A => (Tool::GetDatetime, &users.single, Order::Repeat),
+            Scenario::B => (Tool::Greet, &users.greet_one, Order::Repeat),
+            Scenario::C => (Tool::Greet, &users.rotating, Order::Repeat),
+            Scenario::D => (Tool::Greet, &users.each_once, Order::EachOnce),
+        };
+        let plan = || Plan::new(tool, Arc::clone(users), order);
+        let target = Target {
+            tenant: &system.tenant,
+            server: Some(&system.mcp),
+            subject: Some(cpu::Subject::Process(mcp_pid)),
+        };
+        let result = if scenario == Scenario::Floor {
+            let core = settings.pinned.then_some(SERVER_CORE);
+            let floor = Floor::start(system.tenant.issuer(), system.tenant.mcp_audience(), core)?;
+            let target = Target {
+                server: None,
+                subject: floor.thread_id.map(cpu::Subject::Thread),
+                ..target
+            };
+            run_scenario(scenario, settings, &floor.url, plan, target).await?
+        } else {
+            run_scenario(scenario, settings, &mcp_url, plan, target).await?
         };
         eprintln!("{}", result.one_line());
         scenarios.push(result);
@@ -330,7 +294,7 @@ async fn mint(tenant: &MockTenant, settings: &Settings) -> anyhow::Result<Users>
     let users = tokio::task::spawn_blocking(move || -> anyhow::Result<Users> {
         let user = |sub: String| {
             let token = tenant.token_for(&sub, &["tool:greet"]);
-            User::new(sub, &token)
+            Ok::<_, anyhow::Error>(User { sub, token })
         };
         let many = |prefix: &str, count: usize| -> anyhow::Result<Arc<[User]>> {
             (0..count)
@@ -366,6 +330,14 @@ async fn mint(tenant: &MockTenant, settings: &Settings) -> anyhow::Result<Users>
     Ok(users)
 }
 
+/// What a scenario measures: the server (and its process, for RSS and CPU), and the
+/// tenant whose exchanges it counts.
+struct Target<'a> {
+    tenant: &'a MockTenant,
+    server: Option<&'a ServiceProcess>,
+    subject: Option<cpu::Subject>,
+}
+
 /// Warms up (except (d), whose every request must be a first one), measures, and
 /// collects the tenant's exchange count and the server's peak RSS for the scenario.
 async fn run_scenario(
@@ -373,13 +345,17 @@ async fn run_scenario(
     settings: &Settings,
     url: &str,
     plan: impl Fn() -> Plan,
-    system: Option<&RunningSystem>,
-    tenant: &MockTenant,
+    target: Target<'_>,
 ) -> anyhow::Result<ScenarioReport> {
+    let Target {
+        tenant,
+        server,
+        subject,
+    } = target;
     let load_before = pin::load_average();
-    let connections = Connections::open(url, settings.connections)?;
+    let mut connections = Connections::open(url, settings.connections).await?;
     let exchanges_before = tenant.exchanges();
-    let mcp_pid = system.and_then(|s| s.mcp.pid());
+    let mcp_pid = server.and_then(ServiceProcess::pid);
     if let Some(pid) = mcp_pid
         && let Err(e) = pin::reset_peak_rss(pid)
     {
@@ -387,7 +363,7 @@ async fn run_scenario(
     }
     if scenario != Scenario::D && settings.warmup_s > 0 {
         load::run_phase(
-            &connections,
+            &mut connections,
             Arc::new(plan()),
             Duration::from_secs(settings.warmup_s),
         )
@@ -399,7 +375,9 @@ async fn run_scenario(
     } else {
         Duration::from_secs(settings.duration_s)
     };
-    let mut result = load::run_phase(&connections, Arc::clone(&plan), bound).await?;
+    let cpu_before = cpu::CpuSample::take(subject);
+    let mut result = load::run_phase(&mut connections, Arc::clone(&plan), bound).await?;
+    let cpu = cpu_before.usage_since();
     if plan.order == Order::EachOnce {
         let unserved = u64::try_from(plan.users.len())
             .unwrap_or(u64::MAX)
@@ -412,7 +390,7 @@ async fn run_scenario(
         }
     }
     let exchanges = tenant.exchanges().saturating_sub(exchanges_before);
-    let peak_rss_kib = system.and_then(|s| s.mcp.peak_rss_kib());
+    let peak_rss_kib = server.and_then(ServiceProcess::peak_rss_kib);
     Ok(ScenarioReport::new(
         scenario,
         settings.connections,
@@ -420,6 +398,7 @@ async fn run_scenario(
         &result,
         exchanges,
         peak_rss_kib,
+        cpu,
         load_before,
         pin::load_average(),
     ))

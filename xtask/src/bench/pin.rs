@@ -26,15 +26,18 @@ pub fn pin_process(pid: u32, core: u32) -> anyhow::Result<()> {
 
 /// Pins the calling thread only (threads it starts later inherit the mask).
 pub fn pin_this_thread(core: u32) -> anyhow::Result<()> {
-    // `/proc/thread-self` links to `<pid>/task/<tid>`.
+    let tid = this_thread_id()?;
+    taskset(&["-p", "-c", &core.to_string(), &tid.to_string()])
+}
+
+/// The kernel's id of the calling thread: `/proc/thread-self` links to `<pid>/task/<tid>`.
+pub fn this_thread_id() -> anyhow::Result<u32> {
     let link = std::fs::read_link("/proc/thread-self")
         .context("cannot read /proc/thread-self to learn this thread's id")?;
-    let tid = link
-        .file_name()
+    link.file_name()
         .and_then(|name| name.to_str())
-        .context("/proc/thread-self does not name a thread")?
-        .to_owned();
-    taskset(&["-p", "-c", &core.to_string(), &tid])
+        .and_then(|name| name.parse().ok())
+        .context("/proc/thread-self does not name a thread")
 }
 
 fn taskset(args: &[&str]) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::cpu::CpuUsage;
 use super::load::PhaseResult;
 use super::pin::Machine;
 use super::{ROTATING_USERS, Scenario, Settings};
@@ -40,6 +41,14 @@ pub struct ScenarioReport {
     pub peak_rss_kib: Option<u64>,
     /// (a)'s requests per second over the floor's.
     pub ratio_to_floor: Option<f64>,
+    /// CPU time during the measured phase: the server under test, and each core.
+    pub cpu: CpuUsage,
+    /// The server's CPU time per request, in microseconds: what a request costs,
+    /// whoever set the pace.
+    pub server_cpu_us_per_request: Option<f64>,
+    /// For (a): the floor's CPU per request over (a)'s, that is the share of the floor's
+    /// requests/s (a) would reach if both saturated their core.
+    pub cpu_ratio_to_floor: Option<f64>,
     pub error_samples: Vec<String>,
     pub load_before: Option<f64>,
     pub load_after: Option<f64>,
@@ -54,6 +63,7 @@ impl ScenarioReport {
         result: &PhaseResult,
         exchanges: u64,
         peak_rss_kib: Option<u64>,
+        cpu: CpuUsage,
         load_before: Option<f64>,
         load_after: Option<f64>,
     ) -> Self {
@@ -74,6 +84,12 @@ impl ScenarioReport {
             exchanges,
             peak_rss_kib,
             ratio_to_floor: None,
+            server_cpu_us_per_request: cpu
+                .server_pct
+                .filter(|_| result.requests_per_sec() > 0.0)
+                .map(|pct| pct / 100.0 * 1e6 / result.requests_per_sec()),
+            cpu_ratio_to_floor: None,
+            cpu,
             error_samples: result.error_samples.clone(),
             load_before,
             load_after,
@@ -82,7 +98,7 @@ impl ScenarioReport {
 
     pub fn one_line(&self) -> String {
         let mut line = format!(
-            "bench: {:<18} {:>9.0} req/s  p50 {} ms  p99 {} ms  errors {}  exchanges {}  peak RSS {}  (load {} → {})",
+            "bench: {:<18} {:>9.0} req/s  p50 {} ms  p99 {} ms  errors {}  exchanges {}  peak RSS {}  server CPU {}  cores busy {}  (load {} → {})",
             self.name,
             self.requests_per_sec,
             ms(self.p50_us),
@@ -90,6 +106,8 @@ impl ScenarioReport {
             self.errors,
             self.exchanges,
             rss(self.peak_rss_kib),
+            pct(self.cpu.server_pct),
+            cores(&self.cpu.cores_busy_pct),
             load(self.load_before),
             load(self.load_after),
         );
@@ -123,9 +141,18 @@ impl Report {
             .iter()
             .find(|s| s.scenario == Scenario::Floor)
             .map(|s| s.requests_per_sec);
-        if let Some(floor_rps) = floor_rps.filter(|rps| *rps > 0.0) {
-            for scenario in scenarios.iter_mut().filter(|s| s.scenario == Scenario::A) {
+        let floor_cost = scenarios
+            .iter()
+            .find(|s| s.scenario == Scenario::Floor)
+            .and_then(|s| s.server_cpu_us_per_request);
+        for scenario in scenarios.iter_mut().filter(|s| s.scenario == Scenario::A) {
+            if let Some(floor_rps) = floor_rps.filter(|rps| *rps > 0.0) {
                 scenario.ratio_to_floor = Some(scenario.requests_per_sec / floor_rps);
+            }
+            if let (Some(floor), Some(a)) = (floor_cost, scenario.server_cpu_us_per_request)
+                && a > 0.0
+            {
+                scenario.cpu_ratio_to_floor = Some(floor / a);
             }
         }
         let targets = targets(&scenarios);
@@ -176,12 +203,12 @@ impl Report {
         );
         println!();
         println!(
-            "| scenario | req/s | p50 ms | p99 ms | max ms | errors | exchanges | peak RSS MB | vs floor |"
+            "| scenario | req/s | p50 ms | p99 ms | max ms | errors | exchanges | peak RSS MB | vs floor | server CPU | CPU µs/req | cores busy |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for s in &self.scenarios {
             println!(
-                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 s.requests_per_sec,
                 ms(s.p50_us),
@@ -196,6 +223,10 @@ impl Report {
                 rss(s.peak_rss_kib),
                 s.ratio_to_floor
                     .map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0)),
+                pct(s.cpu.server_pct),
+                s.server_cpu_us_per_request
+                    .map_or_else(|| "–".to_owned(), |us| format!("{us:.0}")),
+                cores(&s.cpu.cores_busy_pct),
             );
         }
         println!("\ntargets:");
@@ -237,6 +268,16 @@ fn targets(scenarios: &[ScenarioReport]) -> Vec<TargetCheck> {
                 met: false,
                 measured: "not measured: run the floor scenario too".to_owned(),
             }),
+        }
+        if let Some(ratio) = a.cpu_ratio_to_floor {
+            checks.push(TargetCheck {
+                target: format!(
+                    "(a) ≥ {:.0}% of the floor by CPU per request (informational: holds when the load generator, not the server, sets the pace)",
+                    FLOOR_RATIO_TARGET * 100.0
+                ),
+                met: ratio >= FLOOR_RATIO_TARGET,
+                measured: format!("{:.0}%", ratio * 100.0),
+            });
         }
         checks.push(TargetCheck {
             target: format!("(a) p99 < {} ms at 32 connections", ms(P99_TARGET_US)),
@@ -303,4 +344,15 @@ fn rss(kib: Option<u64>) -> String {
 
 fn load(value: Option<f64>) -> String {
     value.map_or_else(|| "?".to_owned(), |v| format!("{v:.2}"))
+}
+
+fn pct(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}%"))
+}
+
+fn cores(busy: &[f64]) -> String {
+    busy.iter()
+        .map(|v| format!("{v:.0}%"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
