@@ -408,10 +408,21 @@ mod tests {
 mod fuzz_regressions {
     use super::*;
 
-    /// Found while writing the `token_response` fuzz target's no-leak assertion: a
-    /// server that echoes the subject token with a control character inside it got the
-    /// token past the scrubber, because control characters were dropped only after
-    /// scrubbing. Input kept from `fuzz/seeds/token_response/secret_split_by_control`.
+    /// Found by the `token_response` fuzz target (artifact `crash-4fc953eb…`, kept as
+    /// `fuzz/seeds/token_response/crash-4fc953eb-secret-split-by-newline`) within a
+    /// few hundred executions: a 403 whose `error_description` echoes the subject token
+    /// with an escaped newline inside it. Control characters were dropped after
+    /// scrubbing, so the token was rejoined past the scrubber and shown in the error.
+    #[test]
+    fn fuzz_crash_4fc953eb_secret_split_by_a_newline_is_still_scrubbed() {
+        let secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxhbGljZSJ9.c2lnbmF0dXJl";
+        let body = br#"{"error": "invamid_request", "error_description": "bad subject token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxhbG\nljZSJ9.c2lnbmF0dXJl"}"#;
+        let err = parse_oauth_error(StatusCode::FORBIDDEN, body, "", &[secret]);
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(secret), "{shown}");
+    }
+
+    /// The same flaw with other control characters, in both free-text fields.
     #[test]
     fn rfc6749_5_2_echoed_secret_split_by_a_control_character_is_still_scrubbed() {
         let secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHxhbGljZSJ9.c2lnbmF0dXJl";
