@@ -27,11 +27,12 @@ pub fn explain_exchange(error: &ExchangeError) -> String {
 pub fn exchange_hint(error: &ExchangeError) -> String {
     match error {
         ExchangeError::InvalidRequest { .. } => "Check that your MCP client asked for a token for this server's API (AUTH0_AUDIENCE), that it has not expired, and that its delegation chain is not deeper than 4.".to_owned(),
-        ExchangeError::InvalidClient { .. } => "Check MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET: they must be the credentials of the MCP server's Custom API client.".to_owned(),
+        ExchangeError::InvalidClient { .. } => "Check MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET: they must be the credentials of the MCP server's Custom API client (and MCP_AUTH0_CLIENT_AUTH_METHOD its token endpoint authentication method).".to_owned(),
         ExchangeError::UnauthorizedClient { .. } => "The MCP server's client must be a Custom API client linked to the MCP server's API, with On-Behalf-Of token exchange allowed (token_exchange.allow_any_profile_of_type = [\"on_behalf_of_token_exchange\"]).".to_owned(),
         ExchangeError::AccessDenied { .. } => "Create a user-delegated client grant (subject_type \"user\") from the MCP server's client to the private API with the scope in MCP_AUTH0_EXCHANGE_SCOPE, and check that the user's role grants that scope.".to_owned(),
         ExchangeError::InvalidScope { .. } => "Check MCP_AUTH0_EXCHANGE_SCOPE: each scope must be defined on the private API and included in the client grant.".to_owned(),
         ExchangeError::InvalidTarget { .. } => "Check API_AUTH0_AUDIENCE: it must be the identifier of the private API in this tenant.".to_owned(),
+        ExchangeError::UnsupportedGrantType { .. } => "The tenant refused the token-exchange grant for this client: the MCP server's client must be a Custom API client with On-Behalf-Of allowed (token_exchange.allow_any_profile_of_type = [\"on_behalf_of_token_exchange\"]), and AUTH0_DOMAIN must be an Auth0 tenant.".to_owned(),
         ExchangeError::InvalidGrant { .. } => "Sign in again: the token you sent can no longer be exchanged.".to_owned(),
         ExchangeError::RateLimited { retry_after, .. } => match retry_after {
             Some(after) => format!("Auth0's rate limit for token exchange was reached; retry after {} s.", after.as_secs().max(1)),

@@ -54,7 +54,8 @@ impl Setup {
     }
 
     fn token(&self) -> String {
-        self.tenant.token_for("auth0|alice", &["tool:whoami", "tool:greet"])
+        self.tenant
+            .token_for("auth0|alice", &["tool:whoami", "tool:greet"])
     }
 
     fn env(&self, command: &mut Command) {
@@ -160,7 +161,7 @@ async fn each_refused_exchange_names_the_tenant_setting_to_change() {
         assert!(exchange.detail.contains(error), "{error}: {out}");
         let fix = exchange.fix.as_deref().unwrap();
         assert!(fix.contains(advice), "{error}: {fix}");
-        assert!(out.contains(&format!("✗ exchange: Auth0 refused")), "{out}");
+        assert!(out.contains("✗ exchange: Auth0 refused"), "{out}");
         assert!(out.contains(&format!("    fix: {fix}")), "{out}");
         assert_eq!(line(&report, names::API_CALL).outcome, Outcome::Skip);
         // Everything before the exchange still passed.
@@ -271,7 +272,10 @@ async fn a_resource_on_another_origin_than_the_server_url_fails() {
     assert_eq!(resource.outcome, Outcome::Fail, "{out}");
     let fix = resource.fix.as_deref().unwrap();
     assert!(fix.contains("\"http://127.0.0.1:3001/\""), "{fix}");
-    assert!(fix.contains("localhost and 127.0.0.1 are different origins"), "{fix}");
+    assert!(
+        fix.contains("localhost and 127.0.0.1 are different origins"),
+        "{fix}"
+    );
 }
 
 #[tokio::test]
@@ -300,7 +304,11 @@ async fn a_resource_path_that_is_not_the_endpoint_fails_and_one_ending_in_a_slas
     let mut args = setup.args();
     args.auth0_audience = Some("http://localhost:3001/api".into());
     let (report, out) = run(&args, None).await;
-    assert_eq!(line(&report, names::RESOURCE).outcome, Outcome::Fail, "{out}");
+    assert_eq!(
+        line(&report, names::RESOURCE).outcome,
+        Outcome::Fail,
+        "{out}"
+    );
 
     args.auth0_audience = Some("http://localhost:3001/mcp/".into());
     let (report, out) = run(&args, None).await;
@@ -317,7 +325,11 @@ async fn a_resource_path_that_is_not_the_endpoint_fails_and_one_ending_in_a_slas
 
     args.auth0_audience = Some("http://localhost:3001/mcp".into());
     let (report, out) = run(&args, None).await;
-    assert_eq!(line(&report, names::RESOURCE).outcome, Outcome::Pass, "{out}");
+    assert_eq!(
+        line(&report, names::RESOURCE).outcome,
+        Outcome::Pass,
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -387,10 +399,8 @@ impl EmptyDir {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "mcp-server-check-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("mcp-server-check-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
@@ -448,7 +458,10 @@ async fn the_binary_reads_the_token_from_stdin_and_exits_0_when_all_pass() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("✓ exchange: "), "{stdout}");
     assert!(stdout.contains("✓ api call: "), "{stdout}");
-    assert!(stdout.trim_end().ends_with("All checks passed."), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("All checks passed."),
+        "{stdout}"
+    );
     assert!(!stdout.contains(&token));
     assert!(!String::from_utf8(output.stderr).unwrap().contains(&token));
 }
@@ -472,10 +485,15 @@ async fn the_binary_exits_1_when_a_check_fails_and_reads_check_token() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("✗ exchange: Auth0 refused: token endpoint refused the exchange: unauthorized_client"),
+        stdout.contains(
+            "✗ exchange: Auth0 refused: token endpoint refused the exchange: unauthorized_client"
+        ),
         "{stdout}"
     );
-    assert!(stdout.contains("    fix: The MCP server's client must be a Custom API client"), "{stdout}");
+    assert!(
+        stdout.contains("    fix: The MCP server's client must be a Custom API client"),
+        "{stdout}"
+    );
     assert!(stdout.trim_end().ends_with("1 check failed."), "{stdout}");
 }
 
@@ -507,7 +525,10 @@ async fn the_binary_reads_a_token_file_and_refuses_an_empty_one() {
     let output = run_binary(command, None).await;
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("the token from --token-file is empty"), "{stdout}");
+    assert!(
+        stdout.contains("the token from --token-file is empty"),
+        "{stdout}"
+    );
 
     std::fs::write(&file, format!("Bearer {}\n", setup.token())).unwrap();
     let mut command = binary(&dir);
@@ -516,4 +537,28 @@ async fn the_binary_reads_a_token_file_and_refuses_an_empty_one() {
     let output = run_binary(command, None).await;
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
+#[tokio::test]
+async fn an_unsupported_grant_type_points_at_on_behalf_of() {
+    let setup = Setup::start().await;
+    setup.tenant.inject(
+        Fault::OAuthError {
+            status: 400,
+            error: "unsupported_grant_type".into(),
+            description: "Grant type not allowed for the client".into(),
+        },
+        Some(1),
+    );
+    let (report, out) = run(&setup.args(), Some(&setup.token())).await;
+    let exchange = line(&report, names::EXCHANGE);
+    assert_eq!(exchange.outcome, Outcome::Fail, "{out}");
+    assert!(
+        exchange
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("on_behalf_of_token_exchange"),
+        "{out}"
+    );
 }

@@ -80,11 +80,15 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
     let (_, is_error) = tool_text(&http.call_tool(Some(&bob), "greet", json!({})).await);
     assert!(is_error);
     assert_eq!(
-        http.call_tool(Some(&narrow), "greet", json!({})).await.status,
+        http.call_tool(Some(&narrow), "greet", json!({}))
+            .await
+            .status,
         403
     );
     assert_eq!(
-        http.call_tool(Some(&expired), "whoami", json!({})).await.status,
+        http.call_tool(Some(&expired), "whoami", json!({}))
+            .await
+            .status,
         401
     );
     assert_eq!(http.call_tool(None, "whoami", json!({})).await.status, 401);
@@ -98,20 +102,32 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
 
     // Requests by route template and status; an unmatched path is never its own label.
     assert_eq!(
-        v("http_requests_total", &[("route", "/mcp"), ("status", "200")]),
+        v(
+            "http_requests_total",
+            &[("route", "/mcp"), ("status", "200")]
+        ),
         Some(4.0),
         "{body}"
     );
     assert_eq!(
-        v("http_requests_total", &[("route", "/mcp"), ("status", "401")]),
+        v(
+            "http_requests_total",
+            &[("route", "/mcp"), ("status", "401")]
+        ),
         Some(2.0)
     );
     assert_eq!(
-        v("http_requests_total", &[("route", "/mcp"), ("status", "403")]),
+        v(
+            "http_requests_total",
+            &[("route", "/mcp"), ("status", "403")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        v("http_requests_total", &[("route", "unmatched"), ("status", "404")]),
+        v(
+            "http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
         Some(1.0)
     );
     assert!(!body.contains("no-such-route"), "{body}");
@@ -147,7 +163,10 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
         Some(2.0)
     );
     assert_eq!(
-        v("tool_calls_total", &[("tool", "greet"), ("outcome", "exchange_error")]),
+        v(
+            "tool_calls_total",
+            &[("tool", "greet"), ("outcome", "exchange_error")]
+        ),
         Some(1.0)
     );
     assert_eq!(
@@ -174,7 +193,10 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
     );
 
     // The private API: two calls, both answered.
-    assert_eq!(v("private_api_calls_total", &[("status", "2xx")]), Some(2.0));
+    assert_eq!(
+        v("private_api_calls_total", &[("status", "2xx")]),
+        Some(2.0)
+    );
     assert_eq!(v("private_api_call_duration_seconds_count", &[]), Some(2.0));
 
     // JWKS fetched once, keys loaded.
@@ -301,7 +323,11 @@ async fn with_metrics_addr_the_metrics_leave_the_main_listener() {
     assert!(body.contains("# HELP jwks_fetches_total"), "{body}");
 
     let main = reqwest::get(format!("{base}/metrics")).await.unwrap();
-    assert_eq!(main.status(), 404, "/metrics must not be on the main listener");
+    assert_eq!(
+        main.status(),
+        404,
+        "/metrics must not be on the main listener"
+    );
     assert_eq!(
         reqwest::get(format!("{base}/healthz"))
             .await
