@@ -61,7 +61,10 @@ async fn main() -> ExitCode {
         let code = check::command(args, &mut std::io::stdout()).await;
         return ExitCode::from(code);
     }
-    telemetry::init(cli.log_format);
+    if let Err(e) = telemetry::init(cli.log_format) {
+        eprintln!("mcp-server cannot start: {e}");
+        return ExitCode::from(2);
+    }
     let settings = match Settings::from_args(&cli.server) {
         Ok(settings) => settings,
         Err(e) => {

@@ -19,11 +19,19 @@ pub enum LogFormat {
 /// rmcp itself, e.g. `RUST_LOG=trace,rmcp=debug`.
 const RMCP_WITHOUT_PAYLOADS: &str = "rmcp=info";
 
+/// `RUST_LOG` could not be parsed; the message names the variable and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("RUST_LOG is not a valid log filter ({0}): use e.g. info, or info,mcp_server=debug")]
+pub struct InvalidLogFilter(String);
+
 /// Installs the global subscriber; `RUST_LOG` filters (default `info`).
-pub fn init(format: LogFormat) {
+///
+/// A malformed `RUST_LOG` is refused rather than replaced: a server that silently logs
+/// at another level than asked hides exactly what its operator went looking for.
+pub fn init(format: LogFormat) -> Result<(), InvalidLogFilter> {
     let directives = std::env::var("RUST_LOG").unwrap_or_default();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(&directives))
+        .with_env_filter(filter(&directives)?)
         // Colour codes only help a person at a terminal; in files they are noise, and
         // they defeat searching the logs.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -33,22 +41,25 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    Ok(())
 }
 
-/// `RUST_LOG`'s directives (`info` when unset or invalid), with rmcp's payload logging
-/// off unless the directives name rmcp.
-fn filter(directives: &str) -> EnvFilter {
+/// `RUST_LOG`'s directives (`info` when unset), with rmcp's payload logging off unless
+/// the directives name rmcp.
+fn filter(directives: &str) -> Result<EnvFilter, InvalidLogFilter> {
     let mut filter = if directives.trim().is_empty() {
         EnvFilter::new("info")
     } else {
-        EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"))
+        EnvFilter::builder()
+            .parse(directives)
+            .map_err(|e| InvalidLogFilter(e.to_string()))?
     };
     if !directives.contains("rmcp")
         && let Ok(directive) = RMCP_WITHOUT_PAYLOADS.parse()
     {
         filter = filter.add_directive(directive);
     }
-    filter
+    Ok(filter)
 }
 
 #[cfg(test)]
@@ -57,8 +68,22 @@ mod tests {
 
     #[test]
     fn rmcp_payloads_stay_out_of_trace_logs_unless_asked_for() {
-        assert!(filter("trace").to_string().contains("rmcp=info"));
-        assert!(filter("").to_string().contains("rmcp=info"));
-        assert!(!filter("trace,rmcp=debug").to_string().contains("rmcp=info"));
+        assert!(filter("trace").unwrap().to_string().contains("rmcp=info"));
+        assert!(filter("").unwrap().to_string().contains("rmcp=info"));
+        assert!(
+            !filter("trace,rmcp=debug")
+                .unwrap()
+                .to_string()
+                .contains("rmcp=info")
+        );
+    }
+
+    #[test]
+    fn a_malformed_rust_log_is_refused_with_the_fix() {
+        let error = filter("info,[[[").unwrap_err().to_string();
+        assert!(
+            error.starts_with("RUST_LOG is not a valid log filter"),
+            "{error}"
+        );
     }
 }
