@@ -27,9 +27,7 @@ struct Sut {
 }
 
 async fn start(config: SystemConfig) -> Sut {
-    let system = RunningSystem::start(config)
-        .await
-        .expect("the system starts");
+    let system = support::start_system(|| config.clone()).await;
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()

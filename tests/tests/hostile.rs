@@ -29,9 +29,7 @@ struct Sut {
 }
 
 async fn sut() -> Sut {
-    let system = RunningSystem::start(SystemConfig::default())
-        .await
-        .expect("the system starts");
+    let system = support::start_system(SystemConfig::default).await;
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()

@@ -337,13 +337,12 @@ async fn session_leaks_nothing(format: &str) {
         ("RUST_LOG".to_owned(), "trace".to_owned()),
         ("LOG_FORMAT".to_owned(), format.to_owned()),
     ]);
-    let mut system = RunningSystem::start(SystemConfig {
+    let mut system = support::start_system(|| SystemConfig {
         mcp_env: trace.clone(),
-        api_env: trace,
+        api_env: trace.clone(),
         ..SystemConfig::default()
     })
-    .await
-    .expect("the system starts");
+    .await;
     let (user_tokens, transcript) = run_session(&mut system).await;
     // Let the last lines reach the files.
     tokio::time::sleep(Duration::from_millis(200)).await;

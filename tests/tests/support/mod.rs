@@ -197,3 +197,22 @@ impl Challenge {
 pub fn tool_call_body(id: u64, tool: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
 }
+
+/// Starts the system, trying again on failure: a child's port is picked free and then
+/// released before the child binds it, and with dozens of systems started in parallel
+/// another listener occasionally takes it in between.
+pub async fn start_system(
+    config: impl Fn() -> obo_tests::system::SystemConfig,
+) -> obo_tests::system::RunningSystem {
+    let mut last_error = None;
+    for _ in 0..3 {
+        match obo_tests::system::RunningSystem::start(config()).await {
+            Ok(system) => return system,
+            Err(error) => {
+                eprintln!("the system did not start, trying again: {error}");
+                last_error = Some(error);
+            }
+        }
+    }
+    panic!("the system did not start: {}", last_error.unwrap());
+}
