@@ -181,8 +181,8 @@ async fn jwks_down_at_cold_start_is_503_with_a_json_reason_then_recovers() {
     for _ in 0..3 {
         assert_unavailable(&sut.call(&token, "whoami", json!({})).await);
     }
-    // A token that is bad whatever the keys say is still refused... but with the keys
-    // unknown, the server cannot tell, and says so rather than blaming the client.
+    // Without keys the server cannot tell a good token from a bad one, and says so
+    // (503) rather than blaming the client (401). Once the JWKS is back, it recovers.
     sut.tenant().jwks_down(false);
     let reply = wait_until_verifies(&sut, &token, Duration::from_secs(10)).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
