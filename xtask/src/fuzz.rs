@@ -171,7 +171,9 @@ fn parse_stats(log: &str) -> Outcome {
             outcome.executions = rest.trim().parse().ok();
         } else if let Some(rest) = line.strip_prefix("stat::average_exec_per_sec:") {
             outcome.exec_per_sec = rest.trim().parse().ok();
-        } else if line.starts_with('#') && (line.contains(" DONE ") || line.contains(" pulse ")) {
+        } else if line.starts_with('#')
+            && matches!(line.split_whitespace().nth(1), Some("DONE" | "pulse"))
+        {
             let words: Vec<&str> = line.split_whitespace().collect();
             let after = |key: &str| {
                 words

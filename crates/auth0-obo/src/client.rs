@@ -291,7 +291,10 @@ impl ExchangeClient {
             .map_err(|e| transport_error(&e))?;
         let received_at = SystemTime::now();
         let status = response.status();
-        let content_type = content_type(response.headers());
+        let content_type = content_type(
+            response.headers(),
+            &[subject_token, inner.client_secret.secret()],
+        );
         if let Some(error) = status_error(status, response.headers(), received_at) {
             return Err(error);
         }
@@ -337,7 +340,8 @@ impl ExchangeClient {
                         status.as_u16()
                     )));
                 }
-                let content_type = content_type(response.headers());
+                let content_type =
+                    content_type(response.headers(), &[inner.client_secret.secret()]);
                 let body = read_body_limited(response).await?;
                 parse_discovery(&body, &content_type, &inner.issuer)?
             }

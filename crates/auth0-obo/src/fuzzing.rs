@@ -21,7 +21,7 @@ pub fn token_response(
     received_at: SystemTime,
     secrets: &[&str],
 ) -> Result<ExchangedToken, ExchangeError> {
-    let content_type = content_type(headers);
+    let content_type = content_type(headers, secrets);
     if let Some(error) = status_error(status, headers, received_at) {
         return Err(error);
     }

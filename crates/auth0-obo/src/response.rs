@@ -148,11 +148,12 @@ pub(crate) async fn read_body_limited(
     Ok(body)
 }
 
-/// The `Content-Type` header, made safe to quote in an error message.
-pub(crate) fn content_type(headers: &HeaderMap) -> String {
+/// The `Content-Type` header, made safe to quote in an error message: bounded,
+/// printable, and without `secrets` (a server chooses this text too).
+pub(crate) fn content_type(headers: &HeaderMap, secrets: &[&str]) -> String {
     match headers.get(CONTENT_TYPE).map(|v| v.to_str()) {
         None => "none".to_owned(),
-        Some(Ok(v)) => sanitize(v, &[], 100),
+        Some(Ok(v)) => sanitize(v, secrets, 100),
         Some(Err(_)) => "unreadable".to_owned(),
     }
 }
@@ -447,5 +448,35 @@ mod fuzz_regressions {
         );
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(&secret[..12]), "{shown}");
+    }
+
+    /// Found by the `token_response` fuzz target (artifact `crash-b7c4477f…`, kept as
+    /// `fuzz/seeds/token_response/crash-b7c4477f-secret-in-content-type`): the
+    /// `Content-Type` header is quoted in "body is not JSON" errors, and it was only
+    /// stripped of control characters, so a token endpoint that put the client secret
+    /// there had it shown in the error (and so in logs).
+    #[test]
+    fn fuzz_crash_b7c4477f_secret_in_content_type_is_scrubbed() {
+        let secret = "fuzz-client-secret-0123456789";
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static(
+                "eras_denOOfuzz-client-secret-0123456789OOOOO/",
+            ),
+        );
+        let content_type = content_type(&headers, &[secret]);
+        assert!(!content_type.contains(secret), "{content_type}");
+        let err = parse_token_response(
+            StatusCode::OK,
+            b"{\t\t{",
+            &content_type,
+            SystemTime::UNIX_EPOCH,
+            &[secret],
+        )
+        .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("eras_denOO[redacted]OOOOO/"), "{shown}");
     }
 }
