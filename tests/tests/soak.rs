@@ -214,7 +214,15 @@ async fn soak_many_users_mixed_tools_nothing_lost_or_crossed_no_growth() {
     for (_, tool) in &steady_plan {
         *per_tool.entry(tool).or_default() += 1;
     }
-    let steady_time = load.run(steady_plan).await;
+    // Run it in tenths, reading RSS after each, so growth shows its shape (a plateau
+    // is the allocator settling; a steady climb is a leak).
+    let mut steady_time = Duration::ZERO;
+    let mut rss_series = Vec::new();
+    let tenth = steady_plan.len().div_ceil(10).max(1);
+    for chunk in steady_plan.chunks(tenth) {
+        steady_time += load.run(chunk.to_vec()).await;
+        rss_series.push(system.mcp.rss_kib().unwrap_or(0));
+    }
     let rss_end = system.mcp.rss_kib().expect("the MCP server's RSS");
     let rss_peak = system.mcp.peak_rss_kib().unwrap_or(0);
 
@@ -241,7 +249,7 @@ async fn soak_many_users_mixed_tools_nothing_lost_or_crossed_no_growth() {
     );
     println!(
         "soak: mcp-server RSS warm {rss_warm} KiB, end {rss_end} KiB ({growth:+.1}%), \
-         peak {rss_peak} KiB"
+         peak {rss_peak} KiB; after each tenth of the mixed calls: {rss_series:?} KiB"
     );
 
     let first_errors = load.first_errors.lock().await.clone();
