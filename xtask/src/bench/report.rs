@@ -261,7 +261,7 @@ fn targets(scenarios: &[ScenarioReport]) -> Vec<TargetCheck> {
                     FLOOR_RATIO_TARGET * 100.0
                 ),
                 met: ratio >= FLOOR_RATIO_TARGET,
-                measured: format!("{:.0}%", ratio * 100.0),
+                measured: format!("{:.1}%", ratio * 100.0),
             }),
             None => checks.push(TargetCheck {
                 target: "(a) ≥ 60% of the floor's req/s".to_owned(),
@@ -276,7 +276,7 @@ fn targets(scenarios: &[ScenarioReport]) -> Vec<TargetCheck> {
                     FLOOR_RATIO_TARGET * 100.0
                 ),
                 met: ratio >= FLOOR_RATIO_TARGET,
-                measured: format!("{:.0}%", ratio * 100.0),
+                measured: format!("{:.1}%", ratio * 100.0),
             });
         }
         checks.push(TargetCheck {
