@@ -81,6 +81,9 @@ pub async fn serve(
     // Fetch the signing keys now rather than on the first request, so /readyz turns
     // ready without waiting for traffic; a failure here is only logged.
     state.readiness.fetch_keys(&state.verifier);
+    state
+        .metrics
+        .spawn_upkeep(METRICS_UPKEEP_EVERY, cancel.child_token());
     let app = router(&settings, state, cancel.clone());
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, mcp_url = %settings.mcp_url(), issuer = %settings.issuer.as_str(), "obo-mcp listening");
@@ -102,6 +105,9 @@ pub async fn serve(
     tracing::info!("obo-mcp stopped");
     Ok(())
 }
+
+/// How often recorded latency samples are folded into histogram buckets.
+pub const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long shutdown waits for in-flight requests before cutting them: longer than
 /// the exchange's overall deadline (30 s) plus one private API call.

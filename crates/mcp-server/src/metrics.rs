@@ -27,6 +27,7 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 
@@ -92,6 +93,25 @@ impl Metrics {
         };
         metrics.with(describe);
         metrics
+    }
+
+    /// Folds recorded histogram samples into their buckets every `every`, until `stop`.
+    ///
+    /// The exporter keeps each sample until upkeep runs, and otherwise runs it only
+    /// when `/metrics` is read: a server nobody scrapes would grow by every latency
+    /// sample it records (about 50 bytes a call, found by the long soak).
+    pub fn spawn_upkeep(&self, every: Duration, stop: CancellationToken) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = ticks.tick() => handle.run_upkeep(),
+                }
+            }
+        });
     }
 
     fn with<T>(&self, f: impl FnOnce() -> T) -> T {
