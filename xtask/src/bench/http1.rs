@@ -162,3 +162,65 @@ fn invalid(what: &str) -> io::Error {
         format!("malformed response: {what}"),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Serves `responses` in order on one connection, one per request received.
+    async fn serve(responses: Vec<&'static [u8]>) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            for response in responses {
+                let _ = socket.read(&mut buf).await.unwrap();
+                socket.write_all(response).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn reads_content_length_and_chunked_bodies_on_one_connection() {
+        let addr = serve(vec![
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5\r\n\r\nhello",
+            b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        ])
+        .await;
+        let mut connection = Connection::open(addr).await.unwrap();
+        let request = post("127.0.0.1", "/mcp", &[("Accept", "application/json")], "{}");
+        let first = connection.send(&request).await.unwrap();
+        assert_eq!(
+            (first.status, first.body.as_slice(), first.close),
+            (200, &b"hello"[..], false)
+        );
+        let second = connection.send(&request).await.unwrap();
+        assert_eq!(
+            (second.status, second.body.as_slice()),
+            (401, &b"abcde"[..])
+        );
+        let third = connection.send(&request).await.unwrap();
+        assert_eq!(
+            (third.status, third.body.len(), third.close),
+            (200, 0, true)
+        );
+    }
+
+    #[test]
+    fn requests_carry_host_headers_and_length() {
+        let request = post(
+            "127.0.0.1:1",
+            "/mcp",
+            &[("Authorization", "Bearer t")],
+            "{}",
+        );
+        assert_eq!(
+            String::from_utf8(request).unwrap(),
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:1\r\nAuthorization: Bearer t\r\nContent-Length: 2\r\n\r\n{}"
+        );
+    }
+}
