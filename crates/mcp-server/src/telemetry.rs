@@ -15,9 +15,11 @@ pub enum LogFormat {
 
 /// rmcp logs every JSON-RPC message whole at `debug` and `trace`: tool arguments and
 /// results, which are the user's data and may hold anything a client put in them,
-/// a token included (invariant 4). They stay out of the logs unless `RUST_LOG` names
-/// rmcp itself, e.g. `RUST_LOG=trace,rmcp=debug`.
-const RMCP_WITHOUT_PAYLOADS: &str = "rmcp=info";
+/// a token included (invariant 4). At `info` it writes three lines for every stateless
+/// request (the whole initialize parameters among them), which cost about 10 µs a
+/// call and repeat what our own request and tool-call lines say. So rmcp speaks only
+/// of warnings unless `RUST_LOG` names it, e.g. `RUST_LOG=trace,rmcp=debug`.
+const RMCP_WITHOUT_PAYLOADS: &str = "rmcp=warn";
 
 /// `RUST_LOG` could not be parsed; the message names the variable and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +70,13 @@ mod tests {
 
     #[test]
     fn rmcp_payloads_stay_out_of_trace_logs_unless_asked_for() {
-        assert!(filter("trace").unwrap().to_string().contains("rmcp=info"));
-        assert!(filter("").unwrap().to_string().contains("rmcp=info"));
+        assert!(filter("trace").unwrap().to_string().contains("rmcp=warn"));
+        assert!(filter("").unwrap().to_string().contains("rmcp=warn"));
         assert!(
             !filter("trace,rmcp=debug")
                 .unwrap()
                 .to_string()
-                .contains("rmcp=info")
+                .contains("rmcp=warn")
         );
     }
 
