@@ -68,9 +68,25 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&connection)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
 
+    // The MCP server's own configuration, so `mcp-server check` (or a second server
+    // under a debugger) can be pointed at the demo tenant.
+    let env_path = dir.join("mcp-server.env");
+    let env = format!(
+        "AUTH0_DOMAIN={}\nAUTH0_AUDIENCE={}\nMCP_SERVER_URL={}\nMCP_AUTH0_CLIENT_ID={}\nMCP_AUTH0_CLIENT_SECRET={}\nAPI_AUTH0_AUDIENCE={}\nAPI_BASE_URL={}\n",
+        system.tenant.issuer(),
+        system.tenant.mcp_audience(),
+        system.mcp_server_url,
+        system.tenant.client_id(),
+        system.tenant.client_secret(),
+        system.tenant.api_audience(),
+        system.api.base_url(),
+    );
+    std::fs::write(&env_path, env)
+        .with_context(|| format!("cannot write {}", env_path.display()))?;
+
     println!(
         "{}",
-        instructions(&system, &token, &token_whoami_only, &path)
+        instructions(&system, &token, &token_whoami_only, &path, &env_path)
     );
     wait_for_stop().await;
     println!("\nStopping the demo…");
@@ -78,7 +94,13 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn instructions(system: &RunningSystem, token: &str, whoami_only: &str, path: &Path) -> String {
+fn instructions(
+    system: &RunningSystem,
+    token: &str,
+    whoami_only: &str,
+    path: &Path,
+    env_path: &Path,
+) -> String {
     let url = system.mcp_url();
     format!(
         r#"
@@ -107,6 +129,9 @@ curl:
 Claude Code:
   claude mcp add --transport http obo-mcp {url} --header "Authorization: Bearer $TOKEN"
 
+Check the configuration against the demo tenant (what `mcp-server check` finds on a real one):
+  (set -a; . {env_path}; cargo run -q -p mcp-server -- check --token "$TOKEN")
+
 The same, for scripts: {path}
 Press Ctrl-C to stop."#,
         api = system.api.base_url(),
@@ -114,6 +139,7 @@ Press Ctrl-C to stop."#,
         mcp_log = system.mcp.log_path().display(),
         api_log = system.api.log_path().display(),
         path = path.display(),
+        env_path = env_path.display(),
     )
 }
 

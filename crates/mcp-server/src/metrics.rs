@@ -164,7 +164,6 @@ impl Metrics {
             gauge!(names::JWKS_KEYS_LOADED).set(if keys_loaded { 1.0 } else { 0.0 });
             counter!(names::CACHE_HITS).absolute(cache.hits);
             counter!(names::CACHE_MISSES).absolute(cache.misses);
-            // moka counts lazily; the gauge may lag the cache by a few operations.
             gauge!(names::CACHE_ENTRIES).set(cache.entry_count as f64);
             // `exchanges` counts every exchange started (a concurrent group of misses
             // once), so those that did not fail succeeded, or are still in flight.
@@ -229,6 +228,8 @@ fn describe() {
 
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AppState>) -> Response {
+    // moka applies inserts and evictions lazily; settle them so the entry gauge is true.
+    state.delegation.tokens().run_pending_tasks().await;
     let body = state
         .metrics
         .render(&state.verifier, state.delegation.tokens());

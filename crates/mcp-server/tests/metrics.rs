@@ -155,7 +155,8 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
     );
     assert_eq!(v("exchanged_token_cache_hits_total", &[]), Some(1.0));
     assert_eq!(v("exchanged_token_cache_misses_total", &[]), Some(2.0));
-    assert!(v("exchanged_token_cache_entries", &[]).is_some(), "{body}");
+    // alice's token is cached; bob's refusal is not.
+    assert_eq!(v("exchanged_token_cache_entries", &[]), Some(1.0), "{body}");
 
     // Tools by tool and outcome, with latency.
     assert_eq!(
