@@ -10,6 +10,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod keys;
+pub mod mcp_client;
 pub mod process;
 pub mod system;
 pub mod tenant;

@@ -16,11 +16,6 @@ use mcp_server::app::{AppState, router};
 use mcp_server::config::{AuthMethodArg, ServerArgs, Settings};
 use obo_tests::tenant::{MockTenant, TenantConfig};
 use reqwest::header::HeaderMap;
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -331,48 +326,9 @@ pub fn closed_port() -> u16 {
 
 // ---- the rmcp client ----
 
-pub type Client = RunningService<RoleClient, ClientConfig>;
-
-/// rmcp's Streamable HTTP client with `token` as its bearer.
-pub async fn connect(mcp_url: &str, token: &str) -> Client {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned()).auth_header(token),
-    );
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        ClientConfig::default().serve(transport),
-    )
-    .await
-    .expect("the MCP client connects in time")
-    .expect("the MCP client connects")
-}
-
-pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
-    let mut params = CallToolRequestParams::new(tool.to_owned());
-    if let Value::Object(map) = arguments {
-        params = params.with_arguments(map);
-    }
-    tokio::time::timeout(Duration::from_secs(20), client.call_tool(params))
-        .await
-        .expect("the tool call completes in time")
-        .expect("the tool call completes")
-}
-
-/// The text of a tool result's first content block.
-pub fn text_of(result: &CallToolResult) -> String {
-    result
-        .content
-        .first()
-        .and_then(|c| c.as_text())
-        .map(|t| t.text.clone())
-        .unwrap_or_default()
-}
-
-/// The upstream JSON that `greet` appends after its greeting.
-pub fn upstream_json(text: &str) -> Value {
-    let start = text.find('{').expect("an upstream JSON object");
-    serde_json::from_str(&text[start..]).expect("valid upstream JSON")
-}
+// Each test file uses a different part of the harness.
+#[allow(unused_imports)]
+pub use obo_tests::mcp_client::{Client, call, connect, text_of, upstream_json};
 
 // ---- raw HTTP ----
 
