@@ -21,6 +21,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "mcp-server",
     version,
+    about = "MCP server that calls a private API on behalf of the signed-in user (Auth0 On-Behalf-Of token exchange).",
+    long_about = "MCP server that calls a private API on behalf of the signed-in user (Auth0 On-Behalf-Of token exchange).\n\nEvery option can also be set in the environment or in a .env file, under the name shown.",
     after_help = "Logging: RUST_LOG sets the log filter (default info), e.g. RUST_LOG=info,mcp_server=debug.\nWith no command, the server serves."
 )]
 struct Cli {
