@@ -180,6 +180,10 @@ async fn cors_preflight_from_a_configured_origin_allows_the_mcp_headers() {
         .unwrap()
         .to_ascii_lowercase();
     assert!(methods.contains("post"), "{methods}");
+    assert!(
+        !methods.contains("delete"),
+        "stateless /mcp has no DELETE: {methods}"
+    );
     let allowed = answer
         .header("access-control-allow-headers")
         .unwrap()
