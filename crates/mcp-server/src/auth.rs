@@ -31,10 +31,7 @@ pub async fn authenticate(
             next.run(request).await
         }
         Err(rejection) => {
-            tracing::info!(
-                outcome = rejection_kind(&rejection),
-                "request to /mcp refused"
-            );
+            tracing::info!(outcome = rejection.kind(), "request to /mcp refused");
             rejection.into_response_with(&state.resource_metadata_url)
         }
     }
@@ -80,15 +77,4 @@ async fn verify(state: &AppState, token: &str) -> Result<Principal, Rejection> {
             None => Rejection::Unavailable { description },
         }
     })
-}
-
-fn rejection_kind(rejection: &Rejection) -> &'static str {
-    match rejection {
-        Rejection::MissingToken => "missing_token",
-        Rejection::InvalidRequest { .. } => "invalid_request",
-        Rejection::InvalidToken { .. } => "invalid_token",
-        Rejection::InsufficientScope { .. } => "insufficient_scope",
-        Rejection::Unavailable { .. } => "unavailable",
-        Rejection::PayloadTooLarge { .. } => "payload_too_large",
-    }
 }

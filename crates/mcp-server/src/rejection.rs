@@ -28,60 +28,64 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// A low-cardinality name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::MissingToken => "missing_token",
+            Rejection::InvalidRequest { .. } => "invalid_request",
+            Rejection::InvalidToken { .. } => "invalid_token",
+            Rejection::InsufficientScope { .. } => "insufficient_scope",
+            Rejection::Unavailable { .. } => "unavailable",
+            Rejection::PayloadTooLarge { .. } => "payload_too_large",
+        }
+    }
+
     /// Builds the response; `resource_metadata` is this server's metadata URL.
     pub fn into_response_with(self, resource_metadata: &str) -> Response {
-        let (status, code, description, challenge) = match self {
+        use BearerErrorCode::{InsufficientScope, InvalidRequest, InvalidToken};
+        // Every bearer challenge names the metadata; those with an error explain it.
+        let bearer = |code: BearerErrorCode, description: &str| {
+            Challenge::new()
+                .error(code)
+                .error_description(description)
+                .resource_metadata(resource_metadata)
+        };
+        let (status, code, challenge, description) = match self {
             Rejection::MissingToken => (
                 StatusCode::UNAUTHORIZED,
-                BearerErrorCode::InvalidToken.as_str(),
-                "an access token is required".to_owned(),
+                InvalidToken.as_str(),
                 Some(Challenge::new().resource_metadata(resource_metadata)),
+                "an access token is required".to_owned(),
             ),
             Rejection::InvalidRequest { description } => (
                 StatusCode::BAD_REQUEST,
-                BearerErrorCode::InvalidRequest.as_str(),
-                description.clone(),
-                Some(
-                    Challenge::new()
-                        .error(BearerErrorCode::InvalidRequest)
-                        .error_description(&description)
-                        .resource_metadata(resource_metadata),
-                ),
+                InvalidRequest.as_str(),
+                Some(bearer(InvalidRequest, &description)),
+                description,
             ),
             Rejection::InvalidToken { description } => (
                 StatusCode::UNAUTHORIZED,
-                BearerErrorCode::InvalidToken.as_str(),
-                description.clone(),
-                Some(
-                    Challenge::new()
-                        .error(BearerErrorCode::InvalidToken)
-                        .error_description(&description)
-                        .resource_metadata(resource_metadata),
-                ),
+                InvalidToken.as_str(),
+                Some(bearer(InvalidToken, &description)),
+                description,
             ),
             Rejection::InsufficientScope { scope, description } => (
                 StatusCode::FORBIDDEN,
-                BearerErrorCode::InsufficientScope.as_str(),
-                description.clone(),
-                Some(
-                    Challenge::new()
-                        .error(BearerErrorCode::InsufficientScope)
-                        .scope(scope.split(' '))
-                        .resource_metadata(resource_metadata)
-                        .error_description(&description),
-                ),
+                InsufficientScope.as_str(),
+                Some(bearer(InsufficientScope, &description).scope(scope.split(' '))),
+                description,
             ),
             Rejection::Unavailable { description } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                description,
                 None,
+                description,
             ),
             Rejection::PayloadTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                format!("the request body is larger than {limit} bytes"),
+                InvalidRequest.as_str(),
                 None,
+                format!("the request body is larger than {limit} bytes"),
             ),
         };
         let body = Json(json!({ "error": code, "error_description": description }));
