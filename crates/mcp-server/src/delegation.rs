@@ -40,6 +40,16 @@ pub enum DelegationError {
     Api(#[from] ApiError),
 }
 
+impl DelegationError {
+    /// The failure's low-cardinality name, from the crate that failed.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Exchange(e) => e.kind(),
+            Self::Api(e) => e.kind(),
+        }
+    }
+}
+
 impl Delegation {
     pub fn new(tokens: TokenCache, api: PrivateApiClient, audience: String, scope: String) -> Self {
         Self {

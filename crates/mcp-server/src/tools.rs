@@ -136,7 +136,7 @@ impl OboTools {
                 ))]))
             }
             Err(error) => {
-                log_call(principal, "greet", error_kind(&error), started, None);
+                log_call(principal, "greet", error.kind(), started, None);
                 let outcome = match error {
                     crate::delegation::DelegationError::Exchange(_) => "exchange_error",
                     crate::delegation::DelegationError::Api(_) => "api_error",
@@ -271,13 +271,6 @@ fn is_bidi_control(c: char) -> bool {
         c,
         '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
     )
-}
-
-fn error_kind(error: &crate::delegation::DelegationError) -> &'static str {
-    match error {
-        crate::delegation::DelegationError::Exchange(e) => e.kind(),
-        crate::delegation::DelegationError::Api(e) => e.kind(),
-    }
 }
 
 fn log_call(
