@@ -93,8 +93,7 @@ impl OboTools {
             "scopes": principal.scopes,
             "delegation_chain": principal.delegation_chain,
         });
-        log_call(principal, "whoami", "ok", started, None);
-        self.finished("whoami", "ok", started);
+        self.finished(principal, "whoami", "ok", "ok", started, None);
         Ok(CallToolResult::success(vec![ContentBlock::text(pretty(
             &body,
         ))]))
@@ -119,14 +118,8 @@ impl OboTools {
         })?;
         match self.delegation.private_scope(principal).await {
             Ok(delegated) => {
-                log_call(
-                    principal,
-                    "greet",
-                    "ok",
-                    started,
-                    Some(delegated.token_from_cache),
-                );
-                self.finished("greet", "ok", started);
+                let from_cache = Some(delegated.token_from_cache);
+                self.finished(principal, "greet", "ok", "ok", started, from_cache);
                 // Serialised from the struct, so the fields keep the API's order.
                 let upstream = serde_json::to_string_pretty(&delegated.response)
                     .unwrap_or_else(|_| "{}".to_owned());
@@ -136,12 +129,11 @@ impl OboTools {
                 ))]))
             }
             Err(error) => {
-                log_call(principal, "greet", error.kind(), started, None);
                 let outcome = match error {
                     crate::delegation::DelegationError::Exchange(_) => "exchange_error",
                     crate::delegation::DelegationError::Api(_) => "api_error",
                 };
-                self.finished("greet", outcome, started);
+                self.finished(principal, "greet", outcome, error.kind(), started, None);
                 Ok(CallToolResult::error(vec![ContentBlock::text(
                     advice::explain(&error),
                 )]))
@@ -158,10 +150,15 @@ impl OboTools {
             open_world_hint = false
         )
     )]
-    async fn get_datetime(&self) -> Result<CallToolResult, McpError> {
+    async fn get_datetime(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
+        let principal =
+            authorized(&parts, "get_datetime").inspect_err(|_| self.refused("get_datetime"))?;
         let now = utc_now_rfc3339_millis();
-        self.finished("get_datetime", "ok", started);
+        self.finished(principal, "get_datetime", "ok", "ok", started, None);
         Ok(CallToolResult::success(vec![ContentBlock::text(now)]))
     }
 }
@@ -170,10 +167,29 @@ impl OboTools {
 /// scope is missing), `invalid_params`, `exchange_error`, `api_error`; the scope gate
 /// adds `insufficient_scope` for calls it stops before they reach a tool.
 impl OboTools {
-    fn finished(&self, tool: &'static str, outcome: &'static str, started: Instant) {
+    /// One log line (with the caller's `sub` and the failure's own kind) and one
+    /// metric sample (with the outcome class) for every tool call that ran.
+    fn finished(
+        &self,
+        principal: &Principal,
+        tool: &'static str,
+        outcome: &'static str,
+        detail: &str,
+        started: Instant,
+        token_from_cache: Option<bool>,
+    ) {
+        let elapsed = started.elapsed();
+        tracing::info!(
+            sub = %principal.sub,
+            tool,
+            outcome = detail,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            token_from_cache,
+            "tool call"
+        );
         self.delegation
             .metrics()
-            .tool_call(tool, outcome, Some(started.elapsed()));
+            .tool_call(tool, outcome, Some(elapsed));
     }
 
     fn refused(&self, tool: &'static str) {
@@ -271,23 +287,6 @@ fn is_bidi_control(c: char) -> bool {
         c,
         '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
     )
-}
-
-fn log_call(
-    principal: &Principal,
-    tool: &str,
-    outcome: &str,
-    started: Instant,
-    token_from_cache: Option<bool>,
-) {
-    tracing::info!(
-        sub = %principal.sub,
-        tool,
-        outcome,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        token_from_cache,
-        "tool call"
-    );
 }
 
 fn pretty(value: &serde_json::Value) -> String {

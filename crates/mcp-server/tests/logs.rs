@@ -26,8 +26,14 @@ async fn invariant_4_logs_of_a_whole_run_contain_no_token_secret_or_authorizatio
     );
     let narrow = server.token("auth0|dave", &["tool:whoami"]);
 
-    // whoami
+    // whoami, and get_datetime, which needs no scope but is logged all the same
     let (text, is_error) = tool_text(&http.call_tool(Some(&alice), "whoami", json!({})).await);
+    assert!(!is_error, "{text}");
+    let (text, is_error) = tool_text(
+        &http
+            .call_tool(Some(&alice), "get_datetime", json!({}))
+            .await,
+    );
     assert!(!is_error, "{text}");
     // greet, with an exchange, then from the cache
     for _ in 0..2 {
@@ -104,6 +110,7 @@ async fn invariant_4_logs_of_a_whole_run_contain_no_token_secret_or_authorizatio
         "sub=auth0|alice",
         "tool=\"whoami\"",
         "tool=\"greet\"",
+        "tool=\"get_datetime\"",
         "sub=auth0|bob",
         "token_from_cache=true",
         "request to /mcp refused",
