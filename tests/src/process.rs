@@ -70,6 +70,29 @@ impl ServiceProcess {
         base_url: &str,
         env: &BTreeMap<String, String>,
     ) -> Result<Self, ProcessError> {
+        Self::launch(bin_dir, name, base_url, env, None)
+    }
+
+    /// As [`spawn`](Self::spawn), with the process's open-file limit (`ulimit -n`)
+    /// lowered to `max_open_files`, so a test can run it out of descriptors.
+    #[cfg(unix)]
+    pub fn spawn_with_open_file_limit(
+        bin_dir: &Path,
+        name: &str,
+        base_url: &str,
+        env: &BTreeMap<String, String>,
+        max_open_files: u32,
+    ) -> Result<Self, ProcessError> {
+        Self::launch(bin_dir, name, base_url, env, Some(max_open_files))
+    }
+
+    fn launch(
+        bin_dir: &Path,
+        name: &str,
+        base_url: &str,
+        env: &BTreeMap<String, String>,
+        max_open_files: Option<u32>,
+    ) -> Result<Self, ProcessError> {
         // Absolute, because the child runs in another directory.
         let program =
             std::path::absolute(bin_dir.join(name)).unwrap_or_else(|_| bin_dir.join(name));
@@ -91,7 +114,18 @@ impl ServiceProcess {
         let log_err = log
             .try_clone()
             .map_err(|e| ProcessError(format!("cannot share {}: {e}", log_path.display())))?;
-        let mut command = Command::new(&program);
+        let mut command = match max_open_files {
+            None => Command::new(&program),
+            // `exec` keeps the pid, so `terminate` still signals the service itself.
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\""))
+                    .arg(&program);
+                shell
+            }
+        };
         command
             .env_clear()
             .envs(env)

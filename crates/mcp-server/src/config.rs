@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use auth0_obo::{ClientAuthMethod, ClientSecret};
 use clap::{Args, ValueEnum};
+use http_serve::{ListenerArgs, ListenerLimits};
 use jwt_verify::Issuer;
 use url::Url;
 
@@ -94,6 +95,10 @@ pub struct ServerArgs {
     /// listener, so it need not be public. Unset: `/metrics` is on the main listener.
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+
+    /// Time limits and the connection cap of the listeners (`/mcp` and `METRICS_ADDR`).
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 }
 
 /// `client_secret_basic` or `client_secret_post`, as RFC 7591 names them.
@@ -126,6 +131,8 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     /// Where `/metrics` is served on its own; `None`: on the main listener.
     pub metrics_addr: Option<SocketAddr>,
+    /// Bounds on every wait of the listeners, and how long shutdown drains.
+    pub listener: ListenerLimits,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -251,6 +258,10 @@ impl Settings {
         };
         let cors_origins = parse_origins(&args.cors_origins, &mut problems);
         let metrics_addr = parse_metrics_addr(args.metrics_addr.as_deref(), &mut problems);
+        let listener = args.listener.limits().unwrap_or_else(|bad| {
+            problems.extend(bad.iter().map(ToString::to_string));
+            ListenerLimits::default()
+        });
         if let (Some(metrics), Some(host), Some(port)) = (metrics_addr, host, port)
             && port != 0
             && metrics.port() == port
@@ -304,6 +315,7 @@ impl Settings {
                 resource_name: args.resource_name.clone(),
                 upstream_timeout,
                 metrics_addr,
+                listener,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -420,6 +432,7 @@ mod tests {
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: "10".into(),
             metrics_addr: None,
+            listener: ListenerArgs::default(),
         }
     }
 
@@ -506,6 +519,26 @@ mod tests {
         let text = Settings::from_args(&args).unwrap_err().to_string();
         assert!(
             text.contains("METRICS_ADDR (127.0.0.1:3001) is the address"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn listener_limits_default_and_each_bad_one_is_named() {
+        let mut args = complete();
+        assert_eq!(
+            Settings::from_args(&args).unwrap().listener,
+            ListenerLimits::default()
+        );
+        args.listener.http_header_read_timeout_secs = "0".into();
+        args.listener.http_max_connections = "many".into();
+        let text = Settings::from_args(&args).unwrap_err().to_string();
+        assert!(
+            text.contains("  - HTTP_HEADER_READ_TIMEOUT_SECS is invalid (got \"0\"): set it to"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  - HTTP_MAX_CONNECTIONS is invalid (got \"many\"): set it to"),
             "{text}"
         );
     }

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{AppState, metrics_router, router};
 use crate::config::Settings;
 
-/// Why the server stopped with an error.
+/// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
@@ -54,7 +54,8 @@ pub enum ServeError {
     },
 }
 
-/// Serves until `shutdown` completes, then drains in-flight requests.
+/// Serves until `shutdown` completes, then drains in-flight requests for up to
+/// `SHUTDOWN_GRACE_SECS` and closes the connections still open.
 pub async fn serve(
     settings: Settings,
     listener: TcpListener,
@@ -67,16 +68,13 @@ pub async fn serve(
             .await
             .map_err(|source| ServeError::MetricsListener { addr, source })?;
         let metrics_app = metrics_router(state.clone());
-        let stop = cancel.clone();
         tracing::info!(addr = %metrics_listener.local_addr()?, "metrics on their own listener");
-        tokio::spawn(async move {
-            let served = axum::serve(metrics_listener, metrics_app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "the metrics listener failed");
-            }
-        });
+        tokio::spawn(http_serve::serve(
+            metrics_listener,
+            metrics_app,
+            settings.listener,
+            cancel.clone().cancelled_owned(),
+        ));
     }
     // Fetch the signing keys now rather than on the first request, so /readyz turns
     // ready without waiting for traffic; a failure here is only logged.
@@ -87,20 +85,10 @@ pub async fn serve(
     let app = router(&settings, state, cancel.clone());
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, mcp_url = %settings.mcp_url(), issuer = %settings.issuer.as_str(), "obo-mcp listening");
-    let grace = cancel.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // rmcp answers an in-flight call whose token is cancelled with a 500, so
-            // the token is not cancelled now: in-flight calls finish (the upstream
-            // timeouts bound them), and only what is still open after the grace
-            // period is cut.
-            tokio::spawn(async move {
-                tokio::time::sleep(DRAIN_GRACE).await;
-                grace.cancel();
-            });
-        })
-        .await?;
+    // rmcp answers an in-flight call whose token is cancelled with a 500, so the token
+    // is cancelled only once the listener has drained (or, after the grace, closed)
+    // every connection.
+    http_serve::serve(listener, app, settings.listener, shutdown).await;
     cancel.cancel();
     tracing::info!("obo-mcp stopped");
     Ok(())
@@ -108,10 +96,6 @@ pub async fn serve(
 
 /// How often recorded latency samples are folded into histogram buckets.
 pub const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// How long shutdown waits for in-flight requests before cutting them: longer than
-/// the exchange's overall deadline (30 s) plus one private API call.
-pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(45);
 
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

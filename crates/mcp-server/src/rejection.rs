@@ -25,6 +25,8 @@ pub enum Rejection {
     Unavailable { description: String },
     /// The request body is larger than the server accepts.
     PayloadTooLarge { limit: usize },
+    /// The request body did not arrive within `HTTP_REQUEST_BODY_TIMEOUT_SECS`.
+    BodyTimeout,
 }
 
 impl Rejection {
@@ -37,6 +39,7 @@ impl Rejection {
             Rejection::InsufficientScope { .. } => "insufficient_scope",
             Rejection::Unavailable { .. } => "unavailable",
             Rejection::PayloadTooLarge { .. } => "payload_too_large",
+            Rejection::BodyTimeout => "body_timeout",
         }
     }
 
@@ -86,6 +89,12 @@ impl Rejection {
                 InvalidRequest.as_str(),
                 None,
                 format!("the request body is larger than {limit} bytes"),
+            ),
+            Rejection::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                InvalidRequest.as_str(),
+                None,
+                "the request body did not arrive in time".to_owned(),
             ),
         };
         let body = Json(json!({ "error": code, "error_description": description }));

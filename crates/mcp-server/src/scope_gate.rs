@@ -52,11 +52,17 @@ pub async fn require_tool_scopes(
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return Rejection::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
+    let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) if http_serve::is_request_body_timeout(&e) => {
+            return Rejection::BodyTimeout.into_response_with(&state.resource_metadata_url);
         }
-        .into_response_with(&state.resource_metadata_url);
+        Err(_) => {
+            return Rejection::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            }
+            .into_response_with(&state.resource_metadata_url);
+        }
     };
     if let Some(principal) = parts.extensions.get::<Principal>()
         && let Some((tool, scope)) = first_unpermitted_call(&bytes, principal)

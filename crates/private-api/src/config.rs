@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use http_serve::{ListenerArgs, ListenerLimits};
 use jwt_verify::Issuer;
 use url::Url;
 
@@ -52,6 +53,10 @@ pub struct Args {
     /// Log line format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Time limits and the connection cap of the listener.
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 }
 
 /// A validated configuration.
@@ -67,6 +72,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Logging settings.
     pub log: LogConfig,
+    /// Bounds on every wait of the listener, and how long shutdown drains.
+    pub listener: ListenerLimits,
 }
 
 /// One thing wrong with the configuration.
@@ -212,10 +219,27 @@ impl Config {
             }
         };
 
-        match (issuer, audience, base_url, host, format) {
-            (Some(issuer), Some(audience), Some(base_url), Some(host), Some(format))
-                if problems.is_empty() =>
-            {
+        let listener = match args.listener.limits() {
+            Ok(limits) => Some(limits),
+            Err(bad) => {
+                problems.extend(bad.into_iter().map(|e| ConfigProblem::Invalid {
+                    var: e.var,
+                    reason: format!("got {:?}", e.value),
+                    fix: e.fix,
+                }));
+                None
+            }
+        };
+
+        match (issuer, audience, base_url, host, format, listener) {
+            (
+                Some(issuer),
+                Some(audience),
+                Some(base_url),
+                Some(host),
+                Some(format),
+                Some(listener),
+            ) if problems.is_empty() => {
                 // `parse_base_url` guarantees a port for http(s).
                 let port = args
                     .port
@@ -230,6 +254,7 @@ impl Config {
                         filter: args.rust_log.clone(),
                         format,
                     },
+                    listener,
                 })
             }
             _ => Err(ConfigError { problems }),

@@ -37,7 +37,7 @@
 //! let config = private_api::Config::from_args(&private_api::Args::parse())?;
 //! let state = private_api::AppState::new(&config)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! private_api::serve(listener, state, std::future::pending()).await?;
+//! private_api::serve(listener, state, config.listener, std::future::pending()).await;
 //! # Ok(())
 //! # }
 //! ```

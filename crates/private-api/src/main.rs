@@ -49,9 +49,7 @@ async fn run() -> anyhow::Result<()> {
         audience = %config.audience,
         "private API listening"
     );
-    serve(listener, state, shutdown_signal())
-        .await
-        .context("server error")?;
+    serve(listener, state, config.listener, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,23 +2,19 @@
 
 use std::future::Future;
 
+use http_serve::ListenerLimits;
 use tokio::net::TcpListener;
 
 use crate::{AppState, app};
 
 /// Serves the API on `listener` until `shutdown` completes, then lets in-flight
-/// requests finish.
-///
-/// # Errors
-///
-/// An I/O error from the listener.
-pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
+/// requests finish for up to `limits.shutdown_grace` and closes what is still open.
+/// Every wait on a client is bounded by `limits` (see [`http_serve::serve`]).
+pub async fn serve<F>(listener: TcpListener, state: AppState, limits: ListenerLimits, shutdown: F)
 where
-    F: Future<Output = ()> + Send + 'static,
+    F: Future<Output = ()> + Send,
 {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    http_serve::serve(listener, app(state), limits, shutdown).await;
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what container runtimes send).

@@ -126,6 +126,7 @@ impl Prepared {
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: options.upstream_timeout_secs.to_string(),
             metrics_addr: None,
+            listener: Default::default(),
         };
         let settings = Settings::from_args(&args).expect("valid test settings");
         Self {

@@ -21,6 +21,7 @@ pub fn args(auth0_domain: Option<&str>, audience: Option<&str>) -> Args {
         port: Some(0),
         rust_log: "info".to_owned(),
         log_format: "text".to_owned(),
+        listener: Default::default(),
     }
 }
 
@@ -56,7 +57,12 @@ impl Harness {
         let state = AppState::new(&config).expect("verifier");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(private_api::serve(listener, state, std::future::pending()));
+        tokio::spawn(private_api::serve(
+            listener,
+            state,
+            config.listener,
+            std::future::pending(),
+        ));
         Self {
             issuer_server,
             issuer,
