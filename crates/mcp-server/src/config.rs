@@ -45,8 +45,9 @@ pub struct ServerArgs {
 
     /// Client secret of the MCP server's Custom API client. Prefer the environment or
     /// `.env` over the command line, where other users of the machine can see it.
+    // A `ClientSecret` from the parse on, so no `Debug` of the arguments can show it.
     #[arg(long, env = "MCP_AUTH0_CLIENT_SECRET", hide_env_values = true)]
-    pub mcp_auth0_client_secret: Option<String>,
+    pub mcp_auth0_client_secret: Option<ClientSecret>,
 
     /// How the MCP server authenticates to Auth0's token endpoint.
     #[arg(
@@ -151,8 +152,8 @@ impl Settings {
     /// Validates the raw options, collecting every problem rather than the first.
     pub fn from_args(args: &ServerArgs) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        let mut required = |value: &Option<String>, name: &str, hint: &str| -> Option<String> {
-            match value.as_deref().map(str::trim) {
+        let mut required = |value: Option<&str>, name: &str, hint: &str| -> Option<String> {
+            match value.map(str::trim) {
                 Some(v) if !v.is_empty() => Some(v.to_owned()),
                 _ => {
                     problems.push(format!("{name} is not set: {hint}"));
@@ -161,27 +162,29 @@ impl Settings {
             }
         };
         let domain = required(
-            &args.auth0_domain,
+            args.auth0_domain.as_deref(),
             "AUTH0_DOMAIN",
             "set it to your tenant's domain, e.g. tenant.us.auth0.com",
         );
         let audience = required(
-            &args.auth0_audience,
+            args.auth0_audience.as_deref(),
             "AUTH0_AUDIENCE",
             "set it to the identifier of the MCP server's API in Auth0, e.g. http://localhost:3001/",
         );
         let client_id = required(
-            &args.mcp_auth0_client_id,
+            args.mcp_auth0_client_id.as_deref(),
             "MCP_AUTH0_CLIENT_ID",
             "set it to the client id of the MCP server's Custom API client",
         );
         let client_secret = required(
-            &args.mcp_auth0_client_secret,
+            args.mcp_auth0_client_secret
+                .as_ref()
+                .map(ClientSecret::secret),
             "MCP_AUTH0_CLIENT_SECRET",
             "set it to the client secret of the MCP server's Custom API client",
         );
         let api_audience = required(
-            &args.api_auth0_audience,
+            args.api_auth0_audience.as_deref(),
             "API_AUTH0_AUDIENCE",
             "set it to the identifier of the private API in Auth0, e.g. http://localhost:8787/",
         );
@@ -410,7 +413,7 @@ mod tests {
             port: "3001".into(),
             mcp_server_url: None,
             mcp_auth0_client_id: Some("client".into()),
-            mcp_auth0_client_secret: Some("s3cret-value".into()),
+            mcp_auth0_client_secret: Some(ClientSecret::new("s3cret-value")),
             mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some("http://localhost:8787/".into()),

@@ -97,3 +97,36 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "client-secret-4f9a0c";
+    const TOKEN: &str = "eyJ-user-token-c0ffee";
+
+    #[test]
+    fn finding_8_debug_of_the_whole_parsed_command_line_shows_no_secret() {
+        let cli = Cli::try_parse_from([
+            "mcp-server",
+            "--mcp-auth0-client-secret",
+            SECRET,
+            "check",
+            "--mcp-auth0-client-secret",
+            SECRET,
+            "--token",
+            TOKEN,
+        ])
+        .unwrap();
+        let debug = format!("{cli:?}");
+        // Both secrets were parsed (so the check below is not vacuous), then redacted.
+        assert_eq!(
+            debug.matches("mcp_auth0_client_secret: Some(").count(),
+            2,
+            "{debug}"
+        );
+        assert!(debug.contains("token: Some("), "{debug}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(!debug.contains(TOKEN), "{debug}");
+    }
+}

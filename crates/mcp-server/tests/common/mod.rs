@@ -115,7 +115,8 @@ impl Prepared {
                 options
                     .client_secret
                     .clone()
-                    .unwrap_or_else(|| tenant.client_secret().to_owned()),
+                    .unwrap_or_else(|| tenant.client_secret().to_owned())
+                    .into(),
             ),
             mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
             mcp_auth0_exchange_scope: "read:private".into(),
