@@ -143,6 +143,7 @@ fn help_documents_every_option_and_variable() {
         ("--mcp-auth0-exchange-scope", "MCP_AUTH0_EXCHANGE_SCOPE"),
         ("--api-auth0-audience", "API_AUTH0_AUDIENCE"),
         ("--api-base-url", "API_BASE_URL"),
+        ("--api-allow-plain-http", "API_ALLOW_PLAIN_HTTP"),
         ("--cors-origins", "CORS_ORIGINS"),
         ("--hide-unpermitted-tools", "HIDE_UNPERMITTED_TOOLS"),
         ("--mcp-resource-name", "MCP_RESOURCE_NAME"),

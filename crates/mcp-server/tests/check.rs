@@ -45,6 +45,7 @@ impl Setup {
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(self.tenant.api_audience().to_owned()),
             api_base_url: self.api.uri(),
+            api_allow_plain_http: false,
             cors_origins: String::new(),
             hide_unpermitted_tools: false,
             resource_name: "obo-mcp".into(),

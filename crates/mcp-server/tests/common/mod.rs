@@ -122,6 +122,7 @@ impl Prepared {
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(tenant.api_audience().to_owned()),
             api_base_url: options.api_base_url.clone().unwrap_or_else(|| api.uri()),
+            api_allow_plain_http: false,
             cors_origins: options.cors_origins.clone(),
             hide_unpermitted_tools: options.hide_unpermitted_tools,
             resource_name: "obo-mcp".into(),
