@@ -21,6 +21,7 @@ pub fn args(auth0_domain: Option<&str>, audience: Option<&str>) -> Args {
         port: Some(0),
         rust_log: "info".to_owned(),
         log_format: "text".to_owned(),
+        env_file: None,
     }
 }
 
