@@ -74,6 +74,7 @@ impl AppState {
             settings.api_base_url.as_str(),
             ClientOptions {
                 timeout: settings.upstream_timeout,
+                allow_plain_http: settings.api_allow_plain_http,
                 ..ClientOptions::default()
             },
         )?;

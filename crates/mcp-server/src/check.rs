@@ -757,6 +757,7 @@ async fn check_token<W: Write>(
         settings.api_base_url.as_str(),
         ClientOptions {
             timeout: settings.upstream_timeout,
+            allow_plain_http: settings.api_allow_plain_http,
             ..ClientOptions::default()
         },
     ) {

@@ -46,8 +46,9 @@ pub struct ServerArgs {
 
     /// Client secret of the MCP server's Custom API client. Prefer the environment or
     /// `.env` over the command line, where other users of the machine can see it.
+    // A `ClientSecret` from the parse on, so no `Debug` of the arguments can show it.
     #[arg(long, env = "MCP_AUTH0_CLIENT_SECRET", hide_env_values = true)]
-    pub mcp_auth0_client_secret: Option<String>,
+    pub mcp_auth0_client_secret: Option<ClientSecret>,
 
     /// How the MCP server authenticates to Auth0's token endpoint.
     #[arg(
@@ -66,9 +67,15 @@ pub struct ServerArgs {
     #[arg(long, env = "API_AUTH0_AUDIENCE")]
     pub api_auth0_audience: Option<String>,
 
-    /// Base URL of the private API.
+    /// Base URL of the private API. Plain http only to a loopback host, unless
+    /// API_ALLOW_PLAIN_HTTP is set.
     #[arg(long, env = "API_BASE_URL", default_value = "http://localhost:8787")]
     pub api_base_url: String,
+
+    /// Allow a plain http API_BASE_URL on a host that is not loopback. Every exchanged
+    /// token then crosses the network in clear text: only for a network you trust.
+    #[arg(long, env = "API_ALLOW_PLAIN_HTTP", default_value_t = false)]
+    pub api_allow_plain_http: bool,
 
     /// Comma-separated browser origins allowed by CORS (none by default).
     #[arg(long, env = "CORS_ORIGINS", default_value = "")]
@@ -125,6 +132,9 @@ pub struct Settings {
     pub exchange_scope: String,
     pub api_audience: String,
     pub api_base_url: Url,
+    /// Whether `api_base_url` may be plain http off loopback; the private API client
+    /// enforces the same rule, so it needs to know.
+    pub api_allow_plain_http: bool,
     pub cors_origins: Vec<String>,
     pub hide_unpermitted_tools: bool,
     pub resource_name: String,
@@ -158,8 +168,8 @@ impl Settings {
     /// Validates the raw options, collecting every problem rather than the first.
     pub fn from_args(args: &ServerArgs) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        let mut required = |value: &Option<String>, name: &str, hint: &str| -> Option<String> {
-            match value.as_deref().map(str::trim) {
+        let mut required = |value: Option<&str>, name: &str, hint: &str| -> Option<String> {
+            match value.map(str::trim) {
                 Some(v) if !v.is_empty() => Some(v.to_owned()),
                 _ => {
                     problems.push(format!("{name} is not set: {hint}"));
@@ -168,27 +178,29 @@ impl Settings {
             }
         };
         let domain = required(
-            &args.auth0_domain,
+            args.auth0_domain.as_deref(),
             "AUTH0_DOMAIN",
             "set it to your tenant's domain, e.g. tenant.us.auth0.com",
         );
         let audience = required(
-            &args.auth0_audience,
+            args.auth0_audience.as_deref(),
             "AUTH0_AUDIENCE",
             "set it to the identifier of the MCP server's API in Auth0, e.g. http://localhost:3001/",
         );
         let client_id = required(
-            &args.mcp_auth0_client_id,
+            args.mcp_auth0_client_id.as_deref(),
             "MCP_AUTH0_CLIENT_ID",
             "set it to the client id of the MCP server's Custom API client",
         );
         let client_secret = required(
-            &args.mcp_auth0_client_secret,
+            args.mcp_auth0_client_secret
+                .as_ref()
+                .map(ClientSecret::secret),
             "MCP_AUTH0_CLIENT_SECRET",
             "set it to the client secret of the MCP server's Custom API client",
         );
         let api_audience = required(
-            &args.api_auth0_audience,
+            args.api_auth0_audience.as_deref(),
             "API_AUTH0_AUDIENCE",
             "set it to the identifier of the private API in Auth0, e.g. http://localhost:8787/",
         );
@@ -238,6 +250,16 @@ impl Settings {
             }),
         };
         let api_base_url = parse_http_url(args.api_base_url.trim(), "API_BASE_URL", &mut problems);
+        if let Some(url) = &api_base_url
+            && url.scheme() == "http"
+            && !is_loopback(url)
+            && !args.api_allow_plain_http
+        {
+            problems.push(format!(
+                "API_BASE_URL uses plain http on a host that is not loopback (got {:?}): every exchanged token is sent there, so use https, or set API_ALLOW_PLAIN_HTTP=true if the network in between is trusted",
+                args.api_base_url
+            ));
+        }
         let exchange_scope =
             auth0_obo::normalize_scope(&args.mcp_auth0_exchange_scope).unwrap_or_default();
         if exchange_scope.is_empty() {
@@ -310,6 +332,7 @@ impl Settings {
                 exchange_scope,
                 api_audience,
                 api_base_url,
+                api_allow_plain_http: args.api_allow_plain_http,
                 cors_origins,
                 hide_unpermitted_tools: args.hide_unpermitted_tools,
                 resource_name: args.resource_name.clone(),
@@ -374,6 +397,16 @@ fn parse_http_url(value: &str, name: &str, problems: &mut Vec<String>) -> Option
     }
 }
 
+/// The rule the issuer and the token endpoint follow (`jwt-verify`, `auth0-obo`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn parse_metrics_addr(value: Option<&str>, problems: &mut Vec<String>) -> Option<SocketAddr> {
     let value = value.map(str::trim).filter(|v| !v.is_empty())?;
     let parsed = match value.strip_prefix("localhost:") {
@@ -422,11 +455,12 @@ mod tests {
             port: "3001".into(),
             mcp_server_url: None,
             mcp_auth0_client_id: Some("client".into()),
-            mcp_auth0_client_secret: Some("s3cret-value".into()),
+            mcp_auth0_client_secret: Some(ClientSecret::new("s3cret-value")),
             mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some("http://localhost:8787/".into()),
             api_base_url: "http://localhost:8787".into(),
+            api_allow_plain_http: false,
             cors_origins: String::new(),
             hide_unpermitted_tools: false,
             resource_name: "obo-mcp".into(),
@@ -483,6 +517,34 @@ mod tests {
         assert!(text.contains("HOST is not an IP address"), "{text}");
         assert!(text.contains("API_BASE_URL must be an http://"), "{text}");
         assert!(text.contains("CORS_ORIGINS has \"not a url\""), "{text}");
+    }
+
+    #[test]
+    fn finding_6_api_base_url_plain_http_off_loopback_needs_the_opt_in() {
+        let mut args = complete();
+        args.api_base_url = "http://api.example.com/".into();
+        let text = Settings::from_args(&args).unwrap_err().to_string();
+        assert!(
+            text.contains("API_BASE_URL uses plain http on a host that is not loopback"),
+            "{text}"
+        );
+        assert!(text.contains("API_ALLOW_PLAIN_HTTP=true"), "{text}");
+
+        args.api_allow_plain_http = true;
+        let settings = Settings::from_args(&args).unwrap();
+        assert_eq!(settings.api_base_url.as_str(), "http://api.example.com/");
+        assert!(settings.api_allow_plain_http);
+
+        args.api_allow_plain_http = false;
+        for base in [
+            "http://127.0.0.1:8787",
+            "http://localhost:8787",
+            "http://[::1]:8787",
+            "https://api.example.com",
+        ] {
+            args.api_base_url = base.into();
+            assert!(Settings::from_args(&args).is_ok(), "{base}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! or `mcp-server check`: check the configuration against the tenant.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -9,9 +10,6 @@ use mcp_server::check::{self, CheckArgs};
 use mcp_server::config::{ServerArgs, Settings};
 use mcp_server::telemetry::{self, LogFormat};
 
-/// MCP server that calls a private API on behalf of the signed-in user (Auth0 On-Behalf-Of).
-///
-/// Every option can also be set in the environment or in a `.env` file, under the name shown.
 // Every request allocates and frees many small objects (rmcp builds a service per
 // stateless call); glibc malloc spent about a fifth of the server's CPU on them.
 #[global_allocator]
@@ -22,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     name = "mcp-server",
     version,
     about = "MCP server that calls a private API on behalf of the signed-in user (Auth0 On-Behalf-Of token exchange).",
-    long_about = "MCP server that calls a private API on behalf of the signed-in user (Auth0 On-Behalf-Of token exchange).\n\nEvery option can also be set in the environment or in a .env file, under the name shown.",
+    long_about = "MCP server that calls a private API on behalf of the signed-in user (Auth0 On-Behalf-Of token exchange).\n\nEvery option can also be set in the environment or in a .env file in the working directory (or the file --env-file names), under the name shown.",
     after_help = "Logging: RUST_LOG sets the log filter (default info), e.g. RUST_LOG=info,mcp_server=debug.\nWith no command, the server serves."
 )]
 struct Cli {
@@ -31,6 +29,12 @@ struct Cli {
 
     #[command(flatten)]
     server: ServerArgs,
+
+    /// Read settings from this file instead of ./.env. Only the working directory's
+    /// .env is read otherwise, never one in a parent directory. Variables already set
+    /// in the environment win over the file.
+    #[arg(long, global = true, value_name = "PATH")]
+    env_file: Option<PathBuf>,
 
     /// Log format: `json` writes one JSON object per line, with the request id.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
@@ -47,30 +51,29 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // A missing .env is normal; a malformed one stops the start. dotenvy's parse error
-    // quotes the offending line, which may hold the client secret, so it is not shown.
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(e) if e.not_found() => {}
-        Err(dotenvy::Error::LineParse(_, index)) => {
-            eprintln!(
-                "mcp-server cannot start: .env is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)"
-            );
-            return ExitCode::from(2);
-        }
+    // Clap reads the environment while it parses, so the file has to be loaded before
+    // the parse that counts: a first parse only finds out which file to load.
+    let env_file = match load_env_file(Cli::parse().env_file.as_deref()) {
+        Ok(env_file) => env_file,
         Err(e) => {
-            eprintln!("mcp-server cannot start: .env could not be read: {e}");
+            eprintln!("mcp-server cannot start: {e}");
             return ExitCode::from(2);
         }
-    }
+    };
     let cli = Cli::parse();
     if let Some(Command::Check(args)) = &cli.command {
+        if let Some(path) = &env_file {
+            eprintln!("settings read from {}", path.display());
+        }
         let code = check::command(args, &mut std::io::stdout()).await;
         return ExitCode::from(code);
     }
     if let Err(e) = telemetry::init(cli.log_format) {
         eprintln!("mcp-server cannot start: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(path) = &env_file {
+        tracing::info!(env_file = %path.display(), "settings read from the env file");
     }
     let settings = match Settings::from_args(&cli.server) {
         Ok(settings) => settings,
@@ -95,5 +98,61 @@ async fn main() -> ExitCode {
             eprintln!("mcp-server failed: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Loads `named`, or else `./.env` if there is one, without replacing variables that
+/// are already set; returns the file read. `dotenvy::dotenv()` would also search the
+/// parent directories, and so read a `.env` that someone else put above ours.
+fn load_env_file(named: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    let path = named.unwrap_or(Path::new(".env"));
+    match dotenvy::from_path(path) {
+        Ok(()) => Ok(Some(
+            std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+        )),
+        Err(e) if e.not_found() && named.is_none() => Ok(None),
+        Err(e) if e.not_found() => Err(format!(
+            "the env file {} does not exist: fix the path given to --env-file",
+            path.display()
+        )),
+        // dotenvy's parse error quotes the offending line, which may hold the client secret.
+        Err(dotenvy::Error::LineParse(_, index)) => Err(format!(
+            "{} is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)",
+            path.display()
+        )),
+        Err(e) => Err(format!("{} could not be read: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "client-secret-4f9a0c";
+    const TOKEN: &str = "eyJ-user-token-c0ffee";
+
+    #[test]
+    fn finding_8_debug_of_the_whole_parsed_command_line_shows_no_secret() {
+        let cli = Cli::try_parse_from([
+            "mcp-server",
+            "--mcp-auth0-client-secret",
+            SECRET,
+            "check",
+            "--mcp-auth0-client-secret",
+            SECRET,
+            "--token",
+            TOKEN,
+        ])
+        .unwrap();
+        let debug = format!("{cli:?}");
+        // Both secrets were parsed (so the check below is not vacuous), then redacted.
+        assert_eq!(
+            debug.matches("mcp_auth0_client_secret: Some(").count(),
+            2,
+            "{debug}"
+        );
+        assert!(debug.contains("token: Some("), "{debug}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(!debug.contains(TOKEN), "{debug}");
     }
 }

@@ -1,5 +1,6 @@
 //! The real binary's start-up: configuration errors that name every variable, a `.env`
-//! in the working directory, and `--help`.
+//! in the working directory (and never above it) or the file `--env-file` names, and
+//! `--help`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -119,6 +120,104 @@ fn a_dot_env_in_the_working_directory_is_read() {
 }
 
 #[test]
+fn finding_3_a_dot_env_in_a_parent_directory_is_not_read() {
+    let dir = EmptyDir::new("dotenv-parent");
+    std::fs::write(dir.0.join(".env"), "AUTH0_DOMAIN=tenant.us.auth0.com\n").unwrap();
+    let child = dir.0.join("work");
+    std::fs::create_dir(&child).unwrap();
+    let output = binary(&dir).current_dir(&child).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(stderr.contains("  - AUTH0_DOMAIN is not set"), "{stderr}");
+    assert!(!stderr.contains("settings read from"), "{stderr}");
+}
+
+#[test]
+fn finding_3_the_start_log_names_the_dot_env_read() {
+    let dir = EmptyDir::new("dotenv-log");
+    std::fs::write(dir.0.join(".env"), "AUTH0_DOMAIN=tenant.us.auth0.com\n").unwrap();
+    let output = binary(&dir).output().unwrap();
+    let stderr = stderr(&output);
+    let log = stderr
+        .lines()
+        .find(|line| line.contains("settings read from the env file"))
+        .unwrap_or_else(|| panic!("no start log line naming the file in: {stderr}"));
+    let expected = dir.0.join(".env");
+    assert!(log.contains(&expected.display().to_string()), "{log}");
+    assert!(!stderr.contains("  - AUTH0_DOMAIN"), "{stderr}");
+}
+
+#[test]
+fn finding_3_env_file_names_the_file_to_read_for_serve_and_check() {
+    let dir = EmptyDir::new("env-file");
+    // A ./.env that must not be read when --env-file names another file.
+    std::fs::write(
+        dir.0.join(".env"),
+        "AUTH0_AUDIENCE=http://localhost:3001/\n",
+    )
+    .unwrap();
+    let file = dir.0.join("settings.env");
+    std::fs::write(&file, "AUTH0_DOMAIN=tenant.us.auth0.com\n").unwrap();
+
+    let output = binary(&dir).arg("--env-file").arg(&file).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.contains("settings read from the env file")
+                && line.contains(&file.display().to_string())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("  - AUTH0_DOMAIN"), "{stderr}");
+    assert!(stderr.contains("  - AUTH0_AUDIENCE is not set"), "{stderr}");
+
+    // The flag also works after the subcommand.
+    let output = binary(&dir)
+        .args(["check", "--env-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    assert!(!stdout.contains("AUTH0_DOMAIN"), "{stdout}");
+    assert!(stdout.contains("AUTH0_AUDIENCE is not set"), "{stdout}");
+    let check_stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        check_stderr.contains(&file.display().to_string()),
+        "{check_stderr}"
+    );
+}
+
+#[test]
+fn finding_3_a_named_env_file_that_is_missing_is_an_error_naming_it() {
+    let dir = EmptyDir::new("env-file-missing");
+    let file = dir.0.join("missing.env");
+    let output = binary(&dir).arg("--env-file").arg(&file).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains(&format!("the env file {} does not exist", file.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_env_file_is_refused_without_showing_the_line() {
+    let dir = EmptyDir::new("env-file-malformed");
+    std::fs::write(
+        dir.0.join(".env"),
+        "MCP_AUTH0_CLIENT_SECRET very-secret-value-123\n",
+    )
+    .unwrap();
+    let output = binary(&dir).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(stderr.contains("is malformed near character"), "{stderr}");
+    assert!(!stderr.contains("very-secret-value-123"), "{stderr}");
+}
+
+#[test]
 fn help_documents_every_option_and_variable() {
     let dir = EmptyDir::new("help");
     let output = binary(&dir)
@@ -143,6 +242,7 @@ fn help_documents_every_option_and_variable() {
         ("--mcp-auth0-exchange-scope", "MCP_AUTH0_EXCHANGE_SCOPE"),
         ("--api-auth0-audience", "API_AUTH0_AUDIENCE"),
         ("--api-base-url", "API_BASE_URL"),
+        ("--api-allow-plain-http", "API_ALLOW_PLAIN_HTTP"),
         ("--cors-origins", "CORS_ORIGINS"),
         ("--hide-unpermitted-tools", "HIDE_UNPERMITTED_TOOLS"),
         ("--mcp-resource-name", "MCP_RESOURCE_NAME"),
@@ -172,5 +272,6 @@ fn help_documents_every_option_and_variable() {
         );
     }
     assert!(help.contains(".env"), "{help}");
+    assert!(help.contains("--env-file <PATH>"), "{help}");
     assert!(!help.contains("secret-in-the-environment"), "{help}");
 }

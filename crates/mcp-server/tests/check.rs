@@ -40,11 +40,12 @@ impl Setup {
             port: "3001".into(),
             mcp_server_url: None,
             mcp_auth0_client_id: Some(self.tenant.client_id().to_owned()),
-            mcp_auth0_client_secret: Some(self.tenant.client_secret().to_owned()),
+            mcp_auth0_client_secret: Some(self.tenant.client_secret().into()),
             mcp_auth0_client_auth_method: Default::default(),
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(self.tenant.api_audience().to_owned()),
             api_base_url: self.api.uri(),
+            api_allow_plain_http: false,
             cors_origins: String::new(),
             hide_unpermitted_tools: false,
             resource_name: "obo-mcp".into(),
@@ -67,7 +68,7 @@ impl Setup {
             .env("MCP_AUTH0_CLIENT_ID", args.mcp_auth0_client_id.unwrap())
             .env(
                 "MCP_AUTH0_CLIENT_SECRET",
-                args.mcp_auth0_client_secret.unwrap(),
+                args.mcp_auth0_client_secret.unwrap().secret(),
             )
             .env("API_AUTH0_AUDIENCE", args.api_auth0_audience.unwrap())
             .env("API_BASE_URL", args.api_base_url)

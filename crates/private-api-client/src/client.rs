@@ -31,8 +31,9 @@ impl PrivateApiClient {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] if `base_url` is not an `http`/`https` URL, or has a query,
-    /// fragment or credentials.
+    /// [`ConfigError`] if `base_url` is not an `http`/`https` URL, is plain `http` to
+    /// a host that is not loopback (see [`ClientOptions::allow_plain_http`]), or has a
+    /// query, fragment or credentials.
     pub fn new(base_url: &str) -> Result<Self, ConfigError> {
         Self::with_options(base_url, ClientOptions::default())
     }
@@ -76,7 +77,7 @@ impl PrivateApiClient {
         http: reqwest::Client,
         options: ClientOptions,
     ) -> Result<Self, ConfigError> {
-        let base_url = parse_base_url(base_url)?;
+        let base_url = parse_base_url(base_url, options.allow_plain_http)?;
         let endpoint = private_scope_url(&base_url)?;
         Ok(Self {
             http,

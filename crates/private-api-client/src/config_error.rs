@@ -23,6 +23,15 @@ pub enum ConfigError {
     /// Credentials in the URL would be sent alongside the bearer token; refuse them.
     #[error("the private API base URL must not contain a user name or password")]
     HasUserinfo,
+    /// Plain `http` to a host that is not loopback would send every token in clear
+    /// text; see [`ClientOptions::allow_plain_http`](crate::ClientOptions::allow_plain_http).
+    #[error(
+        "the private API base URL uses plain http on a host that is not loopback ({host}): use https, or allow plain http explicitly"
+    )]
+    PlainHttp {
+        /// The host found.
+        host: String,
+    },
     /// The URL has no host to connect to.
     #[error("the private API base URL has no host")]
     NoHost,

@@ -1,10 +1,10 @@
-use url::Url;
+use url::{Host, Url};
 
 use crate::{ConfigError, PRIVATE_SCOPE_PATH};
 
 /// Validates a base URL and returns it with its path normalised to end in exactly
 /// one `/`, so that relative joins keep any path prefix.
-pub(crate) fn parse_base_url(base: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse_base_url(base: &str, allow_plain_http: bool) -> Result<Url, ConfigError> {
     let mut url = Url::parse(base.trim())?;
     match url.scheme() {
         "http" | "https" => {}
@@ -26,12 +26,27 @@ pub(crate) fn parse_base_url(base: &str) -> Result<Url, ConfigError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ConfigError::NoHost);
     }
+    if url.scheme() == "http" && !allow_plain_http && !is_loopback(&url) {
+        return Err(ConfigError::PlainHttp {
+            host: url.host_str().unwrap_or_default().to_owned(),
+        });
+    }
     // `Url::join` drops the last segment of a path without a trailing slash
     // (`http://h/prefix` + `api` = `http://h/api`), and a base ending in several
     // slashes would yield `//`. Normalising to a single trailing slash avoids both.
     let path = format!("{}/", url.path().trim_end_matches('/'));
     url.set_path(&path);
     Ok(url)
+}
+
+/// The same rule as the exchange's issuer and token endpoint (`auth0-obo`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// The full URL of `GET /api/private-scope` under a normalised base.
@@ -44,7 +59,7 @@ mod tests {
     use super::*;
 
     fn endpoint(base: &str) -> String {
-        let base = parse_base_url(base).unwrap();
+        let base = parse_base_url(base, true).unwrap();
         private_scope_url(&base).unwrap().to_string()
     }
 
@@ -68,39 +83,39 @@ mod tests {
     #[test]
     fn rejects_what_cannot_be_a_base() {
         assert!(matches!(
-            parse_base_url("ftp://h/"),
+            parse_base_url("ftp://h/", true),
             Err(ConfigError::UnsupportedScheme { .. })
         ));
         assert!(matches!(
-            parse_base_url("file:///tmp"),
+            parse_base_url("file:///tmp", true),
             Err(ConfigError::UnsupportedScheme { .. })
         ));
         assert!(matches!(
-            parse_base_url("http://h/?a=b"),
+            parse_base_url("http://h/?a=b", true),
             Err(ConfigError::HasQuery)
         ));
         assert!(matches!(
-            parse_base_url("http://h/#x"),
+            parse_base_url("http://h/#x", true),
             Err(ConfigError::HasFragment)
         ));
         assert!(matches!(
-            parse_base_url("http://u:p@h/"),
+            parse_base_url("http://u:p@h/", true),
             Err(ConfigError::HasUserinfo)
         ));
         assert!(matches!(
-            parse_base_url("http://u@h/"),
+            parse_base_url("http://u@h/", true),
             Err(ConfigError::HasUserinfo)
         ));
         assert!(matches!(
-            parse_base_url("localhost:8787"),
+            parse_base_url("localhost:8787", true),
             Err(ConfigError::UnsupportedScheme { .. })
         ));
         assert!(matches!(
-            parse_base_url("not a url"),
+            parse_base_url("not a url", true),
             Err(ConfigError::InvalidUrl(_))
         ));
         assert!(matches!(
-            parse_base_url(""),
+            parse_base_url("", true),
             Err(ConfigError::InvalidUrl(_))
         ));
     }

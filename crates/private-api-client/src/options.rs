@@ -14,6 +14,10 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Largest response body accepted, in bytes. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Allows an `http://` base URL whose host is not loopback. Off by default: every
+    /// token sent to the API would cross the network in clear text. Loopback
+    /// (`127.0.0.1`, `::1`, `localhost`) is always allowed, for tests and local use.
+    pub allow_plain_http: bool,
 }
 
 impl ClientOptions {
@@ -31,6 +35,7 @@ impl Default for ClientOptions {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             timeout: Self::DEFAULT_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            allow_plain_http: false,
         }
     }
 }

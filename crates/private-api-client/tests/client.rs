@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use private_api_client::{Actor, ApiError, ClientOptions, PrivateApiClient, PrivateScope};
+use private_api_client::{
+    Actor, ApiError, ClientOptions, ConfigError, PrivateApiClient, PrivateScope,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -143,6 +145,43 @@ async fn bad_base_urls_are_refused() {
         "",
     ] {
         assert!(PrivateApiClient::new(base).is_err(), "{base:?}");
+    }
+}
+
+#[test]
+fn finding_6_plain_http_off_loopback_is_refused_unless_allowed() {
+    let allowed = ClientOptions {
+        allow_plain_http: true,
+        ..ClientOptions::default()
+    };
+    for base in [
+        "http://api.example.com/",
+        "http://10.0.0.5:8787",
+        "http://127.0.0.1.nip.io/",
+    ] {
+        let err = PrivateApiClient::new(base).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::PlainHttp { .. }),
+            "{base}: {err:?}"
+        );
+        assert!(err.to_string().contains("use https"), "{err}");
+        let err = PrivateApiClient::with_http_client(base, reqwest::Client::new()).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::PlainHttp { .. }),
+            "{base}: {err:?}"
+        );
+        assert!(
+            PrivateApiClient::with_options(base, allowed.clone()).is_ok(),
+            "{base}"
+        );
+    }
+    for base in [
+        "http://127.0.0.1:8787",
+        "http://localhost:8787/",
+        "http://[::1]:8787",
+        "https://api.example.com/",
+    ] {
+        assert!(PrivateApiClient::new(base).is_ok(), "{base}");
     }
 }
 

@@ -1,10 +1,11 @@
-//! Configuration from the environment (and `.env`, loaded by `main`), with the same
+//! Configuration from the environment (and `./.env` or `--env-file`, loaded by `main`), with the same
 //! variable names as the MCP server so one `.env` serves both.
 //!
 //! Every problem is reported at once, each naming its variable and the fix, so a
 //! first run with an empty environment tells the operator everything in one go.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use http_serve::{ListenerArgs, ListenerLimits};
 use jwt_verify::Issuer;
@@ -57,6 +58,12 @@ pub struct Args {
     /// Time limits and the connection cap of the listener.
     #[command(flatten)]
     pub listener: ListenerArgs,
+
+    /// Read settings from this file instead of ./.env. Only the working directory's
+    /// .env is read otherwise, never one in a parent directory. Variables already set
+    /// in the environment win over the file. (Read by `main` before the other options.)
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 }
 
 /// A validated configuration.

@@ -1,6 +1,8 @@
 //! `cargo run -p private-api`: the sample upstream API. All the logic is in the
 //! library; this file reads the configuration, installs logging and serves.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context as _;
 use clap::Parser as _;
 use private_api::{AppState, Args, Config, serve, shutdown_signal};
@@ -19,20 +21,16 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    // `.env` is optional; a malformed one is an error worth stopping for.
-    // dotenvy's parse error quotes the offending line, which may hold a secret.
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(e) if e.not_found() => {}
-        Err(dotenvy::Error::LineParse(_, index)) => anyhow::bail!(
-            ".env is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)"
-        ),
-        Err(e) => return Err(e).context("could not read .env"),
-    }
+    // Clap reads the environment while it parses, so the file has to be loaded before
+    // the parse that counts: a first parse only finds out which file to load.
+    let env_file = load_env_file(Args::parse().env_file.as_deref())?;
     let args = Args::parse();
     let config = Config::from_args(&args)
         .map_err(|e| anyhow::anyhow!("refusing to start, the configuration is incomplete:\n{e}"))?;
     private_api::logging::init(&config.log).context("could not install logging")?;
+    if let Some(path) = &env_file {
+        tracing::info!(env_file = %path.display(), "settings read from the env file");
+    }
 
     let state = AppState::new(&config).context("could not build the token verifier")?;
     // Fetch the keys now so the first request is fast; a failure is not fatal (the
@@ -52,4 +50,27 @@ async fn run() -> anyhow::Result<()> {
     serve(listener, state, config.listener, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads `named`, or else `./.env` if there is one, without replacing variables that
+/// are already set; returns the file read. `dotenvy::dotenv()` would also search the
+/// parent directories, and so read a `.env` that someone else put above ours.
+fn load_env_file(named: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    let path = named.unwrap_or(Path::new(".env"));
+    match dotenvy::from_path(path) {
+        Ok(()) => Ok(Some(
+            std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+        )),
+        Err(e) if e.not_found() && named.is_none() => Ok(None),
+        Err(e) if e.not_found() => anyhow::bail!(
+            "the env file {} does not exist: fix the path given to --env-file",
+            path.display()
+        ),
+        // dotenvy's parse error quotes the offending line, which may hold a secret.
+        Err(dotenvy::Error::LineParse(_, index)) => anyhow::bail!(
+            "{} is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)",
+            path.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+    }
 }

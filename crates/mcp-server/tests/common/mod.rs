@@ -115,12 +115,14 @@ impl Prepared {
                 options
                     .client_secret
                     .clone()
-                    .unwrap_or_else(|| tenant.client_secret().to_owned()),
+                    .unwrap_or_else(|| tenant.client_secret().to_owned())
+                    .into(),
             ),
             mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(tenant.api_audience().to_owned()),
             api_base_url: options.api_base_url.clone().unwrap_or_else(|| api.uri()),
+            api_allow_plain_http: false,
             cors_origins: options.cors_origins.clone(),
             hide_unpermitted_tools: options.hide_unpermitted_tools,
             resource_name: "obo-mcp".into(),
