@@ -44,7 +44,12 @@ fuzz_target!(|data: &[u8]| {
                 .and_then(Value::as_str)
                 .map(|scope| scope.split(' ').collect())
                 .unwrap_or_default();
-            assert!(principal.scopes.iter().all(|scope| granted.contains(&scope.as_str())));
+            assert!(
+                principal
+                    .scopes
+                    .iter()
+                    .all(|scope| granted.contains(&scope.as_str()))
+            );
             assert!(principal.permissions.iter().all(|p| !p.is_empty()));
             assert!(principal.delegation_chain.len() <= 32);
             assert_eq!(
