@@ -9,7 +9,8 @@
 //!
 //! Checks: no panic; an accepted principal has exactly the issuer, a non-empty `sub`
 //! equal to the claim, a non-empty client id taken from `client_id` or `azp`, no empty
-//! scope, and an actor chain no deeper than the bound; errors are short and fixed.
+//! scope, no scope but those of `scope` (never one from `permissions`), and an actor
+//! chain no deeper than the bound; errors are short and fixed.
 
 #![no_main]
 
@@ -37,6 +38,19 @@ fuzz_target!(|data: &[u8]| {
                 .or_else(|| json.get("azp").and_then(Value::as_str));
             assert_eq!(client_id, Some(principal.client_id.as_str()));
             assert!(principal.scopes.iter().all(|scope| !scope.is_empty()));
+            // Only `scope` grants: nothing in `permissions` may reach `scopes`.
+            let granted: Vec<&str> = json
+                .get("scope")
+                .and_then(Value::as_str)
+                .map(|scope| scope.split(' ').collect())
+                .unwrap_or_default();
+            assert!(
+                principal
+                    .scopes
+                    .iter()
+                    .all(|scope| granted.contains(&scope.as_str()))
+            );
+            assert!(principal.permissions.iter().all(|p| !p.is_empty()));
             assert!(principal.delegation_chain.len() <= 32);
             assert_eq!(
                 principal.current_actor().map(|actor| actor.sub.as_str()),

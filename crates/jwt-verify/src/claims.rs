@@ -168,13 +168,16 @@ pub(crate) fn principal_from_claims(
                 .map(str::to_owned),
         );
     }
+    // Kept apart from `scopes`: with RBAC, Auth0 lists here every permission the user
+    // holds, whatever the client asked for and the user consented to.
+    let mut permissions = BTreeSet::new();
     match claims.get("permissions") {
         None | Some(Value::Null) => {}
-        Some(Value::Array(permissions)) => {
-            for permission in permissions {
+        Some(Value::Array(values)) => {
+            for permission in values {
                 match permission {
                     Value::String(p) if !p.is_empty() => {
-                        scopes.insert(p.clone());
+                        permissions.insert(p.clone());
                     }
                     _ => return Err(invalid("permissions")),
                 }
@@ -188,6 +191,7 @@ pub(crate) fn principal_from_claims(
         client_id,
         azp,
         scopes,
+        permissions,
         name: optional_text(&claims, "name")?,
         email: optional_text(&claims, "email")?,
         expires_at,

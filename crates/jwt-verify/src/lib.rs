@@ -66,6 +66,10 @@
 //!   our audience; `exp` and `nbf` with leeway; `sub` a non-empty string; a client id
 //!   from `client_id`, else `azp`. Claims we read must have their registered type, and
 //!   a claims object with duplicate members is refused.
+//! - **Scopes.** [`Principal::scopes`] and [`Principal::has_scope`] come from `scope`
+//!   alone: what the client asked for and the user consented to. Auth0's RBAC
+//!   `permissions` (every permission the user holds, whatever the client asked for) is
+//!   kept apart in [`Principal::permissions`] and grants nothing.
 //!
 //! # Keys and rotation
 //!

@@ -18,8 +18,13 @@ pub struct Principal {
     pub client_id: String,
     /// The `azp` claim, when present.
     pub azp: Option<String>,
-    /// The `scope` string split on spaces, merged with Auth0's `permissions` array.
+    /// The `scope` claim split on spaces: what the client requested and the user
+    /// consented to. The only claim [`Principal::has_scope`] reads.
     pub scopes: BTreeSet<String>,
+    /// Auth0's RBAC `permissions` claim: every permission the user holds on this API,
+    /// whatever the client asked for. For display and the caller's own policies only;
+    /// granting on it would let a client act beyond the user's consent.
+    pub permissions: BTreeSet<String>,
     /// The `name` claim, when present.
     pub name: Option<String>,
     /// The `email` claim, when present.
@@ -37,7 +42,7 @@ impl Principal {
         &self.token
     }
 
-    /// Whether the token grants `scope`.
+    /// Whether the token's `scope` claim grants `scope`. `permissions` never counts.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
     }

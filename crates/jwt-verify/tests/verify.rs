@@ -83,25 +83,33 @@ async fn rfc7519_4_1_3_aud_array_containing_our_audience_is_accepted() {
     assert_refused(verifier.verify(&empty).await, &empty, "wrong_audience");
 }
 
+/// Issue 12, finding 1: with RBAC, Auth0 lists in `permissions` every permission the
+/// user holds, whatever the client was consented; only `scope` may grant.
 #[tokio::test]
-async fn permissions_merge_with_scope_deduplicated() {
+async fn finding_1_scopes_come_from_scope_only_and_permissions_stay_apart() {
     let fx = Fixture::new().await;
     let token = fx
         .token()
-        .scope("openid  tool:greet read:private")
-        .permissions(["tool:greet", "admin:all", "read:private"])
+        .scope("openid  tool:whoami")
+        .permissions(["tool:whoami", "tool:greet", "read:private"])
         .sign(&fx.key);
     let principal = fx.verifier().verify(&token).await.unwrap();
     let scopes: Vec<&str> = principal.scopes.iter().map(String::as_str).collect();
-    assert_eq!(
-        scopes,
-        ["admin:all", "openid", "read:private", "tool:greet"]
-    );
+    assert_eq!(scopes, ["openid", "tool:whoami"]);
+    let permissions: Vec<&str> = principal.permissions.iter().map(String::as_str).collect();
+    assert_eq!(permissions, ["read:private", "tool:greet", "tool:whoami"]);
+    assert!(principal.has_scope("tool:whoami"));
+    assert!(!principal.has_scope("tool:greet"));
+    assert!(!principal.has_scope("read:private"));
 
     let only_permissions = fx.token().permissions(["read:private"]).sign(&fx.key);
     let principal = fx.verifier().verify(&only_permissions).await.unwrap();
-    assert!(principal.has_scope("read:private"));
-    assert_eq!(principal.scopes.len(), 1);
+    assert!(!principal.has_scope("read:private"));
+    assert!(principal.scopes.is_empty());
+    assert_eq!(
+        principal.permissions.iter().collect::<Vec<_>>(),
+        ["read:private"]
+    );
 }
 
 #[tokio::test]

@@ -652,14 +652,21 @@ async fn check_token<W: Write>(
         .unwrap_or_default();
     let scopes: Vec<&str> = principal.scopes.iter().map(String::as_str).collect();
     let mut detail = format!(
-        "verified: sub={:?} aud={:?} azp={:?} client_id={:?} scopes=[{}] expires in {}",
+        "verified: sub={:?} aud={:?} azp={:?} client_id={:?} scopes=[{}]",
         principal.sub,
         settings.audience,
         principal.azp.as_deref().unwrap_or("-"),
         principal.client_id,
         scopes.join(" "),
-        human_duration(principal.expires_at.saturating_sub(now)),
     );
+    if !principal.permissions.is_empty() {
+        let permissions: Vec<&str> = principal.permissions.iter().map(String::as_str).collect();
+        detail.push_str(&format!(" permissions=[{}]", permissions.join(" ")));
+    }
+    detail.push_str(&format!(
+        " expires in {}",
+        human_duration(principal.expires_at.saturating_sub(now))
+    ));
     if !principal.delegation_chain.is_empty() {
         let chain: Vec<&str> = principal
             .delegation_chain
@@ -674,13 +681,25 @@ async fn check_token<W: Write>(
         .filter(|scope| !principal.has_scope(scope))
         .collect();
     if !missing.is_empty() {
+        let mut detail = format!(
+            "the token's scope lacks {}: the tools that need it will answer 403 insufficient_scope",
+            missing.join(" ")
+        );
+        let held: Vec<&str> = missing
+            .iter()
+            .copied()
+            .filter(|scope| principal.permissions.contains(*scope))
+            .collect();
+        if !held.is_empty() {
+            detail.push_str(&format!(
+                " (the user holds {} in `permissions`, which grants no tool: the client did not request it, or the user did not consent)",
+                held.join(" ")
+            ));
+        }
         r.warn(
             names::TOKEN_SCOPES,
-            format!(
-                "the token lacks {}: the tools that need it will answer 403 insufficient_scope",
-                missing.join(" ")
-            ),
-            "give the user a role carrying these permissions on the MCP server's API (RBAC on, \"Add Permissions in the Access Token\"), and have the MCP client request them".to_owned(),
+            detail,
+            "have the MCP client request these scopes for the MCP server's API and the user consent to them at sign-in; with RBAC on, the user's role must also carry them".to_owned(),
         );
     }
 
@@ -749,7 +768,7 @@ async fn check_token<W: Write>(
                 "the granted scope {granted:?} differs from MCP_AUTH0_EXCHANGE_SCOPE {:?}",
                 settings.exchange_scope
             ),
-            "give the user a role with these permissions on the private API, and check the client grant's scopes".to_owned(),
+            "the exchanged token's scope holds only what the client grant allows and the user's roles carry: give the user a role carrying these scopes on the private API, and check the client grant's scopes".to_owned(),
         );
     }
 

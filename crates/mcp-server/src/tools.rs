@@ -78,7 +78,7 @@ impl OboTools {
 
     #[tool(
         title = "Who am I",
-        description = "Show the signed-in user as this server sees them: sub, client id, name, email, scopes and delegation chain. Requires the scope tool:whoami.",
+        description = "Show the signed-in user as this server sees them: sub, client id, name, email, scopes (which grant tools), RBAC permissions (which do not) and delegation chain. Requires the scope tool:whoami.",
         annotations(title = "Who am I", read_only_hint = true, open_world_hint = false)
     )]
     async fn whoami(&self, Extension(parts): Extension<Parts>) -> Result<CallToolResult, McpError> {
@@ -91,6 +91,9 @@ impl OboTools {
             "name": principal.name,
             "email": principal.email,
             "scopes": principal.scopes,
+            // Shown apart from `scopes`, which alone grant tools: with RBAC, Auth0 lists
+            // here every permission the user holds, consented or not.
+            "permissions": principal.permissions,
             "delegation_chain": principal.delegation_chain,
         });
         self.finished(principal, "whoami", "ok", "ok", started, None);

@@ -391,6 +391,40 @@ async fn a_token_without_the_tool_scopes_is_a_warning() {
     assert!(report.passed(), "{out}");
 }
 
+/// Issue 12, finding 1: a tool scope the user holds in `permissions` but the client was
+/// not consented is still missing, and the fix is consent, not another role.
+#[tokio::test]
+async fn finding_1_a_tool_scope_in_permissions_only_is_still_missing() {
+    let setup = Setup::start().await;
+    let token = setup.tenant.sign_user_token(
+        &setup
+            .tenant
+            .user_token("auth0|alice")
+            .scope("openid tool:whoami")
+            .permissions(["tool:whoami", "tool:greet"]),
+    );
+    let (report, out) = run(&setup.args(), Some(&token)).await;
+    assert!(
+        line(&report, names::TOKEN)
+            .detail
+            .contains("scopes=[openid tool:whoami] permissions=[tool:greet tool:whoami]"),
+        "{out}"
+    );
+    let scopes = line(&report, names::TOKEN_SCOPES);
+    assert_eq!(scopes.outcome, Outcome::Warn, "{out}");
+    assert!(
+        scopes
+            .detail
+            .contains("the user holds tool:greet in `permissions`, which grants no tool"),
+        "{out}"
+    );
+    let fix = scopes.fix.as_deref().unwrap_or_default();
+    assert!(
+        fix.contains("have the MCP client request these scopes") && fix.contains("consent"),
+        "{out}"
+    );
+}
+
 // ---- the binary ----
 
 struct EmptyDir(std::path::PathBuf);

@@ -5,9 +5,25 @@
 
 mod common;
 
-use common::{Options, TestServer, call, connect, jwt_claims, text_of, tool_text, upstream_json};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::post_service;
+use common::{
+    McpHttp, Options, Prepared, TestServer, call, connect, jwt_claims, text_of, tool_text,
+    upstream_json,
+};
 use jwt_verify::{BearerErrorCode, Challenge};
+use mcp_server::app::AppState;
+use mcp_server::auth;
+use mcp_server::tools::OboTools;
+use obo_tests::tenant::MockTenant;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use wiremock::MockServer;
 
 async fn tool_names(server: &TestServer, token: &str) -> Vec<String> {
     let client = connect(&server.mcp_url(), token).await;
@@ -119,7 +135,7 @@ async fn whoami_reports_the_user_their_scopes_and_the_delegation_chain() {
             .tenant
             .user_token("auth0|alice")
             .scope("tool:whoami")
-            .permissions(["tool:whoami"])
+            .permissions(["tool:whoami", "tool:greet"])
             .act(["agent-x", "orchestrator"]),
     );
     let client = connect(&server.mcp_url(), &token).await;
@@ -135,6 +151,7 @@ async fn whoami_reports_the_user_their_scopes_and_the_delegation_chain() {
             "name": "alice",
             "email": "alice@example.com",
             "scopes": ["tool:whoami"],
+            "permissions": ["tool:greet", "tool:whoami"],
             "delegation_chain": [{"sub": "agent-x"}, {"sub": "orchestrator"}],
         })
     );
@@ -365,24 +382,119 @@ async fn mcp_scope_challenge_the_rmcp_client_sees_the_403_as_an_error() {
     client.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_permitted_scope_in_permissions_only_is_enough() {
-    // Auth0 RBAC puts the scope in `permissions`; the token's `scope` may lack it.
-    let server = TestServer::start(Options::default()).await;
-    let token = server.tenant.sign_user_token(
-        &server
-            .tenant
+/// Issue 12, finding 1: what the client was consented (`scope`) is narrower than what
+/// the user holds (Auth0 RBAC `permissions`). Only `scope` may grant a tool.
+fn consented_whoami_holding_greet(tenant: &MockTenant) -> String {
+    tenant.sign_user_token(
+        &tenant
             .user_token("auth0|alice")
-            .scope("openid")
-            .permissions(["tool:greet"]),
-    );
-    let (text, is_error) = tool_text(
-        &server
-            .http()
-            .call_tool(Some(&token), "greet", json!({}))
-            .await,
-    );
+            .scope("openid tool:whoami")
+            .permissions(["tool:whoami", "tool:greet"]),
+    )
+}
+
+#[tokio::test]
+async fn finding_1_permissions_never_grant_a_tool_greet_is_403_with_no_exchange() {
+    let server = TestServer::start(Options::default()).await;
+    let token = consented_whoami_holding_greet(&server.tenant);
+    assert_step_up(&server, &token, "greet", "tool:greet").await;
+    assert_eq!(server.tenant.exchange_attempts(), 0, "no exchange");
+    assert_eq!(server.api_requests().await, 0, "no private API call");
+}
+
+/// The tools behind the bearer layer alone, without the scope gate, as a program that
+/// mounts `OboTools` itself would run them: only the tools' own check stands.
+struct UngatedServer {
+    mcp_url: String,
+    tenant: MockTenant,
+    api: MockServer,
+    cancel: CancellationToken,
+}
+
+impl UngatedServer {
+    async fn start() -> Self {
+        let Prepared {
+            listener,
+            base,
+            settings,
+            tenant,
+            api,
+            ..
+        } = Prepared::new(&Options::default()).await;
+        let state = AppState::new(&settings).unwrap();
+        let tools = OboTools::new(state.delegation.clone(), false);
+        let mcp = StreamableHttpService::new(
+            move || Ok(tools.clone()),
+            Arc::new(NeverSessionManager::default()),
+            StreamableHttpServerConfig::default()
+                .with_legacy_session_mode(false)
+                .with_json_response(true),
+        );
+        let app = Router::new()
+            .route(
+                "/mcp",
+                post_service(mcp).route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    auth::authenticate,
+                )),
+            )
+            .with_state(state);
+        let cancel = CancellationToken::new();
+        let shutdown = cancel.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+                .unwrap();
+        });
+        Self {
+            mcp_url: format!("{base}/mcp"),
+            tenant,
+            api,
+            cancel,
+        }
+    }
+}
+
+impl Drop for UngatedServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[tokio::test]
+async fn finding_1_permissions_never_grant_a_tool_in_the_tools_own_check() {
+    let server = UngatedServer::start().await;
+    let token = consented_whoami_holding_greet(&server.tenant);
+    let http = McpHttp::new(&server.mcp_url);
+
+    // The server answers what `scope` grants, so the refusal below is the tool's.
+    let (text, is_error) = tool_text(&http.call_tool(Some(&token), "whoami", json!({})).await);
     assert!(!is_error, "{text}");
+
+    let answer = http.call_tool(Some(&token), "greet", json!({})).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.body["error"]["message"], "the tool `greet` requires the scope tool:greet",
+        "{answer:?}"
+    );
+    assert_eq!(server.tenant.exchange_attempts(), 0, "no exchange");
+    let api_requests = server.api.received_requests().await.unwrap_or_default();
+    assert!(api_requests.is_empty(), "no private API call");
+}
+
+#[tokio::test]
+async fn finding_1_permissions_never_grant_a_tool_hidden_tools_stay_hidden() {
+    let server = TestServer::start(Options {
+        hide_unpermitted_tools: true,
+        ..Options::default()
+    })
+    .await;
+    let token = consented_whoami_holding_greet(&server.tenant);
+    assert_eq!(
+        tool_names(&server, &token).await,
+        ["get_datetime", "whoami"]
+    );
 }
 
 #[tokio::test]

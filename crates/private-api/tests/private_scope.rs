@@ -52,15 +52,23 @@ async fn a_token_used_directly_has_no_actor() {
     assert_eq!(body["delegation_chain"], json!([]));
 }
 
+/// Issue 12, finding 1: Auth0's RBAC `permissions` lists every permission the user
+/// holds, whatever the client was granted; only the token's `scope` may grant.
 #[tokio::test]
-async fn rbac_permissions_grant_the_scope_too() {
+async fn finding_1_read_private_in_permissions_only_is_insufficient_scope() {
     let api = Harness::start().await;
     let token = api
         .token()
-        .without("scope")
+        .scope("openid")
         .permissions(["read:private"])
         .sign(&api.key);
-    assert_eq!(api.get_with_token(&token).await.status(), 200);
+    let response = api.get_with_token(&token).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        challenge(&response).unwrap(),
+        r#"Bearer error="insufficient_scope", error_description="The access token lacks the scope read:private", scope="read:private""#
+    );
+    assert_eq!(json_body(response).await["error"], "insufficient_scope");
 }
 
 #[tokio::test]
