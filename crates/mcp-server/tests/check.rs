@@ -50,6 +50,7 @@ impl Setup {
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: "5".into(),
             metrics_addr: None,
+            jwks_max_staleness_secs: "86400".into(),
         }
     }
 
