@@ -18,13 +18,14 @@ use clap::Args;
 use crate::cmd::{cargo, has_cargo_subcommand, step, workspace_root};
 
 /// Each target and the dictionary that speaks its input language.
-const TARGETS: [(&str, &str); 6] = [
+const TARGETS: [(&str, &str); 7] = [
     ("bearer_header", "bearer_header.dict"),
     ("jwt_header", "json.dict"),
     ("jwt_claims", "json.dict"),
     ("jwt_verify_signed", "json.dict"),
     ("token_response", "token_response.dict"),
     ("www_authenticate", "www_authenticate.dict"),
+    ("retry_after", "retry_after.dict"),
 ];
 
 #[derive(Debug, Args)]

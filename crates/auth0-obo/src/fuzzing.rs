@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/`: how a token endpoint's answer
 //! (status, headers, body: all foreign bytes) becomes an [`ExchangedToken`] or an
-//! [`ExchangeError`]. Not a stable API; hidden from the docs.
+//! [`ExchangeError`], and how a 429's headers become a wait. Not a stable API; hidden
+//! from the docs.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -26,4 +27,10 @@ pub fn token_response(
         return Err(error);
     }
     parse_token_response(status, body, &content_type, received_at, secrets)
+}
+
+/// How long a 429 with these headers (`Retry-After`, `x-ratelimit-reset`) asks the
+/// client to wait, read at `now`, exactly as the exchange client reads it.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    crate::retry::retry_after(headers, now)
 }

@@ -72,76 +72,35 @@ impl RetryPolicy {
 /// How long a 429 asks us to wait: `Retry-After` (delay-seconds or an HTTP date,
 /// RFC 9110 §10.2.3), else Auth0's `x-ratelimit-reset` (epoch seconds when the
 /// window resets).
+///
+/// HTTP dates are read by `httpdate` (hyper's parser): all three formats RFC 9110
+/// §5.6.7 asks recipients to accept, years 1970 to 9999 only, so no date a server
+/// sends can overflow the arithmetic; anything else is ignored as if absent.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if let Some(value) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
         let value = value.trim();
-        if let Ok(secs) = value.parse::<u64>() {
+        if let Some(secs) = decimal(value) {
             return Some(Duration::from_secs(secs));
         }
-        if let Some(at) = parse_http_date(value) {
+        if let Ok(at) = httpdate::parse_http_date(value) {
             return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
         }
     }
     let reset = headers
         .get("x-ratelimit-reset")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())?;
+        .and_then(|v| decimal(v.trim()))?;
     let at = UNIX_EPOCH.checked_add(Duration::from_secs(reset))?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the HTTP-date form
-/// that RFC 9110 §5.6.7 requires senders to use.
-fn parse_http_date(value: &str) -> Option<SystemTime> {
-    let rest = value.split_once(", ")?.1;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let hour: u64 = hms.next()?.parse().ok()?;
-    let minute: u64 = hms.next()?.parse().ok()?;
-    let second: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT"
-        || parts.next().is_some()
-        || hms.next().is_some()
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-        || year < 1970
-    {
-        return None;
-    }
-    let days = u64::try_from(days_from_civil(year, month, i64::try_from(day).ok()?)).ok()?;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// `1*DIGIT` (RFC 9110 `delay-seconds`): `u64::from_str` would also take a sign.
+fn decimal(value: &str) -> Option<u64> {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| value.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -150,18 +109,126 @@ mod tests {
     use reqwest::StatusCode;
     use reqwest::header::HeaderValue;
 
+    /// The wait a 429 with this `Retry-After` (and `x-ratelimit-reset`, if given) asks for.
+    fn wait(retry_after_value: &str, reset: Option<&str>, now: SystemTime) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(retry_after_value) {
+            headers.insert(RETRY_AFTER, value);
+        }
+        if let Some(reset) = reset {
+            headers.insert(
+                "x-ratelimit-reset",
+                HeaderValue::from_str(reset).expect("a test header value"),
+            );
+        }
+        retry_after(&headers, now)
+    }
+
+    const NOV_1994: u64 = 784_111_770;
+    /// 9999-12-31T23:59:59Z, the last instant an HTTP date can name.
+    const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
     #[test]
-    fn rfc9110_5_6_7_imf_fixdate() {
+    fn finding_5_a_retry_after_date_in_year_1000000000000_is_ignored_not_an_overflow() {
+        let header = "Sun, 06 Nov 1000000000000 08:49:37 GMT";
+        assert_eq!(wait(header, None, at(NOV_1994)), None);
+        // The rate limit's own reset time still applies.
         assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(UNIX_EPOCH + Duration::from_secs(784_111_777))
+            wait(header, Some("784111773"), at(NOV_1994)),
+            Some(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn rfc9110_5_6_7_all_three_http_date_formats_are_accepted() {
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                wait(date, None, at(NOV_1994)),
+                Some(Duration::from_secs(7)),
+                "{date}"
+            );
+        }
+        assert_eq!(
+            wait("Thu, 01 Jan 1970 00:00:00 GMT", None, UNIX_EPOCH),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn rfc9110_10_2_3_retry_after_edge_cases() {
+        let now = at(NOV_1994);
+        let year_9999 = "Fri, 31 Dec 9999 23:59:59 GMT";
+        assert_eq!(
+            wait(year_9999, None, now),
+            Some(Duration::from_secs(LAST_HTTP_DATE - NOV_1994))
+        );
+        for ignored in [
+            "Sat, 01 Jan 10000 00:00:00 GMT",
+            "Sun, 06 Nov 99999999999999999999 08:49:37 GMT",
+            "Sun, 06 Nov -1994 08:49:37 GMT",
+            "Thu, 31 Dec 1969 23:59:59 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "-5",
+            "+5",
+            "5.5",
+            "18446744073709551616",
+            "",
+            "garbage",
+        ] {
+            assert_eq!(wait(ignored, None, now), None, "{ignored:?}");
+        }
+        assert_eq!(
+            wait("18446744073709551615", None, now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        // A date already past means "now", not a negative or wrapped wait.
+        assert_eq!(
+            wait("Sun, 06 Nov 1994 08:49:37 GMT", None, at(NOV_1994 + 3600)),
+            Some(Duration::ZERO)
         );
         assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(UNIX_EPOCH)
+            wait("", Some("18446744073709551615"), now),
+            None,
+            "a reset beyond SystemTime's range is ignored"
         );
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
-        assert_eq!(parse_http_date("garbage"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_imf_fixdate_shaped_value_is_bounded_by_year_9999(
+            day in 0u64..100,
+            month in proptest::sample::select(&["Jan", "Feb", "Nov", "Dec", "Foo"][..]),
+            year in proptest::prelude::any::<u64>(),
+            hour in 0u64..100,
+            now in 0u64..LAST_HTTP_DATE,
+        ) {
+            let header = format!("Sun, {day:02} {month} {year} {hour:02}:49:37 GMT");
+            if let Some(wait) = wait(&header, None, at(now)) {
+                proptest::prop_assert!(wait.as_secs() <= LAST_HTTP_DATE - now, "{header}");
+            }
+        }
+
+        #[test]
+        fn any_value_and_any_clock_never_panic(value in "\\PC{0,40}", reset in "[0-9-]{0,25}", now in proptest::prelude::any::<u32>()) {
+            let _ = wait(&value, Some(&reset), at(u64::from(now)));
+        }
+
+        #[test]
+        fn delay_seconds_are_taken_as_they_are(secs in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(
+                wait(&secs.to_string(), None, at(NOV_1994)),
+                Some(Duration::from_secs(secs))
+            );
+        }
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! - **Failures are shared too.** With no keys cached, a failed fetch answers the
 //!   requests queued behind it and any arriving within a second, instead of each
 //!   retrying.
-//! - **Stale keys beat no keys.** When the cache expires and the endpoint fails, the
-//!   old keys keep verifying; retries are spaced by the refetch cooldown. Requests that
-//!   find a refresh already in progress do not wait for it.
+//! - **Stale keys beat no keys, for a while.** When the cache expires and the endpoint
+//!   fails (or answers no usable key), the old keys keep verifying; retries are spaced
+//!   by the refetch cooldown. Requests that find a refresh already in progress do not
+//!   wait for it. Past the maximum staleness the keys are forgotten, once, with a
+//!   warning: a tenant that withdrew a compromised key must win eventually, so from
+//!   then on it is as if keys had never been fetched.
 //! - **Unknown `kid` is rate-limited.** It may trigger one refetch per cooldown, so a
 //!   flood of tokens with made-up key ids costs the issuer at most one request each
 //!   cooldown.
@@ -34,11 +37,12 @@ pub struct JwksStats {
     pub unknown_kid_refetches: u64,
 }
 
-/// A key set and when it stops being fresh.
+/// A key set, when it stops being fresh, and when it stops being usable at all.
 #[derive(Debug)]
 pub(crate) struct CachedKeys {
     pub(crate) keys: KeySet,
     expires_at: Instant,
+    usable_until: Instant,
 }
 
 /// A view of the cache taken at the start of a verification.
@@ -68,6 +72,7 @@ pub(crate) struct KeyCache {
     ttl_min: Duration,
     ttl_max: Duration,
     cooldown: Duration,
+    max_staleness: Duration,
 }
 
 impl KeyCache {
@@ -84,6 +89,7 @@ impl KeyCache {
             ttl_min: options.jwks_min_ttl,
             ttl_max: options.jwks_max_ttl,
             cooldown: options.refetch_cooldown,
+            max_staleness: options.jwks_max_staleness,
         }
     }
 
@@ -185,7 +191,14 @@ impl KeyCache {
         self.fetch(&mut state).await.ok()
     }
 
-    /// Fetches now (e.g. at startup, or on an operator's request).
+    /// Makes sure usable keys are cached, fetching only when a verification would, so
+    /// under the same single flight, cold-start backoff and cooldown.
+    pub(crate) async fn ensure(&self) -> Result<(), JwksError> {
+        self.snapshot().await.map(drop)
+    }
+
+    /// Fetches now, whatever the cache holds and however recently a fetch failed (at
+    /// startup, or on an operator's request; never on behalf of every request).
     pub(crate) async fn refresh(&self) -> Result<(), JwksError> {
         let mut state = self.refresh.lock().await;
         self.fetch(&mut state).await.map(drop)
@@ -203,9 +216,11 @@ impl KeyCache {
                     .unwrap_or(self.ttl_default)
                     .clamp(self.ttl_min, self.ttl_max);
                 tracing::debug!(keys = keys.len(), ttl_secs = ttl.as_secs(), "fetched JWKS");
+                let expires_at = Instant::now() + ttl;
                 let cached = Arc::new(CachedKeys {
                     keys,
-                    expires_at: Instant::now() + ttl,
+                    expires_at,
+                    usable_until: expires_at + self.max_staleness,
                 });
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) =
                     Some(Arc::clone(&cached));
@@ -230,11 +245,36 @@ impl KeyCache {
         self.cooldown.min(Duration::from_secs(1))
     }
 
+    /// The cached keys, unless they are past their maximum staleness.
     fn current(&self) -> Option<Arc<CachedKeys>> {
-        self.current
+        let keys = self
+            .current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone()?;
+        if Instant::now() < keys.usable_until {
+            return Some(keys);
+        }
+        self.forget(&keys);
+        None
+    }
+
+    /// Drops keys that outlived their maximum staleness. Only the caller that removes
+    /// them logs, so the warning is written once per key set, not once per request.
+    fn forget(&self, expired: &Arc<CachedKeys>) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current
+            .as_ref()
+            .is_some_and(|keys| Arc::ptr_eq(keys, expired))
+        {
+            *current = None;
+            drop(current);
+            tracing::warn!(
+                max_staleness_secs = self.max_staleness.as_secs(),
+                "the cached signing keys (JWKS) are past their maximum staleness and could not be refreshed; \
+                 tokens are refused as unverifiable (503) until the JWKS can be fetched again"
+            );
+        }
     }
 }
 

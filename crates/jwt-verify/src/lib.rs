@@ -77,8 +77,11 @@
 //! the response's `Cache-Control: max-age`, clamped to 30 s ..= 24 h (10 minutes when
 //! absent). A token with an unknown `kid` triggers one refetch, at most once per
 //! [`VerifierOptions::refetch_cooldown`], and concurrent refetches share one request.
-//! When the endpoint fails, cached keys keep working; with no keys at all, verification
-//! fails with [`VerifyError::KeysUnavailable`], a server-side error.
+//! When the endpoint fails, cached keys keep working for up to
+//! [`VerifierOptions::jwks_max_staleness`] (24 h) past their lifetime; with no keys at
+//! all, or only older ones, verification fails with [`VerifyError::KeysUnavailable`], a
+//! server-side error. [`JwksVerifier::ensure_keys`] loads keys under the same limits,
+//! for callers such as readiness probes that anyone may trigger.
 //!
 //! # Secrets
 //!

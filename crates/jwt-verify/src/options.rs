@@ -105,6 +105,13 @@ pub struct VerifierOptions {
     pub jwks_min_ttl: Duration,
     /// The ceiling for any cache lifetime, so revoked keys do age out. Default: 24 h.
     pub jwks_max_ttl: Duration,
+    /// How long keys may keep verifying after their cache lifetime ended while the JWKS
+    /// cannot be refreshed (the endpoint fails, or answers no usable key). Keys are
+    /// kept through an outage so a tenant blip does not refuse every token, but not
+    /// forever: past this, verification fails with
+    /// [`VerifyError::KeysUnavailable`](crate::VerifyError::KeysUnavailable) as if keys
+    /// had never been fetched. Default: 24 h; at most 30 days.
+    pub jwks_max_staleness: Duration,
     /// An unknown `kid` refetches the JWKS at most once per this period, however many
     /// such tokens arrive. It also spaces out retries while the endpoint is failing and
     /// older keys are still cached. Default: 30 s.
@@ -129,6 +136,7 @@ impl Default for VerifierOptions {
             jwks_ttl: Duration::from_secs(600),
             jwks_min_ttl: Duration::from_secs(30),
             jwks_max_ttl: Duration::from_secs(24 * 3600),
+            jwks_max_staleness: Duration::from_secs(24 * 3600),
             refetch_cooldown: Duration::from_secs(30),
             max_token_bytes: 16 * 1024,
             max_jwks_bytes: 256 * 1024,
@@ -151,6 +159,10 @@ impl VerifierOptions {
         // Bounded so that `Instant + ttl` cannot overflow.
         if self.jwks_max_ttl > Duration::from_secs(30 * 24 * 3600) {
             return fail("jwks_max_ttl must be at most 30 days");
+        }
+        // Bounded so that `Instant + ttl + staleness` cannot overflow.
+        if self.jwks_max_staleness > Duration::from_secs(30 * 24 * 3600) {
+            return fail("jwks_max_staleness must be at most 30 days");
         }
         if self.jwks_min_ttl > self.jwks_max_ttl {
             return fail("jwks_min_ttl must not exceed jwks_max_ttl");

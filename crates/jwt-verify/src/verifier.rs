@@ -140,13 +140,24 @@ impl JwksVerifier {
         )
     }
 
-    /// Fetches the JWKS now, whatever the cache holds. Use at startup to warm the cache
-    /// and to fail fast when the issuer is unreachable.
+    /// Fetches the JWKS now, whatever the cache holds and however recently a fetch
+    /// failed. Use at startup to warm the cache and to fail fast when the issuer is
+    /// unreachable; for anything a client can trigger, use
+    /// [`JwksVerifier::ensure_keys`].
     pub async fn refresh_keys(&self) -> Result<(), JwksError> {
         self.inner.cache.refresh().await
     }
 
-    /// Whether any keys are cached (a readiness signal).
+    /// Makes sure usable keys are cached, fetching them only when verifying a token
+    /// would: the same single flight, the same backoff after a failed fetch, the same
+    /// cooldown for stale keys. Safe to call on every request (a readiness probe): it
+    /// never costs the issuer more fetches than verification does.
+    pub async fn ensure_keys(&self) -> Result<(), JwksError> {
+        self.inner.cache.ensure().await
+    }
+
+    /// Whether usable keys are cached (a readiness signal): fetched, and not past
+    /// [`VerifierOptions::jwks_max_staleness`].
     pub fn has_keys(&self) -> bool {
         self.inner.cache.has_keys()
     }

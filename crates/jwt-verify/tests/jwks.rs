@@ -534,6 +534,10 @@ fn invalid_configuration_is_refused_at_construction() {
             ..VerifierOptions::default()
         },
         VerifierOptions {
+            jwks_max_staleness: Duration::from_secs(30 * 24 * 3600 + 1),
+            ..VerifierOptions::default()
+        },
+        VerifierOptions {
             max_token_bytes: 0,
             ..VerifierOptions::default()
         },
@@ -583,4 +587,133 @@ async fn verifier_debug_shows_configuration_not_keys_or_tokens() {
         "{debug}"
     );
     assert!(!debug.contains(fx.key.jwk()["n"].as_str().unwrap()));
+}
+
+/// Options for the staleness tests: keys fresh for `ttl`, then usable for
+/// `staleness` more while the JWKS cannot be refreshed.
+fn staleness_options(ttl: Duration, staleness: Duration) -> VerifierOptions {
+    VerifierOptions {
+        jwks_ttl: ttl,
+        jwks_max_staleness: staleness,
+        ..fast_options()
+    }
+}
+
+/// Keys fresh for 50 ms, then usable for 1 s more: long enough that a busy machine
+/// cannot overrun the bound between two steps of a test, short enough to wait out.
+const TTL: Duration = Duration::from_millis(50);
+const STALENESS: Duration = Duration::from_secs(1);
+
+/// Waits until the keys fetched at `fetched` are past their lifetime plus `STALENESS`.
+async fn wait_past_the_bound(fetched: std::time::Instant) {
+    tokio::time::sleep_until((fetched + TTL + STALENESS + Duration::from_millis(100)).into()).await;
+}
+
+#[tokio::test]
+async fn finding_7_stale_keys_verify_within_the_bound_and_are_refused_after_it() {
+    let fx = Fixture::new().await;
+    let verifier = fx.verifier_with(staleness_options(TTL, STALENESS));
+    let fetched = std::time::Instant::now();
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+
+    fx.fail_with(503);
+    tokio::time::sleep(TTL * 2).await;
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+    assert!(verifier.has_keys(), "stale but within the bound");
+
+    wait_past_the_bound(fetched).await;
+    assert!(!verifier.has_keys(), "past the bound the keys are gone");
+    let token = fx.token().sign(&fx.key);
+    let error = assert_refused(verifier.verify(&token).await, &token, "jwks_unavailable");
+    assert_eq!(error.error_code(), None, "a 503, as with no keys at all");
+    assert!(matches!(
+        error,
+        VerifyError::KeysUnavailable(JwksError::Status { status: 503, .. })
+    ));
+    assert!(matches!(
+        verifier.ensure_keys().await,
+        Err(JwksError::Status { status: 503, .. })
+    ));
+
+    // Recovery: the next fetch after the cold-start backoff (the cooldown, 300 ms).
+    fx.publish(&[&fx.key]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+    assert!(verifier.has_keys());
+}
+
+#[tokio::test]
+async fn finding_7_an_empty_jwks_does_not_keep_stale_keys_past_the_bound() {
+    let fx = Fixture::new().await;
+    let verifier = fx.verifier_with(staleness_options(TTL, STALENESS));
+    let fetched = std::time::Instant::now();
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+
+    fx.publish_json(&json!({"keys": []}));
+    tokio::time::sleep(TTL * 2).await;
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+
+    wait_past_the_bound(fetched).await;
+    let token = fx.token().sign(&fx.key);
+    let error = assert_refused(verifier.verify(&token).await, &token, "jwks_unavailable");
+    assert!(matches!(
+        error,
+        VerifyError::KeysUnavailable(JwksError::NoUsableKeys)
+    ));
+
+    fx.publish(&[&fx.key]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+}
+
+#[tokio::test]
+async fn finding_7_a_refresh_within_the_bound_starts_a_new_lifetime() {
+    let fx = Fixture::new().await;
+    let verifier = fx.verifier_with(staleness_options(TTL, STALENESS));
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+    fx.fail_with(503);
+    tokio::time::sleep(TTL * 2).await;
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+
+    // The JWKS answers again before the bound; the refreshed keys get a bound of their
+    // own, so the first fetch's bound passing changes nothing.
+    fx.publish(&[&fx.key]);
+    tokio::time::sleep(Duration::from_millis(400)).await; // past the 300 ms cooldown
+    let refreshed = std::time::Instant::now();
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+    assert_eq!(verifier.stats().fetches_ok, 2);
+    fx.fail_with(503);
+    tokio::time::sleep(STALENESS / 2).await;
+    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
+    wait_past_the_bound(refreshed).await;
+    assert!(!verifier.has_keys());
+}
+
+#[tokio::test]
+async fn finding_4_ensure_keys_fetches_no_more_than_verification_does() {
+    let fx = Fixture::new().await;
+    fx.fail_with(503);
+    // The default cooldown (30 s) makes the cold-start backoff 1 s, far longer than
+    // this loop, which makes no other request.
+    let verifier = fx.verifier();
+    for _ in 0..500 {
+        assert!(matches!(
+            verifier.ensure_keys().await,
+            Err(JwksError::Status { status: 503, .. })
+        ));
+    }
+    assert_eq!(
+        fx.jwks_requests().await,
+        1,
+        "one fetch; the other calls share its failure"
+    );
+
+    // With keys cached it fetches nothing at all; refresh_keys always does (for
+    // `mcp-server check` and warm-ups).
+    fx.publish(&[&fx.key]);
+    verifier.refresh_keys().await.unwrap();
+    for _ in 0..500 {
+        verifier.ensure_keys().await.unwrap();
+    }
+    assert_eq!(fx.jwks_requests().await, 2);
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::{get, post_service};
-use jwt_verify::{JwksVerifier, VerifierOptions};
+use jwt_verify::JwksVerifier;
 use private_api_client::{ClientOptions, PrivateApiClient};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -59,7 +59,7 @@ impl AppState {
         let verifier = JwksVerifier::new(
             settings.issuer.clone(),
             settings.audience.clone(),
-            VerifierOptions::default(),
+            settings.verifier_options(),
         )?;
         let exchange = ExchangeClient::builder(
             settings.issuer.as_str(),

@@ -12,8 +12,11 @@ use std::time::Duration;
 use auth0_obo::{ClientAuthMethod, ClientSecret};
 use clap::{Args, ValueEnum};
 use http_serve::{ListenerArgs, ListenerLimits};
-use jwt_verify::Issuer;
+use jwt_verify::{Issuer, VerifierOptions};
 use url::Url;
+
+/// jwt-verify's own ceiling for `jwks_max_staleness`.
+const MAX_JWKS_STALENESS_SECS: u64 = 30 * 24 * 3600;
 
 /// The raw options, as given on the command line or in the environment.
 #[derive(Debug, Clone, Default, Args)]
@@ -106,6 +109,12 @@ pub struct ServerArgs {
     /// Time limits and the connection cap of the listeners (`/mcp` and `METRICS_ADDR`).
     #[command(flatten)]
     pub listener: ListenerArgs,
+
+    /// How long, in seconds, cached signing keys keep verifying past their cache
+    /// lifetime while the JWKS cannot be refreshed; then tokens get 503 and /readyz
+    /// turns 503 until it can. 0 to 2592000 (30 days).
+    #[arg(long, env = "JWKS_MAX_STALENESS_SECS", default_value = "86400")]
+    pub jwks_max_staleness_secs: String,
 }
 
 /// `client_secret_basic` or `client_secret_post`, as RFC 7591 names them.
@@ -143,6 +152,8 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// Bounds on every wait of the listeners, and how long shutdown drains.
     pub listener: ListenerLimits,
+    /// How long stale signing keys may keep verifying while the JWKS is unavailable.
+    pub jwks_max_staleness: Duration,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -278,6 +289,16 @@ impl Settings {
                 None
             }
         };
+        let jwks_max_staleness = match args.jwks_max_staleness_secs.trim().parse::<u64>() {
+            Ok(secs) if secs <= MAX_JWKS_STALENESS_SECS => Some(Duration::from_secs(secs)),
+            _ => {
+                problems.push(format!(
+                    "JWKS_MAX_STALENESS_SECS must be a whole number of seconds from 0 to {MAX_JWKS_STALENESS_SECS} (got {:?}); the default is 86400 (24 h)",
+                    args.jwks_max_staleness_secs
+                ));
+                None
+            }
+        };
         let cors_origins = parse_origins(&args.cors_origins, &mut problems);
         let metrics_addr = parse_metrics_addr(args.metrics_addr.as_deref(), &mut problems);
         let listener = args.listener.limits().unwrap_or_else(|bad| {
@@ -305,6 +326,7 @@ impl Settings {
             api_audience,
             api_base_url,
             upstream_timeout,
+            jwks_max_staleness,
         ) {
             (
                 Some(issuer),
@@ -317,6 +339,7 @@ impl Settings {
                 Some(api_audience),
                 Some(api_base_url),
                 Some(upstream_timeout),
+                Some(jwks_max_staleness),
             ) if problems.is_empty() => Ok(Self {
                 issuer,
                 audience,
@@ -339,8 +362,18 @@ impl Settings {
                 upstream_timeout,
                 metrics_addr,
                 listener,
+                jwks_max_staleness,
             }),
             _ => Err(ConfigError { problems }),
+        }
+    }
+
+    /// How incoming tokens are verified: the library's defaults, with the staleness
+    /// bound from the settings.
+    pub fn verifier_options(&self) -> VerifierOptions {
+        VerifierOptions {
+            jwks_max_staleness: self.jwks_max_staleness,
+            ..VerifierOptions::default()
         }
     }
 
@@ -467,6 +500,7 @@ mod tests {
             upstream_timeout_secs: "10".into(),
             metrics_addr: None,
             listener: ListenerArgs::default(),
+            jwks_max_staleness_secs: "86400".into(),
         }
     }
 
@@ -489,6 +523,7 @@ mod tests {
             api_base_url: "http://localhost:8787".into(),
             mcp_auth0_exchange_scope: "read:private".into(),
             upstream_timeout_secs: "10".into(),
+            jwks_max_staleness_secs: "86400".into(),
             ..ServerArgs::default()
         };
         let error = Settings::from_args(&args).unwrap_err();
@@ -621,5 +656,33 @@ mod tests {
                 .to_string()
                 .contains("MCP_AUTH0_EXCHANGE_SCOPE is empty")
         );
+    }
+
+    #[test]
+    fn jwks_max_staleness_defaults_to_a_day_is_bounded_and_reaches_the_verifier() {
+        let mut args = complete();
+        let settings = Settings::from_args(&args).unwrap();
+        assert_eq!(
+            settings.verifier_options().jwks_max_staleness,
+            Duration::from_secs(86_400)
+        );
+        args.jwks_max_staleness_secs = " 0 ".into();
+        assert_eq!(
+            Settings::from_args(&args)
+                .unwrap()
+                .verifier_options()
+                .jwks_max_staleness,
+            Duration::ZERO
+        );
+        for bad in ["2592001", "-1", "1h", ""] {
+            args.jwks_max_staleness_secs = bad.into();
+            let text = Settings::from_args(&args).unwrap_err().to_string();
+            assert!(
+                text.contains(
+                    "JWKS_MAX_STALENESS_SECS must be a whole number of seconds from 0 to 2592000"
+                ),
+                "{bad:?}: {text}"
+            );
+        }
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! `/healthz` says the process is alive; `/readyz` says it can verify tokens: the
 //! configuration is complete (it is, or [`crate::config::Settings`] would not exist)
-//! and the signing keys have been fetched. With no keys yet, a probe starts one
-//! background fetch (never more than one at a time) and waits for it briefly, so a
-//! fresh instance turns ready on its first probes without a probe ever hanging on a
-//! slow tenant.
+//! and usable signing keys are cached (fetched, and not past `JWKS_MAX_STALENESS_SECS`).
+//! With no keys, a probe starts one background load (never more than one at a time)
+//! and waits for it briefly, so a fresh instance turns ready on its first probes
+//! without a probe ever hanging on a slow tenant. The load goes through
+//! [`JwksVerifier::ensure_keys`], the verifier's own backoff: the endpoint is
+//! unauthenticated, so probes must not cost the tenant more fetches than tokens do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +33,8 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// Starts a key fetch unless one is already running.
+    /// Starts loading keys unless a load is already running. The verifier decides
+    /// whether that fetches: not within its backoff after a failed fetch.
     pub fn fetch_keys(self: &Arc<Self>, verifier: &JwksVerifier) {
         if self.fetching.swap(true, Ordering::AcqRel) {
             return;
@@ -39,7 +42,7 @@ impl Readiness {
         let this = Arc::clone(self);
         let verifier = verifier.clone();
         tokio::spawn(async move {
-            let outcome = verifier.refresh_keys().await;
+            let outcome = verifier.ensure_keys().await;
             let error = match outcome {
                 Ok(()) => None,
                 Err(e) => {
@@ -54,6 +57,10 @@ impl Readiness {
         });
     }
 
+    fn is_fetching(&self) -> bool {
+        self.fetching.load(Ordering::Acquire)
+    }
+
     fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|last| last.clone())
     }
@@ -64,7 +71,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if !state.verifier.has_keys() {
         state.readiness.fetch_keys(&state.verifier);
         let deadline = tokio::time::Instant::now() + PROBE_WAIT;
-        while !state.verifier.has_keys() && tokio::time::Instant::now() < deadline {
+        // Once the load has ended without keys, waiting longer cannot change the answer.
+        while state.readiness.is_fetching()
+            && !state.verifier.has_keys()
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

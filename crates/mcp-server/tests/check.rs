@@ -52,6 +52,7 @@ impl Setup {
             upstream_timeout_secs: "5".into(),
             metrics_addr: None,
             listener: Default::default(),
+            jwks_max_staleness_secs: "86400".into(),
         }
     }
 

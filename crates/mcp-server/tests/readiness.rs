@@ -6,7 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Options, TestServer, read};
+use common::{Options, TestServer, logs, read};
+use jwt_verify::{JwksVerifier, VerifierOptions};
+use serde_json::json;
 
 #[tokio::test]
 async fn readyz_is_503_with_a_reason_while_the_jwks_is_down_and_200_once_keys_are_fetched() {
@@ -86,4 +88,103 @@ where
         out.push(handle.await.unwrap());
     }
     out
+}
+
+/// jwt-verify's wait after a failed fetch while no keys are cached: the refetch
+/// cooldown (30 s by default), but at most 1 s.
+const COLD_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_4_hammering_readyz_with_the_jwks_down_fetches_at_most_once_per_backoff() {
+    let server = TestServer::start(Options::default()).await;
+    server.tenant.jwks_down(true);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let hammer_for = Duration::from_millis(2500);
+    let mut probers = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (client, url) = (client.clone(), server.url("/readyz"));
+        probers.spawn(async move {
+            let mut probes = 0u64;
+            while started.elapsed() < hammer_for {
+                let status = client.get(&url).send().await.unwrap().status();
+                assert_eq!(status, 503);
+                probes += 1;
+            }
+            probes
+        });
+    }
+    let mut probes = 0;
+    while let Some(count) = probers.join_next().await {
+        probes += count.unwrap();
+    }
+    let fetches = server.tenant.jwks_fetches();
+    let window = started.elapsed();
+    // Each fetch after the first waits out the backoff the previous failure started, so
+    // n fetches take more than (n - 1) backoffs.
+    let allowed = 1 + window.as_millis() / COLD_RETRY_BACKOFF.as_millis();
+    assert!(
+        fetches >= 1 && u128::from(fetches) <= allowed,
+        "{fetches} JWKS fetches for {probes} probes in {window:?}; the backoff allows {allowed}"
+    );
+}
+
+#[tokio::test]
+async fn finding_7_readyz_turns_503_once_stale_keys_pass_the_bound_then_recovers() {
+    let logs = logs::capture();
+    // Keys fresh for 50 ms (the tenant's max-age is capped), then usable for 1 s more.
+    const TTL: Duration = Duration::from_millis(50);
+    const STALENESS: Duration = Duration::from_secs(1);
+    let server = TestServer::start_with(Options::default(), |settings, state| {
+        state.verifier = JwksVerifier::new(
+            settings.issuer.clone(),
+            settings.audience.clone(),
+            VerifierOptions {
+                jwks_min_ttl: Duration::ZERO,
+                jwks_max_ttl: TTL,
+                jwks_max_staleness: STALENESS,
+                ..settings.verifier_options()
+            },
+        )
+        .unwrap();
+    })
+    .await;
+    let readyz = || async { read(reqwest::get(server.url("/readyz")).await.unwrap()).await };
+    let http = server.http();
+    let token = server.token("auth0|alice", &["tool:whoami"]);
+    let fetched = Instant::now();
+    assert_eq!(readyz().await.status, 200);
+
+    server.tenant.jwks_down(true);
+    tokio::time::sleep(TTL * 2).await;
+    assert_eq!(readyz().await.status, 200, "stale keys within the bound");
+    let answer = http.call_tool(Some(&token), "whoami", json!({})).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    tokio::time::sleep_until((fetched + TTL + STALENESS + Duration::from_millis(100)).into()).await;
+    for _ in 0..3 {
+        let answer = readyz().await;
+        assert_eq!(answer.status, 503, "{answer:?}");
+        assert_eq!(answer.body["checks"]["jwks"], "unavailable");
+        let answer = http.call_tool(Some(&token), "whoami", json!({})).await;
+        assert_eq!(answer.status, 503, "{answer:?}");
+    }
+    let warnings = logs
+        .contents()
+        .matches("past their maximum staleness")
+        .count();
+    assert_eq!(warnings, 1, "logged once, not once per request");
+
+    server.tenant.jwks_down(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let answer = readyz().await;
+        if answer.status == 200 || Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let answer = http.call_tool(Some(&token), "whoami", json!({})).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
 }

@@ -129,6 +129,7 @@ impl Prepared {
             upstream_timeout_secs: options.upstream_timeout_secs.to_string(),
             metrics_addr: None,
             listener: Default::default(),
+            jwks_max_staleness_secs: "86400".into(),
         };
         let settings = Settings::from_args(&args).expect("valid test settings");
         Self {
@@ -144,6 +145,15 @@ impl Prepared {
 
 impl TestServer {
     pub async fn start(options: Options) -> Self {
+        Self::start_with(options, |_, _| {}).await
+    }
+
+    /// Starts a server whose state `adjust` may change first (e.g. a verifier with
+    /// timings no setting offers, so a test need not wait for production periods).
+    pub async fn start_with(
+        options: Options,
+        adjust: impl FnOnce(&Settings, &mut AppState),
+    ) -> Self {
         let Prepared {
             listener,
             addr,
@@ -152,7 +162,8 @@ impl TestServer {
             tenant,
             api,
         } = Prepared::new(&options).await;
-        let state = AppState::new(&settings).expect("the app builds");
+        let mut state = AppState::new(&settings).expect("the app builds");
+        adjust(&settings, &mut state);
         let cancel = CancellationToken::new();
         let app = router(&settings, state, cancel.clone());
         let shutdown = cancel.clone();
