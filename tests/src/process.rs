@@ -102,6 +102,17 @@ impl ServiceProcess {
                 program.display()
             )));
         }
+        // A binary older than the sources would test yesterday's code and pass for it.
+        // `OBO_BIN_DIR` names binaries built elsewhere, on purpose: those are trusted.
+        if std::env::var_os("OBO_BIN_DIR").is_none()
+            && let Some(newer) = source_newer_than(&program)
+        {
+            return Err(ProcessError(format!(
+                "{} is older than {}: rebuild it first (`cargo build -p mcp-server -p private-api`), or run `cargo xtask e2e`",
+                program.display(),
+                newer.display()
+            )));
+        }
         let log_dir = bin_dir
             .parent()
             .map(|target| target.join("obo-logs"))
@@ -247,6 +258,27 @@ impl ServiceProcess {
             .find_map(|line| line.strip_prefix("VmHWM:"))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     }
+}
+
+/// A source file `binary` was built from that changed after it was built, if any.
+///
+/// Cargo lists those files in the dep-info file it writes beside the binary
+/// (`target/debug/mcp-server.d`), and rebuilds when one is newer: this is its own test.
+fn source_newer_than(binary: &Path) -> Option<PathBuf> {
+    let built = modified(binary)?;
+    let dep_info = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
+    // Spaces inside a path are escaped as `\ `.
+    let sources = sources.replace("\\ ", "\0");
+    sources
+        .split(' ')
+        .filter(|source| !source.is_empty())
+        .map(|source| PathBuf::from(source.replace('\0', " ")))
+        .find(|source| modified(source).is_some_and(|at| at > built))
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn unique_suffix() -> String {

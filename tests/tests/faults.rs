@@ -214,15 +214,14 @@ async fn jwks_answering_garbage_is_503_at_cold_start_and_harmless_after_warm_up(
     for (status, body) in &garbage {
         sut.tenant().jwks_answer(Some((*status, body.clone())));
         let reply = sut.call(&token, "whoami", json!({})).await;
-        assert!(
-            matches!(reply.status, 503 | 401),
-            "{} {}",
-            reply.status,
-            reply.text
+        // The token may be fine: with no usable keys the answer is "try later", never
+        // "your token is invalid" (which would send the client to sign in again).
+        assert_eq!(
+            reply.status, 503,
+            "JWKS answer {status} {:.60}: {}",
+            body, reply.text
         );
-        if reply.status == 503 {
-            assert_unavailable(&reply);
-        }
+        assert_unavailable(&reply);
     }
     sut.tenant().jwks_answer(None);
     let reply = wait_until_verifies(&sut, &token, Duration::from_secs(10)).await;
@@ -340,8 +339,8 @@ async fn auth0_500_is_a_readable_tool_error_and_not_cached() {
     sut.tenant().inject(Fault::ServerError, None);
     let text = sut.greet_fails_readably(&token).await;
     assert!(text.contains("Auth0"), "{text}");
-    let attempts = sut.tenant().exchange_attempts();
-    assert!((1..=3).contains(&attempts), "bounded retries: {attempts}");
+    // The first attempt and exactly two retries (auth0-obo's RetryPolicy default).
+    assert_eq!(sut.tenant().exchange_attempts(), 3);
     sut.tenant().clear_faults();
     sut.greet_succeeds(&token, "auth0|five-hundred").await;
     sut.assert_still_serving().await;
@@ -530,8 +529,8 @@ async fn the_private_api_answering_5xx_is_a_readable_tool_error() {
         assert!(!text.contains(exchanged.as_str()), "{text}");
         assert!(!text.contains(&exchanged[exchanged.len() - 20..]), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
-        let calls = api_requests(&api).await.len();
-        assert!((1..=3).contains(&calls), "bounded: {calls}");
+        // A 5xx is reported, not retried: only a 401 earns one fresh exchange.
+        assert_eq!(api_requests(&api).await.len(), 1);
     }
     sut.assert_still_serving().await;
 }

@@ -232,6 +232,7 @@ async fn soak_many_users_mixed_tools_nothing_lost_or_crossed_no_growth() {
     let greet_calls: u64 = load.greet_callers.lock().await.values().sum();
     let exchanges = system.tenant.exchanges();
     let growth = (rss_end as f64 - rss_warm as f64) / rss_warm as f64 * 100.0;
+    let bytes_per_call = rss_slope_bytes_per_call(&rss_series, tenth);
 
     println!(
         "soak: {users} users, {connections} connections, {calls} calls ({warm_calls} warm-up + \
@@ -249,7 +250,8 @@ async fn soak_many_users_mixed_tools_nothing_lost_or_crossed_no_growth() {
     );
     println!(
         "soak: mcp-server RSS warm {rss_warm} KiB, end {rss_end} KiB ({growth:+.1}%), \
-         peak {rss_peak} KiB; after each tenth of the mixed calls: {rss_series:?} KiB"
+         peak {rss_peak} KiB; after each tenth of the mixed calls: {rss_series:?} KiB; \
+         slope {bytes_per_call:+.1} bytes per call"
     );
 
     let first_errors = load.first_errors.lock().await.clone();
@@ -275,4 +277,50 @@ async fn soak_many_users_mixed_tools_nothing_lost_or_crossed_no_growth() {
         growth.abs() <= 20.0,
         "RSS moved {growth:+.1}% (warm {rss_warm} KiB, end {rss_end} KiB)"
     );
+    // A band on the total hides a small leak; the slope does not. The leak the long
+    // soak once found (unfolded latency samples) grew about 50 bytes a call.
+    assert!(
+        bytes_per_call <= MAX_BYTES_PER_CALL,
+        "RSS grows {bytes_per_call:.1} bytes per call over the mixed calls \
+         (bound {MAX_BYTES_PER_CALL}): {rss_series:?} KiB"
+    );
+}
+
+/// The most RSS may grow per call, fitted over the mixed calls: a leak of even a few
+/// bytes a call shows over tens of thousands of calls, while the allocator settling
+/// shows as a step, not a slope.
+const MAX_BYTES_PER_CALL: f64 = 16.0;
+
+/// The least-squares slope of `series` (KiB, one reading after each `calls_per_point`
+/// calls), in bytes per call. The first reading is left out: it still holds the
+/// allocator settling after the warm-up.
+fn rss_slope_bytes_per_call(series: &[u64], calls_per_point: usize) -> f64 {
+    let points: Vec<(f64, f64)> = series
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, kib)| ((i * calls_per_point) as f64, *kib as f64 * 1024.0))
+        .collect();
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|(x, _)| x).sum::<f64>() / n;
+    let mean_y = points.iter().map(|(_, y)| y).sum::<f64>() / n;
+    let covariance: f64 = points
+        .iter()
+        .map(|(x, y)| (x - mean_x) * (y - mean_y))
+        .sum();
+    let variance: f64 = points.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
+    covariance / variance
+}
+
+#[test]
+fn the_slope_is_bytes_per_call() {
+    // 1,000 calls between readings, 50 KiB more each time: 51.2 bytes a call.
+    let leaking: Vec<u64> = (0..10).map(|i| 30_000 + 50 * i).collect();
+    assert!((rss_slope_bytes_per_call(&leaking, 1_000) - 51.2).abs() < 1e-6);
+    // A step at the start, then flat: no slope.
+    let settling = [30_000, 31_000, 31_000, 31_000, 31_000];
+    assert!(rss_slope_bytes_per_call(&settling, 1_000).abs() < 1e-6);
 }

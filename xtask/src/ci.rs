@@ -41,6 +41,7 @@ pub fn run() -> anyhow::Result<()> {
             cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]),
         )?;
     }
+    crate::mutants::ci()?;
     eprintln!("\nci: every check passed");
     Ok(())
 }

@@ -9,6 +9,7 @@ mod cmd;
 mod demo;
 mod e2e;
 mod fuzz;
+mod mutants;
 mod soak;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     E2e,
     /// Fuzz every parser of foreign bytes for a bounded time (installs cargo-fuzz if missing).
     Fuzz(fuzz::FuzzArgs),
+    /// Mutation testing (cargo-mutants) of the code that decides access and identity.
+    Mutants(mutants::MutantsArgs),
     /// The soak test at full length: many more calls than the short form CI runs.
     Soak(soak::SoakArgs),
 }
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::E2e => e2e::run(),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Mutants(args) => mutants::run(&args),
         Command::Soak(args) => soak::run(&args),
     }
 }

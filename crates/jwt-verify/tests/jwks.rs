@@ -62,6 +62,29 @@ async fn rotated_key_is_accepted_after_one_refetch() {
     assert_eq!(fx.jwks_requests().await, 2);
 }
 
+#[tokio::test]
+async fn a_key_dropped_from_the_jwks_stops_verifying_once_the_rotation_is_seen() {
+    let fx = Fixture::new().await;
+    let verifier = fx.verifier();
+    let old_token = fx.token().sign(&fx.key);
+    verifier.verify(&old_token).await.unwrap();
+
+    // The tenant rotates and withdraws the old key: only the new one is published.
+    let rotated = TestKey::rsa("key-2");
+    fx.publish(&[&rotated]);
+    verifier.verify(&fx.token().sign(&rotated)).await.unwrap();
+    assert_eq!(fx.jwks_requests().await, 2, "one refetch for the new kid");
+
+    // The verifier has learnt the new key set, so the withdrawn key is gone with it.
+    assert!(
+        matches!(
+            verifier.verify(&old_token).await,
+            Err(VerifyError::UnknownKey)
+        ),
+        "a token signed by the withdrawn key must not verify"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_unknown_kid_tokens_at_once_cause_at_most_one_refetch() {
     let fx = Fixture::new().await;

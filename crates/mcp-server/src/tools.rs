@@ -338,6 +338,67 @@ mod tests {
         assert!(now.ends_with('Z'));
     }
 
+    /// A request as rmcp hands it to a tool, carrying `principal` when given.
+    fn parts_with(principal: Option<Principal>) -> Parts {
+        let mut request = http::Request::new(());
+        if let Some(principal) = principal {
+            request.extensions_mut().insert(principal);
+        }
+        request.into_parts().0
+    }
+
+    /// A `Principal` as the verifier makes it, from a token granting `scope`.
+    fn principal(scope: &str) -> Principal {
+        use obo_tests::keys::{TestKey, jwks_json};
+        use obo_tests::token::TokenBuilder;
+        const ISSUER: &str = "https://tenant.example.com/";
+        const AUDIENCE: &str = "https://mcp.example.com/";
+        let key = TestKey::rsa("key-1");
+        let verifier = jwt_verify::JwksVerifier::with_source(
+            jwt_verify::Issuer::parse(ISSUER).unwrap(),
+            AUDIENCE,
+            jwt_verify::VerifierOptions::default(),
+            Arc::new(jwt_verify::StaticJwks::from_json(&jwks_json(&[&key]))),
+        )
+        .unwrap();
+        let token = TokenBuilder::new(ISSUER, AUDIENCE)
+            .sub("auth0|alice")
+            .client_id("client-1")
+            .scope(scope)
+            .sign(&key);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(verifier.verify(&token))
+            .unwrap()
+    }
+
+    /// The scope gate stands in front of the tools, but the tools must not rely on it:
+    /// each checks the scope itself (docs/decisions.md).
+    #[test]
+    fn a_tool_refuses_a_caller_without_its_scope_even_past_the_gate() {
+        let parts = parts_with(Some(principal("tool:whoami")));
+        let refused = authorized(&parts, "greet").unwrap_err();
+        assert!(refused.message.contains(GREET_SCOPE), "{refused:?}");
+        assert_eq!(authorized(&parts, "whoami").unwrap().sub, "auth0|alice");
+    }
+
+    #[test]
+    fn a_tool_admits_a_caller_with_its_scope() {
+        let parts = parts_with(Some(principal("tool:greet")));
+        assert_eq!(authorized(&parts, "greet").unwrap().sub, "auth0|alice");
+        assert!(authorized(&parts, "whoami").is_err());
+    }
+
+    #[test]
+    fn a_tool_without_a_scope_admits_any_authenticated_caller_and_no_anonymous_one() {
+        let parts = parts_with(Some(principal("openid")));
+        assert!(authorized(&parts, "get_datetime").is_ok());
+        assert!(authorized(&parts_with(None), "get_datetime").is_err());
+        assert!(authorized(&parts_with(None), "greet").is_err());
+    }
+
     #[test]
     fn greeting_names_are_bounded_and_printable() {
         assert_eq!(greeting_name(None).unwrap(), "there");

@@ -296,3 +296,38 @@ async fn a_401_from_the_api_every_time_is_reported_after_exactly_one_retry() {
     assert_eq!(server.api_requests().await, 2, "no loop");
     assert_eq!(server.tenant.exchanges(), 2);
 }
+
+/// Wired where it matters: the exchanged token lives an hour, the user's token three
+/// seconds. Once the user's token has expired (the server still accepts it, inside its
+/// 60 s leeway), the cached exchanged token must not be served: the server exchanges
+/// again, and the tenant refuses the expired subject token.
+#[tokio::test]
+async fn the_subject_tokens_expiry_caps_the_cached_exchanged_token() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.tenant.sign_user_token(
+        &server
+            .tenant
+            .user_token("auth0|alice")
+            .scope("tool:greet")
+            .expires_in(3),
+    );
+    let http = server.http();
+    let (text, is_error) = tool_text(&http.call_tool(Some(&token), "greet", json!({})).await);
+    assert!(!is_error, "{text}");
+    assert_eq!(server.tenant.exchange_attempts(), 1);
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (text, is_error) = tool_text(&http.call_tool(Some(&token), "greet", json!({})).await);
+    assert_eq!(
+        server.tenant.exchange_attempts(),
+        2,
+        "the cached token outlived the user's token"
+    );
+    assert_eq!(
+        server.tenant.exchanges(),
+        1,
+        "the second exchange is refused"
+    );
+    assert!(is_error, "the expired subject token was refused: {text}");
+    assert_no_secret(&server, &token, &text);
+}

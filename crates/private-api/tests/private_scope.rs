@@ -228,13 +228,33 @@ async fn healthz_and_unknown_paths() {
     assert_eq!(json_body(response).await["error"], "not_found");
 }
 
+/// The contract with `private-api-client`: its typed client, calling this service,
+/// reads every field of the answer as the service meant it. (`PrivateScope` defaults
+/// its optional fields, so a renamed member would otherwise read as empty.)
 #[tokio::test]
-async fn the_typed_client_shape_matches() {
-    // The private-api-client crate deserialises exactly these members; keep them.
+async fn the_typed_client_reads_every_field_of_the_real_answer() {
+    use private_api_client::{Actor, PrivateApiClient, PrivateScope};
+
     let api = Harness::start().await;
-    let token = api.token().act(["a"]).sign(&api.key);
-    let body = json_body(api.get_with_token(&token).await).await;
-    let mut keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
-    keys.sort();
-    assert_eq!(keys, ["actor", "delegation_chain", "msg", "scopes", "sub"]);
+    let token = api
+        .token()
+        .sub("auth0|alice")
+        .scope("openid read:private")
+        .act(["mcp-server-client", "earlier-client"])
+        .sign(&api.key);
+    let client = PrivateApiClient::new(&api.url("/")).unwrap();
+    let answer = client.private_scope(&token).await.unwrap();
+    let actor = |sub: &str| Actor {
+        sub: sub.to_owned(),
+    };
+    assert_eq!(
+        answer,
+        PrivateScope {
+            msg: "Hello from upstream API".to_owned(),
+            sub: "auth0|alice".to_owned(),
+            scopes: vec!["openid".to_owned(), "read:private".to_owned()],
+            actor: Some(actor("mcp-server-client")),
+            delegation_chain: vec![actor("mcp-server-client"), actor("earlier-client")],
+        }
+    );
 }

@@ -175,3 +175,79 @@ pub async fn start_system(
     }
     panic!("the system did not start: {}", last_error.unwrap());
 }
+
+/// A reverse proxy in front of the real private API that records the `Authorization`
+/// value of every request it forwards: what reached the API, seen from outside it.
+pub struct RecordingProxy {
+    /// `http://127.0.0.1:{port}`: give it to the MCP server as `API_BASE_URL`.
+    pub url: String,
+    target: std::sync::Arc<std::sync::OnceLock<String>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingProxy {
+    /// Listens now; forwards once [`RecordingProxy::forward_to`] names the target
+    /// (until then every request gets a 502).
+    pub async fn start() -> Self {
+        use axum::extract::{Request, State};
+        use axum::http::StatusCode;
+        use axum::response::{IntoResponse, Response};
+
+        type Shared = (
+            std::sync::Arc<std::sync::OnceLock<String>>,
+            std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+            reqwest::Client,
+        );
+        async fn forward(State((target, seen, http)): State<Shared>, request: Request) -> Response {
+            let authorization = request
+                .headers()
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned());
+            seen.lock()
+                .unwrap()
+                .push(authorization.clone().unwrap_or_default());
+            let Some(target) = target.get() else {
+                return StatusCode::BAD_GATEWAY.into_response();
+            };
+            let url = format!("{target}{}", request.uri());
+            let mut upstream = http.get(url);
+            if let Some(authorization) = authorization {
+                upstream = upstream.header("authorization", authorization);
+            }
+            let answer = upstream.send().await.unwrap();
+            let status = answer.status().as_u16();
+            let headers = answer.headers().clone();
+            let body = answer.bytes().await.unwrap();
+            let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+            for name in ["content-type", "www-authenticate"] {
+                if let Some(value) = headers.get(name) {
+                    response
+                        .headers_mut()
+                        .insert(name, value.to_str().unwrap().parse().unwrap());
+                }
+            }
+            response
+        }
+
+        let target = std::sync::Arc::default();
+        let seen = std::sync::Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(forward).with_state((
+            std::sync::Arc::clone(&target),
+            std::sync::Arc::clone(&seen),
+            reqwest::Client::new(),
+        ));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, target, seen }
+    }
+
+    pub fn forward_to(&self, base_url: &str) {
+        let _ = self.target.set(base_url.trim_end_matches('/').to_owned());
+    }
+
+    /// Every `Authorization` value forwarded so far, in order (`""` for none).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}

@@ -202,8 +202,9 @@ impl TestServer {
     }
 
     /// A user token that grants nothing: no `scope` claim, empty `permissions`.
-    /// (`token_for(sub, &[])` would carry `scope: ""`, which jwt-verify refuses as a
-    /// malformed claim, since RFC 6749 §3.3 has no empty scope.)
+    /// (`token_for(sub, &[])` would carry `scope: ""`, which jwt-verify also reads as no
+    /// scope, as Auth0 sends it; docs/decisions.md, "Tokens". This one has no claim at
+    /// all.)
     pub fn no_scope_token(&self, sub: &str) -> String {
         self.tenant.sign_user_token(
             &self
@@ -436,15 +437,22 @@ pub fn tools_call(tool: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
 }
 
-/// A tool call's text and `isError`, from a raw JSON-RPC answer.
+/// A tool call's text and `isError`, from a raw JSON-RPC answer that must be a tool
+/// result: a JSON-RPC error (no `result`) or a result without `isError` or text fails
+/// the test rather than passing for a success.
 pub fn tool_text(answer: &Answer) -> (String, bool) {
     assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        answer.body.get("error").is_none(),
+        "a JSON-RPC error, not a tool result: {answer:?}"
+    );
     let result = &answer.body["result"];
-    (
-        result["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        result["isError"].as_bool().unwrap_or(false),
-    )
+    let is_error = result["isError"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("a tool result carries isError: {answer:?}"));
+    let text = result["content"][0]["text"]
+        .as_str()
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| panic!("a tool result carries text: {answer:?}"));
+    (text.to_owned(), is_error)
 }
