@@ -64,16 +64,21 @@ async fn the_first_probe_fetches_the_keys_itself() {
 async fn concurrent_probes_start_one_fetch() {
     let server = TestServer::start(Options::default()).await;
     server.tenant.jwks_down(true);
+    let started = std::time::Instant::now();
     let probes: Vec<_> = (0..8)
         .map(|_| reqwest::get(server.url("/readyz")))
         .collect();
     for probe in futures_join(probes).await {
         assert_eq!(probe.unwrap().status(), 503);
     }
+    // One fetch, shared; a failed one is retried only after the 1 s cold backoff, so
+    // probes spread over longer (a loaded machine) may add one per second, no more.
+    let allowed = 1 + started.elapsed().as_secs();
+    let fetches = server.tenant.jwks_fetches();
     assert!(
-        server.tenant.jwks_fetches() <= 2,
-        "{} fetches for 8 probes",
-        server.tenant.jwks_fetches()
+        (1..=allowed).contains(&fetches),
+        "{fetches} fetches for 8 probes in {:?}",
+        started.elapsed()
     );
 }
 
