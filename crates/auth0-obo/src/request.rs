@@ -238,6 +238,14 @@ mod tests {
     }
 
     #[test]
+    fn subject_tokens_up_to_16_kib_are_accepted_and_longer_ones_refused() {
+        // Auth0 tokens carrying many permissions reach several KiB.
+        assert!(ExchangeRequest::new("a".repeat(4 * 1024), "aud").is_ok());
+        assert!(ExchangeRequest::new("a".repeat(16 * 1024), "aud").is_ok());
+        assert!(ExchangeRequest::new("a".repeat(16 * 1024 + 1), "aud").is_err());
+    }
+
+    #[test]
     fn scope_is_normalised() {
         assert_eq!(normalize_scope("  b a\tb  c ").as_deref(), Some("a b c"));
         assert_eq!(normalize_scope("   "), None);

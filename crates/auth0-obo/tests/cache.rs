@@ -315,3 +315,125 @@ async fn cache_is_bounded_by_max_entries() {
     assert!(stats.entry_count <= 10, "{stats:?}");
     assert_eq!(stats.exchanges, 200);
 }
+
+#[test]
+fn options_report_what_was_set() {
+    let options = CacheOptions::default();
+    assert_eq!(options.get_max_entries(), 10_000);
+    assert_eq!(options.get_skew(), Duration::from_secs(60));
+    let options = options.max_entries(7).skew(Duration::from_secs(5));
+    assert_eq!(options.get_max_entries(), 7);
+    assert_eq!(options.get_skew(), Duration::from_secs(5));
+}
+
+/// The key is exactly the documented digest: SHA-256 over a version tag, then each of
+/// client id, subject token, audience and normalised scope prefixed by its length. A
+/// shared store (Redis) keys entries by these bytes, so they must not drift.
+#[test]
+fn the_cache_key_is_sha256_over_length_prefixed_fields() {
+    use auth0_obo::TokenCacheKey;
+    use aws_lc_rs::digest;
+
+    let request = ExchangeRequest::new("user-token", "https://api.example.com/")
+        .unwrap()
+        .with_scope("read:private");
+    let mut expected = b"auth0-obo/token-cache-key/v1".to_vec();
+    for field in [
+        "client-1",
+        "user-token",
+        "https://api.example.com/",
+        "read:private",
+    ] {
+        expected.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        expected.extend_from_slice(field.as_bytes());
+    }
+    let expected = digest::digest(&digest::SHA256, &expected);
+    let key = TokenCacheKey::new("client-1", &request);
+    assert_eq!(key.as_bytes().as_slice(), expected.as_ref());
+    assert_ne!(
+        TokenCacheKey::new("client-2", &request).as_bytes(),
+        key.as_bytes()
+    );
+}
+
+/// Expiry is enforced twice: on read by the wall clock, and by moka, which drops the
+/// entry so an expired token does not hold memory until the capacity pushes it out.
+#[tokio::test]
+async fn an_expired_entry_leaves_the_cache_not_just_the_answers() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 2))
+        .mount(&server)
+        .await;
+    let cache = TokenCache::new(
+        Arc::new(client(&server)),
+        CacheOptions::default().skew(Duration::from_millis(1700)),
+    );
+    cache.get_token(&request(USER_A_TOKEN)).await.unwrap();
+    cache.run_pending_tasks().await;
+    assert_eq!(cache.stats().entry_count, 1);
+    // moka's timer wheel turns about once a second.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    cache.run_pending_tasks().await;
+    assert_eq!(cache.stats().entry_count, 0, "the expired entry is gone");
+}
+
+#[tokio::test]
+async fn run_pending_tasks_makes_the_entry_count_exact_and_invalidate_all_empties_it() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    for user in 0..5 {
+        let req = ExchangeRequest::new(format!("user-token-{user}"), API_AUDIENCE).unwrap();
+        cache.get_token(&req).await.unwrap();
+    }
+    cache.run_pending_tasks().await;
+    assert_eq!(cache.stats().entry_count, 5);
+    cache.invalidate_all();
+    let req = ExchangeRequest::new("user-token-0", API_AUDIENCE).unwrap();
+    assert_eq!(
+        cache.get_token(&req).await.unwrap().source(),
+        TokenSource::Exchange,
+        "invalidate_all forgot every token"
+    );
+    cache.run_pending_tasks().await;
+    assert_eq!(cache.stats().entry_count, 1);
+}
+
+#[tokio::test]
+async fn stats_list_only_the_failure_kinds_seen() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .mount(&server)
+        .await;
+    let cache = cache(&server);
+    cache.get_token(&request(USER_A_TOKEN)).await.unwrap();
+    let stats = cache.stats();
+    assert!(stats.failures.is_empty(), "{stats:?}");
+    assert_eq!(stats.failures_total(), 0);
+}
+
+#[test]
+fn debug_names_what_is_configured_and_never_the_token() {
+    let request = request(USER_A_TOKEN);
+    let shown = format!("{request:?}");
+    assert!(
+        shown.contains("ExchangeRequest") && shown.contains(API_AUDIENCE),
+        "{shown}"
+    );
+    assert!(!shown.contains(USER_A_TOKEN), "{shown}");
+}
+
+#[tokio::test]
+async fn cache_debug_names_the_client_and_skew() {
+    let server = MockServer::start().await;
+    let shown = format!("{:?}", cache(&server));
+    assert!(
+        shown.contains("TokenCache") && shown.contains(CLIENT_ID) && shown.contains("skew"),
+        "{shown}"
+    );
+}

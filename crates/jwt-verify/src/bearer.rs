@@ -91,6 +91,16 @@ fn is_b64token(token: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The description goes to the client in the challenge: each says what is wrong.
+    #[test]
+    fn each_refusal_describes_its_own_cause() {
+        let described = |value: &str| parse_authorization(value).unwrap_err().description();
+        assert!(described("").contains("empty"));
+        assert!(described("Basic dXNlcjpwYXNz").contains("Bearer"));
+        assert!(described("Bearer").contains("no bearer token"));
+        assert!(described("Bearer a b").contains("exactly one bearer token"));
+    }
+
     #[test]
     fn rfc6750_2_1_accepts_one_b64token_any_scheme_case() {
         assert_eq!(parse_authorization("Bearer abc"), Ok("abc"));

@@ -282,6 +282,18 @@ mod tests {
         assert_eq!(ok["a"][1], 2.5);
     }
 
+    /// Apart from refusing duplicates, the strict parser reads every JSON value exactly
+    /// as serde_json does: negative and huge integers, floats, and strings with escapes
+    /// (which serde_json hands over as owned strings, not borrowed ones).
+    #[test]
+    fn strict_object_reads_every_value_as_serde_json_does() {
+        let json = br#"{"neg":-5,"big":18446744073709551615,"f":-1.5,"esc":"a\u0041\n","plain":"p","t":true,"n":null,"arr":[-1,"\"q\""],"obj":{"k":"v\/w"}}"#;
+        let expected: Map<String, Value> = serde_json::from_slice(json).unwrap();
+        assert_eq!(parse_object(json).unwrap(), expected);
+        assert_eq!(expected["esc"], "aA\n");
+        assert_eq!(expected["neg"], -5);
+    }
+
     #[test]
     fn sub_must_name_someone_in_printable_characters() {
         let claims = |sub: &str| {
