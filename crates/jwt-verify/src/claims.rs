@@ -321,6 +321,40 @@ mod tests {
         assert_eq!(ok.sub, "auth0|a b");
     }
 
+    fn minimal_claims() -> Map<String, Value> {
+        let mut claims = Map::new();
+        claims.insert("iss".into(), Value::from("https://i/"));
+        claims.insert("sub".into(), Value::from("auth0|a"));
+        claims.insert("exp".into(), Value::from(4_000_000_000u64));
+        claims.insert("azp".into(), Value::from("client"));
+        claims
+    }
+
+    /// `jsonwebtoken` checks a string `iss` too, but this function is also the whole
+    /// check for callers that reach it directly (the `jwt_claims` fuzz target).
+    #[test]
+    fn another_issuer_is_refused_here_too() {
+        let mut claims = minimal_claims();
+        claims.insert("iss".into(), Value::from("https://attacker/"));
+        let result = principal_from_claims(claims, "https://i/", &[], "t");
+        assert!(
+            matches!(result, Err(VerifyError::WrongIssuer)),
+            "{result:?}"
+        );
+        assert!(principal_from_claims(minimal_claims(), "https://i/", &[], "t").is_ok());
+    }
+
+    #[test]
+    fn an_empty_permission_is_a_malformed_claim() {
+        let mut claims = minimal_claims();
+        claims.insert("permissions".into(), serde_json::json!(["read:x", ""]));
+        let result = principal_from_claims(claims, "https://i/", &[], "t");
+        assert!(
+            matches!(result, Err(VerifyError::InvalidClaim(ref name)) if name == "permissions"),
+            "{result:?}"
+        );
+    }
+
     #[test]
     fn numeric_dates_accept_integers_and_fractions_only_in_range() {
         assert_eq!(numeric_date(&Number::from(5u64)), Some(5));

@@ -292,3 +292,18 @@ impl std::fmt::Display for ErrorChain<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_chain_shows_every_cause() {
+        let error = Outer(std::io::Error::other("inner"));
+        assert_eq!(ErrorChain(&error).to_string(), "outer: inner");
+    }
+}
