@@ -622,3 +622,20 @@ async fn garbage_strings_are_refused_as_malformed() {
         assert_eq!(error.kind(), kind, "{token:?}: {error:?}");
     }
 }
+
+#[tokio::test]
+async fn a_token_exactly_at_the_size_bound_is_verified_and_one_byte_over_is_not() {
+    let fx = Fixture::new().await;
+    let token = fx.token().sign(&fx.key);
+    let at_bound = fx.verifier_with(VerifierOptions {
+        max_token_bytes: token.len(),
+        ..VerifierOptions::default()
+    });
+    assert!(at_bound.verify(&token).await.is_ok());
+    let below = fx.verifier_with(VerifierOptions {
+        max_token_bytes: token.len() - 1,
+        ..VerifierOptions::default()
+    });
+    let error = below.verify(&token).await.unwrap_err();
+    assert!(matches!(error, VerifyError::TooLarge { .. }), "{error:?}");
+}
