@@ -273,3 +273,49 @@ fn claim_present(token: &str, name: &str) -> bool {
         .and_then(|bytes| crate::claims::parse_object(&bytes).ok())
         .is_some_and(|claims| claims.get(name).is_some_and(|value| !value.is_null()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Our own header and claims parsers run first, so most of these are unreachable
+    /// through `verify` today; the mapping still decides what a client is told if
+    /// jsonwebtoken ever refuses first, so each arm is pinned.
+    #[test]
+    fn each_jsonwebtoken_refusal_maps_to_its_typed_error() {
+        let kind = |error: VerifyError| error.kind();
+        assert_eq!(
+            kind(map_jwt_error(ErrorKind::InvalidSignature)),
+            VerifyError::BadSignature.kind()
+        );
+        assert!(matches!(
+            map_jwt_error(ErrorKind::InvalidAlgorithm),
+            VerifyError::UnsupportedAlgorithm { .. }
+        ));
+        assert!(matches!(
+            map_jwt_error(ErrorKind::MissingAlgorithm),
+            VerifyError::UnsupportedAlgorithm { .. }
+        ));
+        assert!(matches!(
+            map_jwt_error(ErrorKind::InvalidKeyFormat),
+            VerifyError::BadSignature
+        ));
+        assert!(matches!(
+            map_jwt_error(ErrorKind::InvalidEcdsaKey),
+            VerifyError::BadSignature
+        ));
+        let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        assert!(matches!(
+            map_jwt_error(ErrorKind::Json(Arc::new(json))),
+            VerifyError::Malformed(reason) if reason.contains("JSON")
+        ));
+        assert!(matches!(
+            map_jwt_error(ErrorKind::Base64(base64::DecodeError::InvalidPadding)),
+            VerifyError::Malformed(reason) if reason.contains("base64url")
+        ));
+        assert!(matches!(
+            map_jwt_error(ErrorKind::InvalidToken),
+            VerifyError::Malformed("rejected by the JWT library")
+        ));
+    }
+}
