@@ -114,6 +114,8 @@ async fn invariant_4_logs_of_a_whole_run_contain_no_token_secret_or_authorizatio
         "sub=auth0|bob",
         "token_from_cache=true",
         "request to /mcp refused",
+        // the failed exchange's kind, from auth0-obo's typed error
+        "outcome=\"access_denied\"",
     ] {
         assert!(
             captured.contains(needle),
