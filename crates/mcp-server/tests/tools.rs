@@ -406,6 +406,7 @@ async fn finding_1_permissions_never_grant_a_tool_greet_is_403_with_no_exchange(
 /// mounts `OboTools` itself would run them: only the tools' own check stands.
 struct UngatedServer {
     mcp_url: String,
+    state: AppState,
     tenant: MockTenant,
     api: MockServer,
     cancel: CancellationToken,
@@ -438,7 +439,7 @@ impl UngatedServer {
                     auth::authenticate,
                 )),
             )
-            .with_state(state);
+            .with_state(state.clone());
         let cancel = CancellationToken::new();
         let shutdown = cancel.clone();
         tokio::spawn(async move {
@@ -449,6 +450,7 @@ impl UngatedServer {
         });
         Self {
             mcp_url: format!("{base}/mcp"),
+            state,
             tenant,
             api,
             cancel,
@@ -481,6 +483,18 @@ async fn finding_1_permissions_never_grant_a_tool_in_the_tools_own_check() {
     assert_eq!(server.tenant.exchange_attempts(), 0, "no exchange");
     let api_requests = server.api.received_requests().await.unwrap_or_default();
     assert!(api_requests.is_empty(), "no private API call");
+    // The refusal is counted, so an operator sees calls that got past a gate.
+    let state = &server.state;
+    let metrics = state
+        .metrics
+        .render(&state.verifier, state.delegation.tokens());
+    assert!(
+        metrics.lines().any(|line| line.starts_with("tool_calls_total{")
+            && line.contains(r#"tool="greet""#)
+            && line.contains(r#"outcome="refused""#)
+            && line.ends_with(" 1")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
