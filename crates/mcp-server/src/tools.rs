@@ -408,6 +408,12 @@ mod tests {
         assert!(greeting_name(Some("evil\u{202E}txt.exe")).is_err());
         assert!(greeting_name(Some("a\u{2066}b")).is_err());
         assert_eq!(greeting_name(Some("Zoë 李")).unwrap(), "Zoë 李");
+        let longest = "é".repeat(MAX_NAME_CHARS);
+        assert_eq!(
+            greeting_name(Some(&longest)).unwrap(),
+            longest,
+            "characters, not bytes"
+        );
         assert!(greeting_name(Some(&"x".repeat(MAX_NAME_CHARS + 1))).is_err());
     }
 }

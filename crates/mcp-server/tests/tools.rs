@@ -489,10 +489,12 @@ async fn finding_1_permissions_never_grant_a_tool_in_the_tools_own_check() {
         .metrics
         .render(&state.verifier, state.delegation.tokens());
     assert!(
-        metrics.lines().any(|line| line.starts_with("tool_calls_total{")
-            && line.contains(r#"tool="greet""#)
-            && line.contains(r#"outcome="refused""#)
-            && line.ends_with(" 1")),
+        metrics
+            .lines()
+            .any(|line| line.starts_with("tool_calls_total{")
+                && line.contains(r#"tool="greet""#)
+                && line.contains(r#"outcome="refused""#)
+                && line.ends_with(" 1")),
         "{metrics}"
     );
 }
