@@ -261,10 +261,10 @@ impl Settings {
             }),
         };
         let api_base_url = parse_http_url(args.api_base_url.trim(), "API_BASE_URL", &mut problems);
+        // The private API client's own rule, checked now so the error names the setting.
         if let Some(url) = &api_base_url
-            && url.scheme() == "http"
-            && !is_loopback(url)
-            && !args.api_allow_plain_http
+            && let Err(private_api_client::ConfigError::PlainHttp { .. }) =
+                private_api_client::parse_base_url(url.as_str(), args.api_allow_plain_http)
         {
             problems.push(format!(
                 "API_BASE_URL uses plain http on a host that is not loopback (got {:?}): every exchanged token is sent there, so use https, or set API_ALLOW_PLAIN_HTTP=true if the network in between is trusted",
@@ -427,16 +427,6 @@ fn parse_http_url(value: &str, name: &str, problems: &mut Vec<String>) -> Option
             ));
             None
         }
-    }
-}
-
-/// The rule the issuer and the token endpoint follow (`jwt-verify`, `auth0-obo`).
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

@@ -2,9 +2,16 @@ use url::{Host, Url};
 
 use crate::{ConfigError, PRIVATE_SCOPE_PATH};
 
-/// Validates a base URL and returns it with its path normalised to end in exactly
-/// one `/`, so that relative joins keep any path prefix.
-pub(crate) fn parse_base_url(base: &str, allow_plain_http: bool) -> Result<Url, ConfigError> {
+/// Validates a base URL as [`PrivateApiClient`](crate::PrivateApiClient) does, and
+/// returns it with its path normalised to end in exactly one `/`, so that relative
+/// joins keep any path prefix. Plain `http` is refused off loopback unless
+/// `allow_plain_http`: every token the client holds is sent there. Configuration code
+/// can call it to report a bad URL before building anything.
+///
+/// # Errors
+///
+/// The [`ConfigError`] naming what is wrong with the URL.
+pub fn parse_base_url(base: &str, allow_plain_http: bool) -> Result<Url, ConfigError> {
     let mut url = Url::parse(base.trim())?;
     match url.scheme() {
         "http" | "https" => {}

@@ -62,6 +62,7 @@ mod response;
 
 pub use client::PrivateApiClient;
 pub use config_error::ConfigError;
+pub use endpoint::parse_base_url;
 pub use error::ApiError;
 pub use options::ClientOptions;
 pub use response::{Actor, PrivateScope};
