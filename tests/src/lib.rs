@@ -2,18 +2,18 @@
 //! a mock Auth0 tenant on wiremock ([`tenant::MockTenant`]), and the whole system run
 //! as real processes ([`system::RunningSystem`]).
 //!
-//! This crate depends on none of ours on purpose: it mints tokens with `jsonwebtoken`
-//! directly, so a bug in `jwt-verify` cannot hide itself by also being in the minting.
+//! This crate and `mock-tenant` depend on none of the libraries under test on purpose:
+//! tokens are minted with `jsonwebtoken` directly, so a bug in `jwt-verify` cannot hide
+//! itself by also being in the minting.
 
 // Test support fails loudly on setup failure (a key that cannot be generated means the
 // machine is broken, not that the code under test is); panicking is the right report.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-pub mod keys;
 pub mod mcp_client;
 pub mod process;
 pub mod system;
-pub mod tenant;
-pub mod token;
 
-pub use tenant::{Fault, MockTenant, TenantConfig};
+/// The mock Auth0 tenant lives in its own crate, `mock-tenant`; these paths keep the
+/// tests' imports short.
+pub use mock_tenant::{self as tenant, Fault, MockTenant, TenantConfig, keys, token};

@@ -7,9 +7,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
 
-use super::config::TenantConfig;
-use super::fault::FaultQueue;
+use crate::config::TenantConfig;
+use crate::fault::FaultQueue;
 use crate::keys::TestKey;
+use crate::signin::SignIn;
 
 /// A tenant signing key with its verification half ready.
 #[derive(Clone)]
@@ -50,6 +51,8 @@ pub(crate) struct State {
     pub(crate) issued: Mutex<Vec<String>>,
     /// While set, the JWKS endpoint answers this status and body instead of the keys.
     pub(crate) jwks_override: Mutex<Option<(u16, String)>>,
+    /// Registered clients, consent requests, codes and refresh families.
+    pub(crate) signin: Mutex<SignIn>,
     key_serial: AtomicU64,
     jti_serial: AtomicU64,
 }
@@ -80,6 +83,7 @@ impl State {
             jwks_fetches: AtomicU64::new(0),
             issued: Mutex::new(Vec::new()),
             jwks_override: Mutex::new(None),
+            signin: Mutex::new(SignIn::default()),
             key_serial: AtomicU64::new(1),
             jti_serial: AtomicU64::new(0),
         }
@@ -106,7 +110,7 @@ impl State {
 
     pub(crate) fn next_jti(&self) -> String {
         let serial = self.jti_serial.fetch_add(1, Ordering::SeqCst);
-        let random = super::config::random_bytes::<8>();
+        let random = crate::config::random_bytes::<8>();
         let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
         format!("{serial}-{hex}")
     }

@@ -17,14 +17,38 @@ pub const DEFAULT_USER_CLIENT_ID: &str = "mcp-inspector";
 pub const DEFAULT_USER_SCOPES: [&str; 2] = ["tool:whoami", "tool:greet"];
 /// The scope the MCP server's client grant allows on the private API.
 pub const DEFAULT_EXCHANGE_SCOPE: &str = "read:private";
+/// The origins of browser-based MCP clients allowed by default: the MCP Inspector's UI.
+pub const DEFAULT_ALLOWED_ORIGINS: [&str; 2] = ["http://localhost:6274", "http://127.0.0.1:6274"];
 
-/// How a [`MockTenant`](super::MockTenant) is set up, mirroring the objects of a real
+/// A user of the tenant who can sign in on the consent page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoUser {
+    /// `sub` of the tokens issued to this user, e.g. `auth0|alice`.
+    pub sub: String,
+    /// What the sign-in page shows, e.g. `Alice`.
+    pub name: String,
+    /// `alice@example.com`.
+    pub email: String,
+}
+
+impl DemoUser {
+    /// A user `auth0|{local}` named `name`, with the email `{local}@example.com`.
+    pub fn new(local: &str, name: &str) -> Self {
+        Self {
+            sub: format!("auth0|{local}"),
+            name: name.into(),
+            email: format!("{local}@example.com"),
+        }
+    }
+}
+
+/// How a [`MockTenant`](crate::MockTenant) is set up, mirroring the objects of a real
 /// Auth0 tenant configured for On-Behalf-Of (see `shared/auth0-tenant.md`).
 ///
 /// Fields are public so a test overrides only what it cares about:
 ///
 /// ```
-/// use obo_tests::tenant::TenantConfig;
+/// use mock_tenant::TenantConfig;
 ///
 /// let config = TenantConfig {
 ///     mcp_audience: "https://mcp.example/".into(),
@@ -50,14 +74,29 @@ pub struct TenantConfig {
     /// refused with 403 `access_denied`.
     pub allowed_scopes: Vec<String>,
     /// `expires_in` of exchanged tokens, in seconds (Auth0's default is 3600). Can be
-    /// changed while running with [`MockTenant::set_exchanged_expires_in`](super::MockTenant::set_exchanged_expires_in).
+    /// changed while running with [`MockTenant::set_exchanged_expires_in`](crate::MockTenant::set_exchanged_expires_in).
     pub expires_in: u64,
     /// The MCP client application users sign in with: `azp` and `client_id` of user tokens.
     pub user_client_id: String,
-    /// The scopes (and RBAC `permissions`) of tokens from [`MockTenant::user_token`](super::MockTenant::user_token).
+    /// The scopes (and RBAC `permissions`) of tokens from [`MockTenant::user_token`](crate::MockTenant::user_token).
     pub user_scopes: Vec<String>,
     /// `max-age` of the JWKS response's `Cache-Control`, in seconds.
     pub jwks_max_age: u64,
+    /// The permissions the MCP server's API defines, all of them third-party default
+    /// permissions: what a client registered through DCR may be granted for it.
+    pub mcp_api_scopes: Vec<String>,
+    /// The users the sign-in page offers (at least two, so a person can see that tokens
+    /// never cross users). The first is the default user.
+    pub users: Vec<DemoUser>,
+    /// When `true`, `/authorize` skips the consent page and approves at once as the
+    /// default user: for tests and scripted runs.
+    pub auto_approve: bool,
+    /// Origins allowed to call discovery, registration, the token and revocation
+    /// endpoints from a browser (CORS), as an Auth0 application's allowed web origins.
+    pub allowed_origins: Vec<String>,
+    /// `expires_in` of access tokens issued by the `authorization_code` and
+    /// `refresh_token` grants, in seconds.
+    pub access_token_expires_in: u64,
 }
 
 impl Default for TenantConfig {
@@ -75,6 +114,17 @@ impl Default for TenantConfig {
                 .map(|s| (*s).to_string())
                 .collect(),
             jwks_max_age: 600,
+            mcp_api_scopes: DEFAULT_USER_SCOPES
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            users: vec![DemoUser::new("alice", "Alice"), DemoUser::new("bob", "Bob")],
+            auto_approve: false,
+            allowed_origins: DEFAULT_ALLOWED_ORIGINS
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            access_token_expires_in: 3600,
         }
     }
 }
@@ -91,12 +141,17 @@ impl std::fmt::Debug for TenantConfig {
             .field("user_client_id", &self.user_client_id)
             .field("user_scopes", &self.user_scopes)
             .field("jwks_max_age", &self.jwks_max_age)
+            .field("mcp_api_scopes", &self.mcp_api_scopes)
+            .field("users", &self.users)
+            .field("auto_approve", &self.auto_approve)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("access_token_expires_in", &self.access_token_expires_in)
             .finish()
     }
 }
 
 /// 32 random bytes, base64url: the shape of an Auth0 client secret (64 chars there).
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 

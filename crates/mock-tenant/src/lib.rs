@@ -50,7 +50,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use obo_tests::tenant::{Fault, MockTenant, TenantConfig};
+//! use mock_tenant::{Fault, MockTenant, TenantConfig};
 //!
 //! let tenant = MockTenant::start(TenantConfig::default()).await;
 //! let token = tenant.token_for("auth0|alice", &["tool:greet"]);
@@ -61,10 +61,20 @@
 //! # }
 //! ```
 
+// Setup failures (a port that cannot be bound, a key that cannot be generated) mean the
+// machine is broken, not that a request is bad; they panic with a message saying so.
+// Nothing a client sends reaches an `expect`.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod config;
 mod exchange;
 mod fault;
+pub mod keys;
+mod oauth;
+mod signin;
 mod state;
+pub mod token;
+mod token_endpoint;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -75,16 +85,16 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use config::{
-    DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID, DEFAULT_EXCHANGE_SCOPE, DEFAULT_MCP_AUDIENCE,
-    DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES, TenantConfig,
+    DEFAULT_ALLOWED_ORIGINS, DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID, DEFAULT_EXCHANGE_SCOPE,
+    DEFAULT_MCP_AUDIENCE, DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES, DemoUser, TenantConfig,
 };
 pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
 pub use fault::Fault;
 
 use crate::keys::{TestKey, jwks_json};
 use crate::token::TokenBuilder;
-use exchange::TokenEndpoint;
 use state::{State, lock};
+use token_endpoint::TokenEndpoint;
 
 /// A running mock Auth0 tenant. Cheap to clone: clones share the server and its state,
 /// which is stopped when the last clone is dropped.

@@ -1,8 +1,8 @@
 //! Minting Auth0-like access tokens, and forging bad ones, for tests and benchmarks.
 //!
 //! ```
-//! use obo_tests::keys::TestKey;
-//! use obo_tests::token::TokenBuilder;
+//! use mock_tenant::keys::TestKey;
+//! use mock_tenant::token::TokenBuilder;
 //!
 //! let key = TestKey::rsa("key-1");
 //! let token = TokenBuilder::new("https://tenant.example/", "https://mcp.example/")

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// A misbehaviour of the token endpoint (`POST /oauth/token`), injected with
-/// [`MockTenant::inject`](super::MockTenant::inject).
+/// [`MockTenant::inject`](crate::MockTenant::inject).
 ///
 /// A fault replaces the normal answer (except [`Fault::Delay`], which only delays it),
 /// whatever the request carries: nothing is checked and no exchange is counted, though

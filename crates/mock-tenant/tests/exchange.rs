@@ -9,9 +9,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use obo_tests::keys::TestKey;
-use obo_tests::tenant::{ACCESS_TOKEN_TYPE, Fault, MockTenant, TOKEN_EXCHANGE_GRANT, TenantConfig};
-use obo_tests::token::now;
+use mock_tenant::keys::TestKey;
+use mock_tenant::token::now;
+use mock_tenant::{ACCESS_TOKEN_TYPE, Fault, MockTenant, TOKEN_EXCHANGE_GRANT, TenantConfig};
 use serde_json::{Map, Value};
 
 const ALICE: &str = "auth0|alice";
@@ -476,7 +476,7 @@ async fn expired_or_foreign_signed_subject_token_is_401_invalid_grant() {
 async fn subject_token_for_another_audience_or_issuer_is_400_invalid_request() {
     let tenant = tenant().await;
     let tenant = &tenant;
-    let reply = |builder: obo_tests::token::TokenBuilder| {
+    let reply = |builder: mock_tenant::token::TokenBuilder| {
         let token = tenant.sign_user_token(&builder);
         async move { exchange(tenant, &token, &[]).await }
     };

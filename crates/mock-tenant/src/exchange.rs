@@ -1,0 +1,234 @@
+//! The On-Behalf-Of grant (RFC 8693 token exchange) of `POST /oauth/token`, checked
+//! the way Auth0 checks it.
+//!
+//! The checks, their order and each refusal are documented on the [crate](crate).
+//!
+//! The granted scope is the requested scope (the whole client grant when none is
+//! requested) narrowed by the user's RBAC permissions when a test set them with
+//! [`MockTenant::set_user_api_scopes`](crate::MockTenant::set_user_api_scopes); the
+//! response carries `scope` only when it differs from the request.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value, json};
+use wiremock::{Request, ResponseTemplate};
+
+use crate::oauth::{Refusal, authenticate, dedup, missing};
+use crate::state::{State, lock};
+use crate::token::now;
+
+/// `grant_type` for RFC 8693 token exchange.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The RFC 8693 token type of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// The most `act` levels a subject token may already carry minus one: Auth0 refuses a
+/// subject token whose chain is this deep.
+pub const MAX_ACT_DEPTH: usize = 4;
+
+/// The RFC 8693 grant, once the token endpoint has parsed the parameters and found
+/// `grant_type` to be token exchange.
+pub(crate) fn exchange(
+    state: &State,
+    request: &Request,
+    params: &HashMap<String, String>,
+) -> Result<ResponseTemplate, Refusal> {
+    let config = &state.config;
+    let param = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+
+    authenticate(request, params, &config.client_id, &config.client_secret)?;
+
+    let subject_token = param("subject_token").ok_or_else(|| missing("subject_token"))?;
+    let subject_token_type =
+        param("subject_token_type").ok_or_else(|| missing("subject_token_type"))?;
+    if subject_token_type != ACCESS_TOKEN_TYPE {
+        return Err(Refusal::invalid_request(format!(
+            "Unsupported subject_token_type: {subject_token_type}"
+        )));
+    }
+    if let Some(requested) = param("requested_token_type")
+        && requested != ACCESS_TOKEN_TYPE
+    {
+        return Err(Refusal::invalid_request(format!(
+            "Unsupported requested_token_type: {requested}"
+        )));
+    }
+    let audience = param("audience").ok_or_else(|| missing("audience"))?;
+    if audience != config.api_audience {
+        return Err(Refusal::access_denied(format!(
+            "Service not enabled within domain: {audience}"
+        )));
+    }
+
+    let subject = verify_subject(state, subject_token)?;
+    let sub = subject
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if act_depth(&subject)? >= MAX_ACT_DEPTH {
+        return Err(Refusal::invalid_request(format!(
+            "Delegation chain (`act` claim) depth exceeds the maximum allowed limit of {MAX_ACT_DEPTH}"
+        )));
+    }
+
+    let requested_scope = param("scope");
+    let requested: Vec<String> = match requested_scope {
+        Some(scope) => dedup(scope.split_whitespace()),
+        None => config.allowed_scopes.clone(),
+    };
+    let not_granted: Vec<&str> = requested
+        .iter()
+        .filter(|scope| !config.allowed_scopes.contains(scope))
+        .map(String::as_str)
+        .collect();
+    if !not_granted.is_empty() {
+        return Err(Refusal::access_denied(format!(
+            "Client has not been granted scopes: {}",
+            not_granted.join(" ")
+        )));
+    }
+    let granted: Vec<String> = match lock(&state.user_api_scopes).get(&sub) {
+        Some(permitted) => requested
+            .iter()
+            .filter(|s| permitted.contains(s))
+            .cloned()
+            .collect(),
+        None => requested.clone(),
+    };
+    let scope_differs = requested_scope.is_none() || granted != requested;
+
+    let expires_in = state.expires_in.load(Ordering::SeqCst);
+    let iat = now();
+    let mut actor = Map::new();
+    actor.insert("sub".into(), json!(config.client_id));
+    if let Some(prior) = subject.get("act") {
+        actor.insert("act".into(), prior.clone());
+    }
+    let mut claims = json!({
+        "iss": state.issuer,
+        "sub": sub,
+        "aud": config.api_audience,
+        "iat": iat,
+        "exp": iat.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
+        "azp": config.client_id,
+        "client_id": config.client_id,
+        "act": actor,
+        "jti": state.next_jti(),
+        "permissions": granted,
+    });
+    if !granted.is_empty()
+        && let Some(map) = claims.as_object_mut()
+    {
+        map.insert("scope".into(), json!(granted.join(" ")));
+    }
+    let key = state.signing_key();
+    let access_token = key.sign_with_header(&json!({"typ": "at+jwt"}), &claims);
+
+    let mut body = json!({
+        "access_token": access_token,
+        "issued_token_type": ACCESS_TOKEN_TYPE,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+    });
+    if scope_differs && let Some(map) = body.as_object_mut() {
+        map.insert("scope".into(), json!(granted.join(" ")));
+    }
+    state.record_exchange(&sub);
+    state.record_issued(&access_token);
+    Ok(ResponseTemplate::new(200)
+        .insert_header("cache-control", "no-store")
+        .insert_header("pragma", "no-cache")
+        .set_body_json(body))
+}
+
+/// Verifies the subject token with the tenant's published keys and returns its claims.
+fn verify_subject(state: &State, token: &str) -> Result<Map<String, Value>, Refusal> {
+    let malformed = |why: &str| Refusal::invalid_request(format!("Invalid subject token: {why}"));
+    let invalid = |why: &str| {
+        Refusal::new(
+            401,
+            "invalid_grant",
+            format!("Invalid subject token: {why}"),
+        )
+    };
+
+    let header = jsonwebtoken::decode_header(token).map_err(|_| malformed("not a JWT"))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(malformed("unsupported signing algorithm"));
+    }
+    let kid = header.kid.ok_or_else(|| malformed("no key id"))?;
+    let decoding = lock(&state.keys)
+        .published
+        .iter()
+        .find(|key| key.key.kid() == kid)
+        .map(|key| key.decoding.clone())
+        .ok_or_else(|| invalid("signed by an unknown key"))?;
+
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.leeway = 0;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[&state.issuer]);
+    validation.set_audience(&[&state.config.mcp_audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &validation).map_err(
+        |error| match error.kind() {
+            ErrorKind::InvalidSignature => invalid("bad signature"),
+            ErrorKind::ExpiredSignature => invalid("expired"),
+            ErrorKind::ImmatureSignature => invalid("not valid yet"),
+            ErrorKind::InvalidIssuer => malformed("issued by another issuer"),
+            ErrorKind::InvalidAudience => malformed("not issued for this client's API"),
+            ErrorKind::MissingRequiredClaim(claim) => malformed(&format!("missing {claim}")),
+            _ => malformed("malformed"),
+        },
+    )?;
+    match data.claims.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() => Ok(data.claims),
+        _ => Err(malformed("sub is not a non-empty string")),
+    }
+}
+
+/// How many actors the subject token's `act` chain names (0 without `act`).
+fn act_depth(claims: &Map<String, Value>) -> Result<usize, Refusal> {
+    let mut depth = 0;
+    let mut current = claims.get("act");
+    while let Some(act) = current {
+        let Some(sub) = act.get("sub").and_then(Value::as_str) else {
+            return Err(Refusal::invalid_request(
+                "Invalid subject token: malformed act claim",
+            ));
+        };
+        if sub.is_empty() {
+            return Err(Refusal::invalid_request(
+                "Invalid subject token: malformed act claim",
+            ));
+        }
+        depth += 1;
+        current = act.get("act");
+    }
+    Ok(depth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn act_depth_counts_nested_actors_and_rejects_malformed_ones() {
+        let claims = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(act_depth(&claims(json!({}))).ok(), Some(0));
+        assert_eq!(
+            act_depth(&claims(json!({"act": {"sub": "a", "act": {"sub": "b"}}}))).ok(),
+            Some(2)
+        );
+        assert!(act_depth(&claims(json!({"act": "a"}))).is_err());
+        assert!(act_depth(&claims(json!({"act": {"sub": "a", "act": {}}}))).is_err());
+    }
+}

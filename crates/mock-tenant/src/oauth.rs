@@ -1,0 +1,231 @@
+//! What every endpoint of the tenant shares with OAuth 2.0 (RFC 6749): the error
+//! response, reading form or JSON parameters, and client authentication.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use wiremock::{Request, ResponseTemplate};
+
+/// An OAuth error response (RFC 6749 §5.2).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) error: &'static str,
+    pub(crate) description: String,
+    pub(crate) basic_challenge: bool,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            basic_challenge: false,
+        }
+    }
+
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", description)
+    }
+
+    pub(crate) fn invalid_client(basic: bool) -> Self {
+        Self {
+            basic_challenge: basic,
+            ..Self::new(401, "invalid_client", "Client authentication failed")
+        }
+    }
+
+    pub(crate) fn access_denied(description: impl Into<String>) -> Self {
+        Self::new(403, "access_denied", description)
+    }
+
+    pub(crate) fn into_response(self) -> ResponseTemplate {
+        let response = ResponseTemplate::new(self.status)
+            .insert_header("cache-control", "no-store")
+            .set_body_json(json!({"error": self.error, "error_description": self.description}));
+        if self.basic_challenge {
+            response.insert_header("www-authenticate", "Basic realm=\"mock-auth0\"")
+        } else {
+            response
+        }
+    }
+}
+
+pub(crate) fn missing(name: &str) -> Refusal {
+    Refusal::invalid_request(format!("Missing required parameter: {name}"))
+}
+
+pub(crate) fn dedup<'a>(scopes: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in scopes {
+        if !out.iter().any(|s| s == scope) {
+            out.push(scope.to_string());
+        }
+    }
+    out
+}
+
+/// The request's parameters: a form body (RFC 6749 §4.1.3), or a JSON object of
+/// strings, which Auth0 also accepts. A repeated parameter is refused (RFC 6749 §3.2).
+pub(crate) fn parse_params(request: &Request) -> Result<HashMap<String, String>, Refusal> {
+    let content_type = request
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let pairs: Vec<(String, String)> =
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            url::form_urlencoded::parse(&request.body)
+                .into_owned()
+                .collect()
+        } else if content_type.starts_with("application/json") {
+            let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(&request.body) else {
+                return Err(Refusal::invalid_request(
+                    "The request body must be a JSON object",
+                ));
+            };
+            let mut pairs = Vec::with_capacity(object.len());
+            for (name, value) in object {
+                let Value::String(value) = value else {
+                    return Err(Refusal::invalid_request(format!(
+                        "Parameter {name} must be a string"
+                    )));
+                };
+                pairs.push((name, value));
+            }
+            pairs
+        } else {
+            return Err(Refusal::invalid_request(
+                "Content-Type must be application/x-www-form-urlencoded or application/json",
+            ));
+        };
+    let mut params = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if params.contains_key(&name) {
+            return Err(Refusal::invalid_request(format!(
+                "Duplicate parameter: {name}"
+            )));
+        }
+        params.insert(name, value);
+    }
+    Ok(params)
+}
+
+/// Client authentication: `client_secret_basic` (RFC 6749 §2.3.1: id and secret each
+/// form-urlencoded, joined by `:`, then base64) or `client_secret_post`.
+pub(crate) fn authenticate(
+    request: &Request,
+    params: &HashMap<String, String>,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<(), Refusal> {
+    let authorization = request.headers.get("authorization");
+    let (id, secret, basic) = match authorization {
+        Some(value) => {
+            let (id, secret) = value
+                .to_str()
+                .ok()
+                .and_then(decode_basic)
+                .ok_or_else(|| Refusal::invalid_client(true))?;
+            if params.contains_key("client_secret") {
+                return Err(Refusal::invalid_request(
+                    "Only one client authentication method may be used",
+                ));
+            }
+            if params
+                .get("client_id")
+                .is_some_and(|body_id| *body_id != id)
+            {
+                return Err(Refusal::invalid_request(
+                    "client_id in the body does not match the authenticated client",
+                ));
+            }
+            (id, secret, true)
+        }
+        None => {
+            let id = params.get("client_id").filter(|v| !v.is_empty());
+            let secret = params.get("client_secret").filter(|v| !v.is_empty());
+            match (id, secret) {
+                (Some(id), Some(secret)) => (id.clone(), secret.clone(), false),
+                _ => return Err(Refusal::invalid_client(false)),
+            }
+        }
+    };
+    if id == client_id && secret == client_secret {
+        Ok(())
+    } else {
+        Err(Refusal::invalid_client(basic))
+    }
+}
+
+/// `Basic base64(form(id) ":" form(secret))` → (id, secret).
+pub(crate) fn decode_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, credentials) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(credentials.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((form_decode(id)?, form_decode(secret)?))
+}
+
+/// Strict `application/x-www-form-urlencoded` decoding of one value: `+` is a space,
+/// `%XX` a byte; a stray `%` or invalid UTF-8 is an error rather than guessed at.
+pub(crate) fn form_decode(encoded: &str) -> Option<String> {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decode_follows_rfc_6749_appendix_b() {
+        assert_eq!(form_decode("a+b%3A%25c").as_deref(), Some("a b:%c"));
+        assert_eq!(
+            form_decode("plain-id_1.x~").as_deref(),
+            Some("plain-id_1.x~")
+        );
+        assert_eq!(form_decode("bad%2"), None);
+        assert_eq!(form_decode("bad%zz"), None);
+        assert_eq!(form_decode("%ff"), None);
+        assert_eq!(form_decode("%"), None);
+    }
+
+    #[test]
+    fn decode_basic_splits_at_the_first_colon_and_form_decodes_both_halves() {
+        let header = format!("Basic {}", STANDARD.encode("my%3Aid:s%3Acret+x"));
+        assert_eq!(
+            decode_basic(&header),
+            Some(("my:id".into(), "s:cret x".into()))
+        );
+        assert_eq!(decode_basic("Bearer abc"), None);
+        assert_eq!(decode_basic("Basic !!!"), None);
+        assert_eq!(decode_basic("Basic"), None);
+        assert_eq!(
+            decode_basic(&format!("Basic {}", STANDARD.encode("nocolon"))),
+            None
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! What the sign-in endpoints share: the clients registered through Dynamic Client
+//! Registration, consent requests waiting for the user, authorization codes, and
+//! refresh-token families. Everything lives in memory for as long as the tenant does,
+//! and every map is bounded so that a client looping on an endpoint cannot grow it
+//! without end.
+//!
+//! Who writes and who reads:
+//!
+//! | data | written by | read by |
+//! |---|---|---|
+//! | [`RegisteredClient`] | `POST /oidc/register` ([`crate::register`]) | `/authorize`, the token endpoint, `/oauth/revoke`, CORS |
+//! | [`PendingAuthorization`] | `GET /authorize` | the consent form's `POST /authorize/decision` |
+//! | [`AuthorizationCode`] | the consent decision (or auto-approval) | the `authorization_code` grant |
+//! | [`RefreshFamily`] | the `authorization_code` grant | the `refresh_token` grant, `/oauth/revoke` |
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+/// The most clients Dynamic Client Registration keeps; the next registration is refused
+/// with 400 `invalid_client_metadata` naming the limit, as a tenant at its quota would.
+pub(crate) const MAX_CLIENTS: usize = 1_000;
+/// The most consent requests waiting for a decision; the oldest is dropped for a new one.
+pub(crate) const MAX_PENDING: usize = 1_000;
+/// How long a consent request waits for the user's decision.
+pub(crate) const PENDING_LIFETIME: Duration = Duration::from_secs(600);
+/// The most live authorization codes and refresh families; expired ones go first.
+pub(crate) const MAX_CODES: usize = 10_000;
+pub(crate) const MAX_FAMILIES: usize = 10_000;
+/// An authorization code is single use and lives this long (RFC 6749 §4.1.2 says at most
+/// 10 minutes; Auth0 and this tenant use 60 s).
+pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How a registered client authenticates at the token endpoint
+/// (`token_endpoint_auth_method`, RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientAuthMethod {
+    /// A public client: no secret, PKCE alone binds the code to it.
+    None,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+}
+
+impl ClientAuthMethod {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::None),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretBasic => "client_secret_basic",
+        }
+    }
+}
+
+/// A client registered with `POST /oidc/register`: a strict third-party application,
+/// as Auth0 makes every dynamically registered client.
+#[derive(Clone)]
+pub(crate) struct RegisteredClient {
+    /// `tpc_` and random characters, the shape of Auth0's third-party client ids.
+    pub(crate) client_id: String,
+    /// Present unless `auth_method` is [`ClientAuthMethod::None`].
+    pub(crate) client_secret: Option<String>,
+    pub(crate) auth_method: ClientAuthMethod,
+    /// Exactly as registered; `/authorize` compares with these (loopback: any port).
+    pub(crate) redirect_uris: Vec<String>,
+    /// `authorization_code`, and `refresh_token` when registered.
+    pub(crate) grant_types: Vec<String>,
+    /// What the consent page shows; the client id when none was registered.
+    pub(crate) client_name: String,
+    /// The registered metadata the registration response echoed (without the secret).
+    pub(crate) metadata: Map<String, Value>,
+}
+
+impl std::fmt::Debug for RegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredClient")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("auth_method", &self.auth_method)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("client_name", &self.client_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A valid `/authorize` request waiting for the user's decision on the consent page.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingAuthorization {
+    pub(crate) client_id: String,
+    /// The redirect URI the request named (already checked against the registration).
+    pub(crate) redirect_uri: String,
+    pub(crate) state: Option<String>,
+    /// The S256 `code_challenge`.
+    pub(crate) code_challenge: String,
+    /// The API identifier the token will be for (`aud`).
+    pub(crate) audience: String,
+    /// Requested ∩ defined by the API ∩ allowed to the client.
+    pub(crate) scopes: Vec<String>,
+    /// The CSRF token the consent form must send back.
+    pub(crate) csrf: String,
+    pub(crate) created: Instant,
+}
+
+/// An authorization code, single use, bound to the client, the redirect URI and the
+/// PKCE challenge.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthorizationCode {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: String,
+    /// The user who signed in.
+    pub(crate) sub: String,
+    pub(crate) audience: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires: Instant,
+    /// Set when redeemed; a second redemption revokes what the first one issued.
+    pub(crate) used: bool,
+    /// The `jti`s of the access tokens issued from this code.
+    pub(crate) issued_jtis: Vec<String>,
+    /// The refresh family issued from this code, if `offline_access` was granted.
+    pub(crate) family: Option<String>,
+}
+
+/// One chain of rotated refresh tokens. Each use retires the current token and issues
+/// the next one; presenting a retired token revokes the whole family (RFC 9700 §4.14.2).
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshFamily {
+    pub(crate) client_id: String,
+    pub(crate) sub: String,
+    pub(crate) audience: String,
+    pub(crate) scopes: Vec<String>,
+    /// The only token of the family that may be used now.
+    pub(crate) current: String,
+    /// The `jti`s of every access token the family issued (revoked with it).
+    pub(crate) issued_jtis: Vec<String>,
+    pub(crate) revoked: bool,
+}
+
+/// The sign-in state of one tenant, behind one lock in [`crate::state::State`].
+#[derive(Debug, Default)]
+pub(crate) struct SignIn {
+    /// By `client_id`.
+    pub(crate) clients: HashMap<String, RegisteredClient>,
+    /// By the opaque request id the consent form carries.
+    pub(crate) pending: HashMap<String, PendingAuthorization>,
+    /// By code.
+    pub(crate) codes: HashMap<String, AuthorizationCode>,
+    /// Every refresh token ever issued (current and retired) → its family id.
+    pub(crate) refresh_tokens: HashMap<String, String>,
+    /// By family id.
+    pub(crate) families: HashMap<String, RefreshFamily>,
+    /// `jti`s of access tokens revoked by a code reuse or a family revocation. The token
+    /// exchange grant refuses them as subject tokens, as Auth0 refuses a revoked grant.
+    pub(crate) revoked_jtis: HashSet<String>,
+}
