@@ -76,6 +76,9 @@ mod state;
 pub mod token;
 mod token_endpoint;
 
+#[cfg(test)]
+mod test_support;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
