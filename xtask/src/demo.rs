@@ -1,12 +1,16 @@
-//! `cargo xtask demo`: the whole system on this machine, with a mock Auth0 tenant, until
-//! Ctrl-C. Prints a token and the commands to connect, and writes them to
+//! `cargo xtask demo`: the whole system on this machine, with the demo Auth0 tenant,
+//! until Ctrl-C. Prints first how to connect an MCP client that signs in by itself (no
+//! token: the tenant's sign-in page opens in the browser, and a person picks the demo
+//! user), then a pasted token and the commands that use it, and writes those to
 //! `target/demo/connection.json` for scripts.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use obo_tests::system::{RunningSystem, SystemConfig};
+use obo_tests::tenant::DEFAULT_ALLOWED_ORIGINS;
 use serde_json::json;
 
 use crate::cmd::{cargo, step, target_dir};
@@ -26,8 +30,6 @@ pub struct DemoArgs {
     pub tenant_port: u16,
 }
 
-const DEMO_USER: &str = "auth0|demo-user";
-
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     step(
         "build the services",
@@ -46,15 +48,33 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
         tenant_port: args.tenant_port,
         api_port: args.api_port,
         mcp_port: args.port,
+        // The MCP Inspector's web UI fetches the Protected Resource Metadata from the
+        // browser: the MCP server must answer CORS for the origins the tenant allows.
+        mcp_env: BTreeMap::from([("CORS_ORIGINS".to_owned(), DEFAULT_ALLOWED_ORIGINS.join(","))]),
         ..SystemConfig::default()
     })
     .await
     .map_err(|e| anyhow::anyhow!("the demo could not start: {e}"))?;
+    // A person picks the user on the sign-in page; an approving tenant would hide it.
+    anyhow::ensure!(
+        !system.tenant.config().auto_approve,
+        "the demo tenant must show its sign-in page"
+    );
 
+    // The pasted tokens are for the page's default user, so both ways in meet the
+    // same people.
+    let user = system
+        .tenant
+        .config()
+        .users
+        .first()
+        .context("the demo tenant has no users")?
+        .sub
+        .clone();
     let token = system
         .tenant
-        .token_for(DEMO_USER, &["tool:whoami", "tool:greet"]);
-    let token_whoami_only = system.tenant.token_for(DEMO_USER, &["tool:whoami"]);
+        .token_for(&user, &["tool:whoami", "tool:greet"]);
+    let token_whoami_only = system.tenant.token_for(&user, &["tool:whoami"]);
     let connection = json!({
         "mcp_url": system.mcp_url(),
         "token": token,
@@ -84,9 +104,10 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
     std::fs::write(&env_path, env)
         .with_context(|| format!("cannot write {}", env_path.display()))?;
 
+    println!("{}", sign_in_instructions(&system));
     println!(
         "{}",
-        instructions(&system, &token, &token_whoami_only, &path, &env_path)
+        token_instructions(&system, &user, &token, &token_whoami_only, &path, &env_path)
     );
     wait_for_stop().await;
     println!("\nStopping the demo…");
@@ -94,8 +115,59 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn instructions(
+/// How to connect with no token: the client finds the tenant from the MCP server's 401,
+/// registers itself, and opens the tenant's sign-in page in the browser. First, because
+/// that is how MCP clients are meant to be used.
+fn sign_in_instructions(system: &RunningSystem) -> String {
+    let url = system.mcp_url();
+    let vscode = json!({"servers": {"obo-mcp": {"type": "http", "url": url}}});
+    let users: Vec<String> = system
+        .tenant
+        .config()
+        .users
+        .iter()
+        .map(|u| format!("{} ({})", u.name, u.sub))
+        .collect();
+    format!(
+        r#"
+obo-mcp demo is running.
+
+  MCP server      {url}
+  private API     {api}
+  demo tenant     {issuer}
+  logs            {mcp_log}
+                  {api_log}
+
+Connect an MCP client with no token: it signs you in by itself.
+
+Claude Code:
+  claude mcp add --transport http obo-mcp {url}
+  then, in Claude Code: /mcp, pick obo-mcp, Authenticate.
+
+VS Code: add this to .vscode/mcp.json (or "MCP: Open User Configuration"), start the
+server, and allow it to authenticate:
+  {vscode}
+
+MCP Inspector (web UI, needs Node.js):
+  npx @modelcontextprotocol/inspector
+  then Transport Type "Streamable HTTP", URL {url}, and Connect
+  (or "Open Auth Settings", then "Quick OAuth Flow", to watch each step).
+
+A browser tab opens the demo tenant's sign-in page: pick a demo user
+({users}) and click Allow. Then call `greet`: the answer names
+the user you picked, as the private API saw them."#,
+        api = system.api.base_url(),
+        issuer = system.tenant.issuer(),
+        mcp_log = system.mcp.log_path().display(),
+        api_log = system.api.log_path().display(),
+        users = users.join(" or "),
+    )
+}
+
+/// Pasted tokens, for clients and tools that do not sign in by themselves.
+fn token_instructions(
     system: &RunningSystem,
+    user: &str,
     token: &str,
     whoami_only: &str,
     path: &Path,
@@ -104,15 +176,7 @@ fn instructions(
     let url = system.mcp_url();
     format!(
         r#"
-obo-mcp demo is running.
-
-  MCP server      {url}
-  private API     {api}
-  mock Auth0      {issuer}
-  logs            {mcp_log}
-                  {api_log}
-
-A token for user {DEMO_USER}, valid for one hour, with scopes tool:whoami and tool:greet:
+Or paste a token. A token for user {user}, valid for one hour, with scopes tool:whoami and tool:greet:
 
 export TOKEN='{token}'
 
@@ -126,18 +190,14 @@ MCP Inspector (CLI):
 curl:
   curl -s {url} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"greet","arguments":{{"name":"you"}}}}}}'
 
-Claude Code:
-  claude mcp add --transport http obo-mcp {url} --header "Authorization: Bearer $TOKEN"
+Claude Code, with the token instead of signing in:
+  claude mcp add --transport http obo-mcp-token {url} --header "Authorization: Bearer $TOKEN"
 
 Check the configuration against the demo tenant (what `mcp-server check` finds on a real one):
   (set -a; . {env_path}; cargo run -q -p mcp-server -- check --token "$TOKEN")
 
 The same, for scripts: {path}
 Press Ctrl-C to stop."#,
-        api = system.api.base_url(),
-        issuer = system.tenant.issuer(),
-        mcp_log = system.mcp.log_path().display(),
-        api_log = system.api.log_path().display(),
         path = path.display(),
         env_path = env_path.display(),
     )

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod forward_proxy;
+
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 

@@ -1,0 +1,394 @@
+//! End to end with an MCP client nobody here wrote: rmcp's own OAuth client (its `auth`
+//! feature) signs a user in against the running system, as Claude Code or VS Code
+//! would. It connects with no token, reads the 401's `resource_metadata`, fetches the
+//! Protected Resource Metadata and the tenant's metadata, registers itself (RFC 7591),
+//! builds the authorization URL with PKCE (RFC 7636) and `resource` (RFC 8707); a
+//! headless browser picks a user on the tenant's consent page and clicks Allow; rmcp
+//! checks `state` and `iss` (RFC 9207), redeems the code (RFC 6749 §4.1.3), and calls
+//! `greet` with the token. The tenant does not approve on its own: a person (here, the
+//! headless browser) picks the user.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::future::Future;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use obo_tests::browser::{Browser, Decision};
+use obo_tests::process::free_port;
+use obo_tests::system::{RunningSystem, SystemConfig};
+use rmcp::ServiceExt;
+use rmcp::model::ClientConfig;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+use support::forward_proxy::{Exchange, ForwardProxy};
+use support::{Client, text_of, upstream_json};
+use url::Url;
+
+const ALICE: &str = "auth0|alice";
+const BOB: &str = "auth0|bob";
+
+async fn system() -> RunningSystem {
+    let system = support::start_system(SystemConfig::default).await;
+    assert!(
+        !system.tenant.config().auto_approve,
+        "these tests sign in through the consent page, as a person does"
+    );
+    system
+}
+
+/// Bounds every step, so a client or server that hangs fails the test instead.
+async fn within<T>(what: &str, step: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), step)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish in time"))
+}
+
+/// One user signed in with rmcp's OAuth client, and that client connected.
+struct SignedIn {
+    client: Client,
+    /// The same auth client the transport uses: its manager holds the tokens.
+    auth: AuthClient<reqwest::Client>,
+    /// The client id the tenant gave rmcp at registration.
+    client_id: String,
+    /// Where the browser was sent back to rmcp.
+    redirect: Decision,
+}
+
+impl SignedIn {
+    async fn access_token(&self) -> String {
+        within("reading the access token", self.auth.get_access_token())
+            .await
+            .expect("rmcp holds an access token")
+    }
+
+    /// The refresh token rmcp stored, as the token endpoint sent it.
+    async fn refresh_token(&self) -> String {
+        let manager = self.auth.auth_manager.lock().await;
+        let (_, response) = manager.get_credentials().await.expect("credentials");
+        let response = serde_json::to_value(response.expect("a token response")).unwrap();
+        response["refresh_token"]
+            .as_str()
+            .expect("a refresh token (offline_access was asked for)")
+            .to_owned()
+    }
+
+    async fn greet(&self, name: &str) -> Value {
+        let result = support::call(&self.client, "greet", json!({"name": name})).await;
+        assert_eq!(result.is_error, Some(false), "{}", text_of(&result));
+        upstream_json(&text_of(&result))
+    }
+}
+
+/// How the client and the browser reach the system: directly, each with rmcp's and
+/// reqwest's own defaults, or through a recording proxy.
+#[derive(Clone, Copy)]
+enum Network<'a> {
+    Direct,
+    Via(&'a ForwardProxy),
+}
+
+impl Network<'_> {
+    fn http(self) -> reqwest::Client {
+        match self {
+            Network::Direct => reqwest::Client::new(),
+            Network::Via(proxy) => proxy.client(),
+        }
+    }
+
+    fn browser(self) -> Browser {
+        match self {
+            Network::Direct => Browser::default(),
+            Network::Via(proxy) => Browser::through_proxy(&proxy.url),
+        }
+    }
+
+    async fn oauth_state(self, mcp_url: &str) -> OAuthState {
+        let result = match self {
+            // rmcp's own HTTP client, with its checks of where discovery may lead.
+            Network::Direct => OAuthState::new(mcp_url, None).await,
+            Network::Via(proxy) => OAuthState::new(mcp_url, Some(proxy.client())).await,
+        };
+        result.expect("rmcp's OAuth state machine")
+    }
+}
+
+/// What an rmcp application does, following rmcp's own OAuth example: connect with no
+/// token; on the 401, authorize with the challenge (discovery, registration, PKCE); let
+/// the user sign in as `user` in the browser; hand the redirect to rmcp; reconnect.
+async fn sign_in(system: &RunningSystem, user: &str, network: Network<'_>) -> SignedIn {
+    let mcp_url = system.mcp_url();
+    let config = || StreamableHttpClientTransportConfig::with_uri(mcp_url.clone());
+
+    let unauthenticated = StreamableHttpClientTransport::with_client(network.http(), config());
+    let refused = within(
+        "the first connection",
+        ClientConfig::default().serve(unauthenticated),
+    )
+    .await;
+    let error = match refused {
+        Ok(_) => panic!("the MCP server accepted a client with no token"),
+        Err(error) => error,
+    };
+    let challenge = error
+        .auth_challenge()
+        .unwrap_or_else(|| panic!("the refusal carries no challenge: {error}"))
+        .to_owned();
+
+    // A native client's loopback redirect URI, on a port of its choosing (RFC 8252 §7.3).
+    let redirect_uri = format!("http://127.0.0.1:{}/callback", free_port().unwrap());
+    let mut oauth = network.oauth_state(&mcp_url).await;
+    within(
+        "discovery and registration",
+        oauth.start_authorization(
+            AuthorizationRequest::new(&redirect_uri)
+                .with_client_name("rmcp sign-in test")
+                .with_challenge(challenge),
+        ),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("rmcp could not start signing in: {e}"));
+    let authorize_url = oauth.get_authorization_url().await.unwrap();
+
+    let redirect = within(
+        "the consent page",
+        network.browser().sign_in(&authorize_url, user),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the browser could not sign in as {user}: {e}"));
+    assert!(
+        redirect.location.starts_with(&format!("{redirect_uri}?")),
+        "the tenant sent the browser to {}, not back to the client at {redirect_uri}",
+        redirect.location
+    );
+    within(
+        "the code exchange",
+        oauth.handle_callback_url(&redirect.location),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("rmcp refused the callback or the code exchange: {e}"));
+
+    let (client_id, _) = oauth.get_credentials().await.unwrap();
+    let manager = oauth
+        .into_authorization_manager()
+        .expect("rmcp is authorized after the callback");
+    let auth = AuthClient::new(network.http(), manager);
+    let transport = StreamableHttpClientTransport::with_client(auth.clone(), config());
+    let client = within(
+        "the signed-in connection",
+        ClientConfig::default().serve(transport),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the signed-in client could not connect: {e}"));
+    SignedIn {
+        client,
+        auth,
+        client_id,
+        redirect,
+    }
+}
+
+/// The header and the claims of a JWT, unverified: what the tenant put in the token.
+fn decode(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let mut part = || -> Value {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(parts.next().expect("a JWT part"))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (part(), part())
+}
+
+/// The access token's claims, checked against what the sign-in decided.
+fn assert_user_token(system: &RunningSystem, signed_in: &SignedIn, token: &str, user: &str) {
+    let (header, claims) = decode(token);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(claims["iss"], system.tenant.issuer());
+    assert_eq!(
+        claims["sub"], user,
+        "the token is for the user picked on the page"
+    );
+    assert_eq!(claims["aud"], system.tenant.mcp_audience());
+    assert_eq!(claims["azp"], signed_in.client_id.as_str());
+    assert_eq!(claims["client_id"], signed_in.client_id.as_str());
+    let scopes: Vec<&str> = claims["scope"].as_str().unwrap().split(' ').collect();
+    assert!(scopes.contains(&"tool:greet"), "{scopes:?}");
+}
+
+#[tokio::test]
+async fn rmcp_oauth_client_signs_in_on_the_page_as_the_user_picked_and_refreshes() {
+    let system = system().await;
+    // Bob is not the page's default user: the token follows the choice, not the default.
+    let bob = sign_in(&system, BOB, Network::Direct).await;
+
+    assert_eq!(bob.redirect.status, 302);
+    let callback = Url::parse(&bob.redirect.location).unwrap();
+    let iss = callback
+        .query_pairs()
+        .find(|(k, _)| k == "iss")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(iss.as_deref(), Some(system.tenant.issuer()), "RFC 9207 §2");
+    assert!(
+        bob.client_id.starts_with("tpc_"),
+        "a third-party client: {}",
+        bob.client_id
+    );
+    let first_token = bob.access_token().await;
+    assert_user_token(&system, &bob, &first_token, BOB);
+
+    let upstream = bob.greet("Bob").await;
+    assert_eq!(upstream["sub"], BOB);
+    assert_eq!(upstream["actor"]["sub"], system.tenant.client_id());
+    assert_eq!(system.tenant.exchanges_for(BOB), 1);
+    assert_eq!(system.tenant.exchanges_for(ALICE), 0);
+
+    // RFC 6749 §6, with rotation: a new access token and a new refresh token.
+    let first_refresh = bob.refresh_token().await;
+    let refreshed = within("the refresh", async {
+        bob.auth.auth_manager.lock().await.refresh_token().await
+    })
+    .await
+    .unwrap_or_else(|e| panic!("rmcp's refresh failed: {e}"));
+    let refreshed = serde_json::to_value(refreshed).unwrap();
+    let second_token = bob.access_token().await;
+    assert_eq!(refreshed["access_token"], second_token.as_str());
+    assert_ne!(second_token, first_token);
+    assert_ne!(
+        bob.refresh_token().await,
+        first_refresh,
+        "the refresh token rotates"
+    );
+    assert_user_token(&system, &bob, &second_token, BOB);
+    assert_ne!(
+        decode(&second_token).1["jti"],
+        decode(&first_token).1["jti"]
+    );
+
+    // The new token works, and is the one presented: a token the MCP server has not
+    // seen means a new exchange.
+    let upstream = bob.greet("Bob").await;
+    assert_eq!(upstream["sub"], BOB);
+    assert_eq!(system.tenant.exchanges_for(BOB), 2);
+    bob.client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_users_signed_in_on_the_page_each_see_their_own_sub_and_exchange_once() {
+    let system = system().await;
+    let alice = sign_in(&system, ALICE, Network::Direct).await;
+    let bob = sign_in(&system, BOB, Network::Direct).await;
+    assert_ne!(
+        alice.client_id, bob.client_id,
+        "each client registers itself"
+    );
+    assert_user_token(&system, &alice, &alice.access_token().await, ALICE);
+    assert_user_token(&system, &bob, &bob.access_token().await, BOB);
+
+    // Interleaved, twice each: the second calls come from the MCP server's cache, which
+    // must never hand one user's exchanged token to the other.
+    for _ in 0..2 {
+        assert_eq!(alice.greet("Alice").await["sub"], ALICE);
+        assert_eq!(bob.greet("Bob").await["sub"], BOB);
+    }
+    assert_eq!(system.tenant.exchanges_for(ALICE), 1);
+    assert_eq!(system.tenant.exchanges_for(BOB), 1);
+    assert_eq!(system.tenant.exchanges(), 2);
+    alice.client.cancel().await.unwrap();
+    bob.client.cancel().await.unwrap();
+}
+
+/// Names the two servers in the recorded traffic.
+fn label(system: &RunningSystem, exchange: &Exchange) -> &'static str {
+    if exchange.origin == system.mcp_server_url {
+        "mcp-server"
+    } else if exchange.origin == system.tenant.uri() {
+        "tenant"
+    } else {
+        "elsewhere"
+    }
+}
+
+#[tokio::test]
+async fn the_requests_a_real_client_makes_to_sign_in_are_those_of_the_mcp_authorization_spec() {
+    let system = system().await;
+    let proxy = ForwardProxy::start().await;
+    let bob = sign_in(&system, BOB, Network::Via(&proxy)).await;
+    assert_eq!(bob.greet("Bob").await["sub"], BOB);
+    bob.client.cancel().await.unwrap();
+
+    let traffic = proxy.exchanges();
+    println!("What rmcp's OAuth client and the browser sent, in order (method, path, status):");
+    for exchange in &traffic {
+        println!(
+            "  {:<10} {:<5} {:<45} {}",
+            label(&system, exchange),
+            exchange.method,
+            exchange.path,
+            exchange.status
+        );
+    }
+
+    let seen: Vec<(&str, &str, &str, u16)> = traffic
+        .iter()
+        .map(|e| {
+            (
+                label(&system, e),
+                e.method.as_str(),
+                e.path.as_str(),
+                e.status,
+            )
+        })
+        .collect();
+    let expected_sign_in = [
+        // The first contact, with no token: the challenge names the metadata.
+        ("mcp-server", "POST", "/mcp", 401),
+        // RFC 9728: the Protected Resource Metadata names the tenant.
+        (
+            "mcp-server",
+            "GET",
+            "/.well-known/oauth-protected-resource",
+            200,
+        ),
+        // RFC 8414, at the issuer's root.
+        (
+            "tenant",
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            200,
+        ),
+        // RFC 7591.
+        ("tenant", "POST", "/oidc/register", 201),
+        // The browser: the sign-in page, then the consent form's answer.
+        ("tenant", "GET", "/authorize", 200),
+        ("tenant", "POST", "/authorize/decision", 302),
+        // RFC 6749 §4.1.3, with the PKCE verifier.
+        ("tenant", "POST", "/oauth/token", 200),
+    ];
+    assert!(
+        seen.len() > expected_sign_in.len(),
+        "the client never came back to /mcp: {seen:?}"
+    );
+    assert_eq!(seen[..expected_sign_in.len()], expected_sign_in);
+    let after = &seen[expected_sign_in.len()..];
+    assert_eq!(
+        after[0],
+        ("mcp-server", "POST", "/mcp", 200),
+        "the first request with the token is accepted: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|(server, _, path, status)| *server == "mcp-server"
+                && *path == "/mcp"
+                && *status < 500
+                && *status != 401),
+        "after signing in, the client only talks MCP, and is never refused: {after:?}"
+    );
+}
