@@ -217,7 +217,7 @@ impl Registration {
 /// A redirect URI a browser may be sent back to with a code (RFC 7591 §2, RFC 8252 §7,
 /// RFC 6749 §3.1.2).
 fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    let url = Url::parse(uri).map_err(|_| format!("Not an absolute URL: {uri}"))?;
+    let url = Url::parse(uri).map_err(|_| format!("Not a valid absolute URL: {uri}"))?;
     if url.fragment().is_some() {
         return Err(format!("A redirect URI may not have a fragment: {uri}"));
     }
