@@ -97,6 +97,9 @@ pub struct TenantConfig {
     /// `expires_in` of access tokens issued by the `authorization_code` and
     /// `refresh_token` grants, in seconds.
     pub access_token_expires_in: u64,
+    /// The most clients Dynamic Client Registration keeps (1,000 by default); the next
+    /// registration is refused with 400 `invalid_client_metadata`.
+    pub max_clients: usize,
 }
 
 impl Default for TenantConfig {
@@ -125,6 +128,7 @@ impl Default for TenantConfig {
                 .map(|s| (*s).to_string())
                 .collect(),
             access_token_expires_in: 3600,
+            max_clients: crate::signin::MAX_CLIENTS,
         }
     }
 }
@@ -146,6 +150,7 @@ impl std::fmt::Debug for TenantConfig {
             .field("auto_approve", &self.auto_approve)
             .field("allowed_origins", &self.allowed_origins)
             .field("access_token_expires_in", &self.access_token_expires_in)
+            .field("max_clients", &self.max_clients)
             .finish()
     }
 }

@@ -8,10 +8,15 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /.well-known/openid-configuration` | OIDC discovery |
-//! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
+//! | `GET /.well-known/oauth-authorization-server` | the authorization server's metadata (RFC 8414), listing only what is implemented |
+//! | `GET /.well-known/openid-configuration` | the same document (Auth0's discovery path) |
 //! | `GET /.well-known/jwks.json` | the published keys, `Cache-Control: public, max-age=…`; 503 while [`MockTenant::jwks_down`] |
+//! | `POST /oidc/register` | Dynamic Client Registration (RFC 7591), JSON; at most [`TenantConfig::max_clients`] clients |
 //! | `POST /oauth/token` | token exchange, see below |
+//! | `OPTIONS` on each route above, and on `/oauth/revoke` | CORS preflight |
+//!
+//! Every route above answers CORS for the origins in [`TenantConfig::allowed_origins`]
+//! (browser-based clients such as the MCP Inspector's UI), and only for those.
 //!
 //! ## The token endpoint
 //!
@@ -67,10 +72,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod config;
+mod cors;
+mod discovery;
 mod exchange;
 mod fault;
 pub mod keys;
 mod oauth;
+mod register;
 mod signin;
 mod state;
 pub mod token;
@@ -83,7 +91,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -94,7 +101,10 @@ pub use config::{
 pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
 pub use fault::Fault;
 
+use crate::cors::{Cors, mount_preflight};
+use crate::discovery::Discovery;
 use crate::keys::{TestKey, jwks_json};
+use crate::register::Register;
 use crate::token::TokenBuilder;
 use state::{State, lock};
 use token_endpoint::TokenEndpoint;
@@ -138,27 +148,37 @@ impl MockTenant {
             .await;
         let issuer = format!("{}/", server.uri());
         let state = Arc::new(State::new(config, issuer));
-        let discovery = Discovery(Arc::clone(&state));
         for well_known in [
             "/.well-known/openid-configuration",
             "/.well-known/oauth-authorization-server",
         ] {
             Mock::given(method("GET"))
                 .and(path(well_known))
-                .respond_with(Discovery(Arc::clone(&discovery.0)))
+                .respond_with(Cors::new(&state, Discovery(Arc::clone(&state))))
                 .mount(&server)
                 .await;
+            mount_preflight(&server, &state, well_known, "GET").await;
         }
         Mock::given(method("GET"))
             .and(path("/.well-known/jwks.json"))
-            .respond_with(Jwks(Arc::clone(&state)))
+            .respond_with(Cors::new(&state, Jwks(Arc::clone(&state))))
             .mount(&server)
             .await;
+        mount_preflight(&server, &state, "/.well-known/jwks.json", "GET").await;
+        Mock::given(method("POST"))
+            .and(path("/oidc/register"))
+            .respond_with(Cors::new(&state, Register(Arc::clone(&state))))
+            .mount(&server)
+            .await;
+        mount_preflight(&server, &state, "/oidc/register", "POST").await;
         Mock::given(method("POST"))
             .and(path("/oauth/token"))
-            .respond_with(TokenEndpoint(Arc::clone(&state)))
+            .respond_with(Cors::new(&state, TokenEndpoint(Arc::clone(&state))))
             .mount(&server)
             .await;
+        mount_preflight(&server, &state, "/oauth/token", "POST").await;
+        // The revocation responder (`revoke.rs`) is wrapped in `Cors` where it is mounted.
+        mount_preflight(&server, &state, "/oauth/revoke", "POST").await;
         Self {
             inner: Arc::new(Inner { server, state }),
         }
@@ -370,37 +390,15 @@ impl MockTenant {
     pub fn exchanged_expires_in(&self) -> u64 {
         self.inner.state.expires_in.load(Ordering::SeqCst)
     }
-}
 
-/// OIDC discovery (and RFC 8414 metadata), shaped like Auth0's.
-struct Discovery(Arc<State>);
+    /// `{issuer}oidc/register`, the Dynamic Client Registration endpoint.
+    pub fn registration_endpoint(&self) -> String {
+        format!("{}oidc/register", self.issuer())
+    }
 
-impl Respond for Discovery {
-    fn respond(&self, _request: &Request) -> ResponseTemplate {
-        let issuer = &self.0.issuer;
-        ResponseTemplate::new(200).set_body_json(json!({
-            "issuer": issuer,
-            "authorization_endpoint": format!("{issuer}authorize"),
-            "token_endpoint": format!("{issuer}oauth/token"),
-            "registration_endpoint": format!("{issuer}oidc/register"),
-            "userinfo_endpoint": format!("{issuer}userinfo"),
-            "jwks_uri": format!("{issuer}.well-known/jwks.json"),
-            "revocation_endpoint": format!("{issuer}oauth/revoke"),
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "code_challenge_methods_supported": ["S256"],
-            "grant_types_supported": [
-                "authorization_code",
-                "refresh_token",
-                "client_credentials",
-                TOKEN_EXCHANGE_GRANT,
-            ],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "authorization_response_iss_parameter_supported": true,
-        }))
+    /// How many clients Dynamic Client Registration holds now.
+    pub fn registered_clients(&self) -> usize {
+        lock(&self.inner.state.signin).clients.len()
     }
 }
 

@@ -1,5 +1,5 @@
-//! The mock Auth0 tenant over real HTTP: discovery, JWKS, every On-Behalf-Of check and
-//! refusal, counters, faults and key rotation.
+//! The mock Auth0 tenant over real HTTP: JWKS, every On-Behalf-Of check and refusal,
+//! counters, faults and key rotation. The metadata is tested in `discovery.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -166,42 +166,6 @@ async fn decode_minted(
 
 async fn tenant() -> MockTenant {
     MockTenant::start(TenantConfig::default()).await
-}
-
-#[tokio::test]
-async fn discovery_document_points_at_the_issuers_endpoints() {
-    let tenant = tenant().await;
-    assert_eq!(tenant.issuer(), format!("{}/", tenant.uri()));
-    assert!(tenant.issuer().starts_with("http://127.0.0.1:"));
-    for path in [
-        ".well-known/openid-configuration",
-        ".well-known/oauth-authorization-server",
-    ] {
-        let reply = get(&format!("{}{path}", tenant.issuer())).await;
-        assert_eq!(reply.status, 200);
-        let doc = reply.json();
-        let issuer = tenant.issuer();
-        assert_eq!(doc["issuer"], issuer);
-        assert_eq!(doc["jwks_uri"], format!("{issuer}.well-known/jwks.json"));
-        assert_eq!(doc["token_endpoint"], format!("{issuer}oauth/token"));
-        assert_eq!(doc["authorization_endpoint"], format!("{issuer}authorize"));
-        assert_eq!(
-            doc["registration_endpoint"],
-            format!("{issuer}oidc/register")
-        );
-        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-        assert_eq!(
-            doc["code_challenge_methods_supported"],
-            serde_json::json!(["S256"])
-        );
-        let grants = doc["grant_types_supported"].as_array().unwrap();
-        assert!(grants.contains(&Value::from(TOKEN_EXCHANGE_GRANT)));
-        let methods = doc["token_endpoint_auth_methods_supported"]
-            .as_array()
-            .unwrap();
-        assert!(methods.contains(&Value::from("client_secret_basic")));
-        assert!(methods.contains(&Value::from("client_secret_post")));
-    }
 }
 
 #[tokio::test]
