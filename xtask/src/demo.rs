@@ -121,12 +121,12 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
 fn sign_in_instructions(system: &RunningSystem) -> String {
     let url = system.mcp_url();
     let vscode = json!({"servers": {"obo-mcp": {"type": "http", "url": url}}});
-    let users: Vec<String> = system
+    let users: Vec<&str> = system
         .tenant
         .config()
         .users
         .iter()
-        .map(|u| format!("{} ({})", u.name, u.sub))
+        .map(|u| u.name.as_str())
         .collect();
     format!(
         r#"
@@ -153,9 +153,9 @@ MCP Inspector (web UI, needs Node.js):
   then Transport Type "Streamable HTTP", URL {url}, and Connect
   (or "Open Auth Settings", then "Quick OAuth Flow", to watch each step).
 
-A browser tab opens the demo tenant's sign-in page: pick a demo user
-({users}) and click Allow. Then call `greet`: the answer names
-the user you picked, as the private API saw them."#,
+A browser tab opens the demo tenant's sign-in page: pick a demo user ({users})
+and click Allow. Then call `greet`: the answer names the user you picked, as the
+private API saw them."#,
         api = system.api.base_url(),
         issuer = system.tenant.issuer(),
         mcp_log = system.mcp.log_path().display(),
