@@ -12,6 +12,8 @@
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
 //! | `GET /.well-known/jwks.json` | the published keys, `Cache-Control: public, max-age=…`; 503 while [`MockTenant::jwks_down`] |
 //! | `POST /oauth/token` | token exchange, see below |
+//! | `GET /authorize` | the code flow with PKCE (checks in `src/authorize.rs`): 200 consent page, or 302 with a code while [auto-approving](MockTenant::set_auto_approve); 302 with `error` for a bad request, 400 page for an unknown client or redirect URI |
+//! | `POST /authorize/decision` | the consent form's answer (`src/decision.rs`): 302 to the client with `code` or `error=access_denied`, and `state`, `iss` |
 //!
 //! ## The token endpoint
 //!
@@ -66,9 +68,13 @@
 // Nothing a client sends reaches an `expect`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod authorize;
 mod config;
+mod consent;
+mod decision;
 mod exchange;
 mod fault;
+mod html;
 pub mod keys;
 mod oauth;
 mod signin;
@@ -94,6 +100,8 @@ pub use config::{
 pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
 pub use fault::Fault;
 
+use crate::authorize::Authorize;
+use crate::decision::Decision;
 use crate::keys::{TestKey, jwks_json};
 use crate::token::TokenBuilder;
 use state::{State, lock};
@@ -157,6 +165,16 @@ impl MockTenant {
         Mock::given(method("POST"))
             .and(path("/oauth/token"))
             .respond_with(TokenEndpoint(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/authorize"))
+            .respond_with(Authorize(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/authorize/decision"))
+            .respond_with(Decision(Arc::clone(&state)))
             .mount(&server)
             .await;
         Self {
@@ -364,6 +382,25 @@ impl MockTenant {
     /// Sets `expires_in` (and so `exp`) of tokens exchanged from now on.
     pub fn set_exchanged_expires_in(&self, seconds: u64) {
         self.inner.state.expires_in.store(seconds, Ordering::SeqCst);
+    }
+
+    /// While `true`, `GET /authorize` skips the consent page and issues a code for the
+    /// first of [`TenantConfig::users`] at once; starts as [`TenantConfig::auto_approve`].
+    pub fn set_auto_approve(&self, auto_approve: bool) {
+        self.inner
+            .state
+            .auto_approve
+            .store(auto_approve, Ordering::SeqCst);
+    }
+
+    /// Sign-in requests waiting for a decision on the consent page (expired ones not
+    /// counted).
+    pub fn pending_authorizations(&self) -> usize {
+        lock(&self.inner.state.signin)
+            .pending
+            .values()
+            .filter(|p| p.created.elapsed() < signin::PENDING_LIFETIME)
+            .count()
     }
 
     /// The current `expires_in` of exchanged tokens, in seconds.
