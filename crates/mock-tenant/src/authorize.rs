@@ -198,7 +198,8 @@ fn authorize(state: &State, url: &Url) -> ResponseTemplate {
     let page = ConsentPage {
         client_name: &client.client_name,
         client_id: &client.client_id,
-        redirect_uri: &reply.redirect_uri,
+        redirect_uri,
+        redirect_url: &reply.redirect_uri,
         audience: &pending.audience,
         scopes: &pending.scopes,
         users: &state.config.users,

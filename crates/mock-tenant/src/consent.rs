@@ -16,7 +16,9 @@ use crate::html::{escape, page};
 pub(crate) struct ConsentPage<'a> {
     pub(crate) client_name: &'a str,
     pub(crate) client_id: &'a str,
-    pub(crate) redirect_uri: &'a Url,
+    /// As the request sent it.
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) redirect_url: &'a Url,
     pub(crate) audience: &'a str,
     pub(crate) scopes: &'a [String],
     pub(crate) users: &'a [DemoUser],
@@ -30,9 +32,11 @@ impl ConsentPage<'_> {
         let mut body = format!(
             "<h1>Authorize {client}</h1>\n\
              <p><strong>{client}</strong> wants to use <strong>{audience}</strong> on your \
-             behalf. Your answer goes back to <strong>{destination}</strong>.</p>\n",
+             behalf. Your answer goes back to <strong>{destination}</strong> \
+             (<code>{redirect_uri}</code>).</p>\n",
             audience = escape(self.audience),
-            destination = escape(&destination(self.redirect_uri)),
+            destination = escape(&destination(self.redirect_url)),
+            redirect_uri = escape(self.redirect_uri),
         );
         if self.scopes.is_empty() {
             body.push_str("<p>It asks for no permission: only a token that names you.</p>\n");
@@ -80,7 +84,7 @@ impl ConsentPage<'_> {
             200,
             "Sign in to the demo tenant",
             &body,
-            form_action(self.redirect_uri).as_deref(),
+            form_action(self.redirect_url).as_deref(),
         )
     }
 }

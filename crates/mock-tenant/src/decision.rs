@@ -125,3 +125,56 @@ fn store_code(signin: &mut SignIn, code: String, entry: AuthorizationCode) {
     }
     signin.codes.insert(code, entry);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn code_expiring(expires: Instant, used: bool) -> AuthorizationCode {
+        AuthorizationCode {
+            client_id: "tpc_x".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            code_challenge: "c".into(),
+            sub: "auth0|alice".into(),
+            audience: crate::DEFAULT_MCP_AUDIENCE.into(),
+            scopes: Vec::new(),
+            expires,
+            used,
+            issued_jtis: Vec::new(),
+            family: None,
+        }
+    }
+
+    #[test]
+    fn at_the_bound_expired_codes_go_first_then_the_closest_to_expiring() {
+        let mut signin = SignIn::default();
+        let now = Instant::now();
+        let expired = now.checked_sub(Duration::from_secs(1)).unwrap();
+        store_code(&mut signin, "expired".into(), code_expiring(expired, true));
+        for i in 1..MAX_CODES {
+            let expires = now + CODE_LIFETIME + Duration::from_millis(u64::try_from(i).unwrap());
+            store_code(&mut signin, format!("c{i}"), code_expiring(expires, i == 1));
+        }
+        assert_eq!(signin.codes.len(), MAX_CODES);
+
+        store_code(
+            &mut signin,
+            "new1".into(),
+            code_expiring(now + CODE_LIFETIME * 2, false),
+        );
+        assert_eq!(signin.codes.len(), MAX_CODES);
+        assert!(!signin.codes.contains_key("expired"));
+        assert!(signin.codes.contains_key("c1"), "a used live code is kept");
+
+        store_code(
+            &mut signin,
+            "new2".into(),
+            code_expiring(now + CODE_LIFETIME * 2, false),
+        );
+        assert_eq!(signin.codes.len(), MAX_CODES);
+        assert!(!signin.codes.contains_key("c1"));
+        assert!(signin.codes.contains_key("c2") && signin.codes.contains_key("new2"));
+    }
+}
