@@ -14,9 +14,12 @@
 //! | `POST /oidc/register` | Dynamic Client Registration (RFC 7591), JSON; at most [`TenantConfig::max_clients`] clients |
 //! | `POST /oauth/token` | token exchange, see below |
 //! | `OPTIONS` on each route above, and on `/oauth/revoke` | CORS preflight |
+//! | `GET /authorize` | the code flow with PKCE (checks in `src/authorize.rs`): 200 consent page, or 302 with a code while [auto-approving](MockTenant::set_auto_approve); 302 with `error` for a bad request, 400 page for an unknown client or redirect URI |
+//! | `POST /authorize/decision` | the consent form's answer (`src/decision.rs`): 302 to the client with `code` or `error=access_denied`, and `state`, `iss` |
 //!
-//! Every route above answers CORS for the origins in [`TenantConfig::allowed_origins`]
-//! (browser-based clients such as the MCP Inspector's UI), and only for those.
+//! Every route but the last two answers CORS for the origins in
+//! [`TenantConfig::allowed_origins`] (browser-based clients such as the MCP Inspector's
+//! UI), and only for those; `/authorize` is a browser navigation, not a CORS request.
 //!
 //! ## The token endpoint
 //!
@@ -71,11 +74,15 @@
 // Nothing a client sends reaches an `expect`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod authorize;
 mod config;
 mod cors;
 mod discovery;
+mod consent;
+mod decision;
 mod exchange;
 mod fault;
+mod html;
 pub mod keys;
 mod oauth;
 mod register;
@@ -103,6 +110,8 @@ pub use fault::Fault;
 
 use crate::cors::{Cors, mount_preflight};
 use crate::discovery::Discovery;
+use crate::authorize::Authorize;
+use crate::decision::Decision;
 use crate::keys::{TestKey, jwks_json};
 use crate::register::Register;
 use crate::token::TokenBuilder;
@@ -179,6 +188,16 @@ impl MockTenant {
         mount_preflight(&server, &state, "/oauth/token", "POST").await;
         // The revocation responder (`revoke.rs`) is wrapped in `Cors` where it is mounted.
         mount_preflight(&server, &state, "/oauth/revoke", "POST").await;
+        Mock::given(method("GET"))
+            .and(path("/authorize"))
+            .respond_with(Authorize(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/authorize/decision"))
+            .respond_with(Decision(Arc::clone(&state)))
+            .mount(&server)
+            .await;
         Self {
             inner: Arc::new(Inner { server, state }),
         }
@@ -384,6 +403,25 @@ impl MockTenant {
     /// Sets `expires_in` (and so `exp`) of tokens exchanged from now on.
     pub fn set_exchanged_expires_in(&self, seconds: u64) {
         self.inner.state.expires_in.store(seconds, Ordering::SeqCst);
+    }
+
+    /// While `true`, `GET /authorize` skips the consent page and issues a code for the
+    /// first of [`TenantConfig::users`] at once; starts as [`TenantConfig::auto_approve`].
+    pub fn set_auto_approve(&self, auto_approve: bool) {
+        self.inner
+            .state
+            .auto_approve
+            .store(auto_approve, Ordering::SeqCst);
+    }
+
+    /// Sign-in requests waiting for a decision on the consent page (expired ones not
+    /// counted).
+    pub fn pending_authorizations(&self) -> usize {
+        lock(&self.inner.state.signin)
+            .pending
+            .values()
+            .filter(|p| p.created.elapsed() < signin::PENDING_LIFETIME)
+            .count()
     }
 
     /// The current `expires_in` of exchanged tokens, in seconds.

@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub(crate) jwks_override: Mutex<Option<(u16, String)>>,
     /// Registered clients, consent requests, codes and refresh families.
     pub(crate) signin: Mutex<SignIn>,
+    /// [`TenantConfig::auto_approve`], switchable at run time.
+    pub(crate) auto_approve: AtomicBool,
     key_serial: AtomicU64,
     jti_serial: AtomicU64,
 }
@@ -68,6 +70,7 @@ impl State {
         let first = TenantKey::generate(kid(1));
         Self {
             expires_in: AtomicU64::new(config.expires_in),
+            auto_approve: AtomicBool::new(config.auto_approve),
             config,
             issuer,
             keys: Mutex::new(KeyRing {
