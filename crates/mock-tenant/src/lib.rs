@@ -66,16 +66,22 @@
 // Nothing a client sends reaches an `expect`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod access_token;
+mod authorization_code;
 mod config;
 mod exchange;
 mod fault;
 pub mod keys;
 mod oauth;
+mod refresh;
+mod revoke;
 mod signin;
 mod state;
 pub mod token;
 mod token_endpoint;
 
+#[cfg(test)]
+mod grants_tests;
 #[cfg(test)]
 mod test_support;
 
@@ -96,6 +102,7 @@ pub use fault::Fault;
 
 use crate::keys::{TestKey, jwks_json};
 use crate::token::TokenBuilder;
+use revoke::Revoke;
 use state::{State, lock};
 use token_endpoint::TokenEndpoint;
 
@@ -157,6 +164,11 @@ impl MockTenant {
         Mock::given(method("POST"))
             .and(path("/oauth/token"))
             .respond_with(TokenEndpoint(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/revoke"))
+            .respond_with(Revoke(Arc::clone(&state)))
             .mount(&server)
             .await;
         Self {
@@ -286,7 +298,7 @@ impl MockTenant {
         lock(&self.inner.state.user_api_scopes).remove(sub);
     }
 
-    /// Successful exchanges so far.
+    /// Successful On-Behalf-Of exchanges so far (not the sign-in grants).
     pub fn exchanges(&self) -> u64 {
         self.inner.state.exchanges.load(Ordering::SeqCst)
     }
@@ -304,6 +316,16 @@ impl MockTenant {
             .unwrap_or(0)
     }
 
+    /// Successful `authorization_code` redemptions (sign-ins completed by a client) so far.
+    pub fn sign_ins(&self) -> u64 {
+        self.inner.state.sign_ins.load(Ordering::SeqCst)
+    }
+
+    /// Successful `refresh_token` grants so far.
+    pub fn refreshes(&self) -> u64 {
+        self.inner.state.refreshes.load(Ordering::SeqCst)
+    }
+
     /// Requests to the JWKS endpoint so far (including those answered 503).
     pub fn jwks_fetches(&self) -> u64 {
         self.inner.state.jwks_fetches.load(Ordering::SeqCst)
@@ -315,6 +337,8 @@ impl MockTenant {
         state.exchanges.store(0, Ordering::SeqCst);
         state.exchange_attempts.store(0, Ordering::SeqCst);
         state.jwks_fetches.store(0, Ordering::SeqCst);
+        state.sign_ins.store(0, Ordering::SeqCst);
+        state.refreshes.store(0, Ordering::SeqCst);
         lock(&state.exchanges_by_sub).clear();
     }
 

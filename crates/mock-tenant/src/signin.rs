@@ -138,7 +138,8 @@ pub(crate) struct AuthorizationCode {
 
 /// One chain of rotated refresh tokens. Each use retires the current token and issues
 /// the next one; presenting a retired token revokes the whole family (RFC 9700 §4.14.2).
-#[derive(Debug, Clone)]
+/// `Debug` leaves the refresh tokens out.
+#[derive(Clone)]
 pub(crate) struct RefreshFamily {
     pub(crate) client_id: String,
     pub(crate) sub: String,
@@ -149,6 +150,25 @@ pub(crate) struct RefreshFamily {
     /// The `jti`s of every access token the family issued (revoked with it).
     pub(crate) issued_jtis: Vec<String>,
     pub(crate) revoked: bool,
+    /// The family's retired tokens, oldest first: presenting one revokes the family.
+    pub(crate) retired: Vec<String>,
+    /// The family's absolute lifetime ends here; its tokens are then refused.
+    pub(crate) expires: Instant,
+}
+
+impl std::fmt::Debug for RefreshFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshFamily")
+            .field("client_id", &self.client_id)
+            .field("sub", &self.sub)
+            .field("audience", &self.audience)
+            .field("scopes", &self.scopes)
+            .field("issued_jtis", &self.issued_jtis)
+            .field("revoked", &self.revoked)
+            .field("retired", &self.retired.len())
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The sign-in state of one tenant, behind one lock in [`crate::state::State`].
