@@ -3,7 +3,8 @@
 //!
 //! A code is single use: a second redemption is refused, and what the first one issued
 //! is revoked (RFC 6749 §4.1.2). A refused redemption (wrong `redirect_uri`, verifier or
-//! resource) does not use the code up; it still dies at [`CODE_LIFETIME`].
+//! resource) does not use the code up; it still dies at
+//! [`CODE_LIFETIME`](crate::signin::CODE_LIFETIME).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -19,9 +20,6 @@ use crate::oauth::{Refusal, authenticate_registered, missing, require_grant_type
 use crate::refresh::{REFRESH_GRANT, open_family, revoke_family};
 use crate::signin::{AuthorizationCode, MAX_CODES, SignIn};
 use crate::state::{State, lock};
-
-#[cfg(doc)]
-use crate::signin::CODE_LIFETIME;
 
 /// `grant_type` (and the registered grant type) of a code redemption.
 pub(crate) const AUTHORIZATION_CODE_GRANT: &str = "authorization_code";

@@ -11,17 +11,25 @@
 //! | `GET /.well-known/openid-configuration` | OIDC discovery |
 //! | `GET /.well-known/oauth-authorization-server` | the same document (RFC 8414) |
 //! | `GET /.well-known/jwks.json` | the published keys, `Cache-Control: public, max-age=…`; 503 while [`MockTenant::jwks_down`] |
-//! | `POST /oauth/token` | token exchange, see below |
+//! | `POST /oauth/token` | token exchange, `authorization_code`, `refresh_token`; see below |
+//! | `POST /oauth/revoke` | refresh-token revocation (RFC 7009), see below |
 //!
 //! ## The token endpoint
 //!
-//! Checks run in this order, and the first failure answers:
+//! An injected [`Fault`] answers first. Then:
 //!
 //! | check | refusal |
 //! |---|---|
 //! | body is a form (or a JSON object), no parameter repeated | 400 `invalid_request` |
 //! | `grant_type` present | 400 `invalid_request` |
-//! | `grant_type` is token exchange | 400 `unsupported_grant_type` |
+//! | `grant_type` is token exchange, `authorization_code` or `refresh_token` | 400 `unsupported_grant_type` |
+//!
+//! ### Token exchange (On-Behalf-Of)
+//!
+//! Checks run in this order, and the first failure answers:
+//!
+//! | check | refusal |
+//! |---|---|
 //! | client authentication (Basic or post) matches the MCP server's client | 401 `invalid_client` |
 //! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
 //! | `subject_token`, `subject_token_type`, `audience` present | 400 `invalid_request` |
@@ -29,6 +37,7 @@
 //! | `audience` is the private API (the only client grant) | 403 `access_denied` |
 //! | subject token is a JWT with a `kid`, RS256, `iss` = tenant, `aud` ∋ MCP audience, `sub` | 400 `invalid_request` |
 //! | subject token signed by a published key and unexpired | 401 `invalid_grant` |
+//! | subject token's `jti` not revoked (its code was reused, its refresh family revoked) | 401 `invalid_grant` |
 //! | subject token's `act` chain is shallower than 4 | 400 `invalid_request` |
 //! | every requested scope is in the client grant | 403 `access_denied` |
 //!
@@ -47,6 +56,46 @@
 //! `permissions` = the granted scopes, `azp` = `client_id` = the MCP server's client,
 //! `act: {sub: <client id>, act: <the subject token's act, if any>}`, `iat`,
 //! `exp` = `iat` + `expires_in`, and a unique `jti`.
+//!
+//! ### `authorization_code` and `refresh_token`
+//!
+//! For clients registered through Dynamic Client Registration. Checks run in this
+//! order, and the first failure answers:
+//!
+//! | check | refusal |
+//! |---|---|
+//! | client authentication by its registered method: `none` (`client_id` in the body, nothing else), `client_secret_post`, `client_secret_basic`; a known client | 401 `invalid_client`, with `WWW-Authenticate: Basic` after a Basic header or for a Basic client |
+//! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
+//! | the client registered the grant type | 400 `unauthorized_client` |
+//! | `code` and `redirect_uri`, or `refresh_token`, present | 400 `invalid_request` |
+//! | code: issued to this client, not used yet, unexpired (60 s) | 400 `invalid_grant`; a second redemption also revokes what the first one issued |
+//! | code: `redirect_uri` is the authorization request's | 400 `invalid_grant` |
+//! | code: `code_verifier` is 43–128 unreserved characters, `BASE64URL(SHA256(verifier))` = the challenge | 400 `invalid_grant` |
+//! | refresh: a token of one of this client's families, not revoked, within its 30 days | 400 `invalid_grant` |
+//! | refresh: the family's current token, not a retired one | 400 `invalid_grant`, and the whole family is revoked |
+//! | refresh: `scope`, if sent, within the family's | 400 `invalid_scope` |
+//! | `resource`, if sent, is the grant's API (a trailing slash aside) | 400 `invalid_target` |
+//!
+//! A refusal leaves the code or refresh token as it was (except for the revocations
+//! above). A success answers 200 `{access_token, token_type: "Bearer", expires_in,
+//! scope, refresh_token?}` with `Cache-Control: no-store`; `expires_in` is
+//! [`TenantConfig::access_token_expires_in`]. The token (RS256, current key,
+//! `typ: at+jwt`) has `iss`, `sub` = the user who signed in, `aud` = the API, `scope` =
+//! the granted scopes, `permissions` = those of them that are API permissions (not
+//! `offline_access`), `azp` = `client_id` = the registered client, `iat`, `exp`, and a
+//! unique `jti`; the token-exchange grant takes it as a subject token. A refresh token
+//! (random, opaque) comes only when `offline_access` was granted and the client
+//! registered `refresh_token`; each refresh returns the next one and retires the one
+//! presented. A refresh may narrow `scope` for the access token; the refresh token keeps
+//! the family's.
+//!
+//! ## Revocation
+//!
+//! `POST /oauth/revoke` (form, or JSON as Auth0 takes it): the client authenticates as
+//! at the token endpoint (same refusals), `token` is required (400 `invalid_request`),
+//! `token_type_hint` is ignored. Any refresh token of the client's families, current or
+//! retired, revokes the family and its access tokens. An unknown token, an access token,
+//! or another client's token changes nothing. Each answers 200 with an empty body.
 //!
 //! ```no_run
 //! # async fn demo() {
