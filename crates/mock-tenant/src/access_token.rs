@@ -42,8 +42,7 @@ pub(crate) struct UserGrant {
     /// The registered client: `azp` and `client_id`.
     pub(crate) client_id: String,
     pub(crate) audience: String,
-    /// The granted scopes, `offline_access` included when a refresh token comes with
-    /// the answer.
+    /// The scopes of this access token: the answer's `scope`.
     pub(crate) scopes: Vec<String>,
     /// Reserved under the lock and already recorded with the code or family, so a
     /// revocation racing with the signing still covers this token.

@@ -124,18 +124,18 @@ pub(crate) fn parse_params(request: &Request) -> Result<HashMap<String, String>,
 
 /// The credentials a request presents (RFC 6749 §2.3.1): HTTP Basic, or `client_id`
 /// (and `client_secret`, if any) in the body.
-pub(crate) struct Presented {
-    pub(crate) client_id: String,
-    pub(crate) secret: Option<String>,
+struct Presented {
+    client_id: String,
+    secret: Option<String>,
     /// Whether they came in an `Authorization: Basic` header: a refusal then carries
     /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
-    pub(crate) basic: bool,
+    basic: bool,
 }
 
 /// Reads the client's credentials. Basic and a body secret together, or a body
 /// `client_id` naming another client than Basic does, is `invalid_request`; no client id
 /// at all is `invalid_client`.
-pub(crate) fn presented_credentials(
+fn presented_credentials(
     request: &Request,
     params: &HashMap<String, String>,
 ) -> Result<Presented, Refusal> {
@@ -213,9 +213,7 @@ pub(crate) fn authenticate_registered(
     else {
         return Err(Refusal::invalid_client(presented.basic));
     };
-    let secret_matches = || {
-        presented.secret.is_some() && presented.secret.as_deref() == client.client_secret.as_deref()
-    };
+    let secret_matches = || presented.secret.is_some() && presented.secret == client.client_secret;
     let accepted = match client.auth_method {
         ClientAuthMethod::None => !presented.basic && presented.secret.is_none(),
         ClientAuthMethod::ClientSecretPost => !presented.basic && secret_matches(),
