@@ -16,8 +16,10 @@ pub fn run() -> anyhow::Result<()> {
             "warnings",
         ]),
     )?;
-    // The end-to-end tests start the real binaries, so build them before the tests run.
+    // The end-to-end tests start the real binaries, so build them before the tests run;
+    // the sign-in page's test drives a headless Chromium, installed here when missing.
     crate::e2e::build_binaries()?;
+    crate::provision::browser()?;
     if has_cargo_subcommand("nextest") {
         step(
             "tests (nextest)",
