@@ -3,6 +3,9 @@
 use crate::cmd::{cargo, has_cargo_subcommand, step};
 
 pub fn run() -> anyhow::Result<()> {
+    // The sign-in page's test drives a headless Chromium: installed first, so a machine
+    // that cannot install it says so before minutes of building.
+    crate::provision::browser()?;
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
     step(
         "clippy",
@@ -16,10 +19,8 @@ pub fn run() -> anyhow::Result<()> {
             "warnings",
         ]),
     )?;
-    // The end-to-end tests start the real binaries, so build them before the tests run;
-    // the sign-in page's test drives a headless Chromium, installed here when missing.
+    // The end-to-end tests start the real binaries, so build them before the tests run.
     crate::e2e::build_binaries()?;
-    crate::provision::browser()?;
     if has_cargo_subcommand("nextest") {
         step(
             "tests (nextest)",

@@ -11,14 +11,14 @@ pub struct E2eArgs {
     browser: bool,
 }
 
-/// Builds the binaries the tests start, installs the browser the sign-in page's test
-/// drives, then runs the tests in the `tests` package (or only the browser's).
+/// Installs the browser the sign-in page's test drives, builds the binaries the other
+/// tests start, then runs the tests in the `tests` package (or only the browser's).
 pub fn run(args: &E2eArgs) -> anyhow::Result<()> {
-    build_binaries()?;
     crate::provision::browser()?;
     let only: &[&str] = if args.browser {
         &["--test", "browser"]
     } else {
+        build_binaries()?;
         &[]
     };
     if has_cargo_subcommand("nextest") {

@@ -86,8 +86,7 @@ impl Callback {
             let violations = browser.csp_violations().await;
             if !violations.is_empty() {
                 return Err(format!(
-                    "the consent form's redirect was blocked by the page's Content-Security-Policy (browser at {}): {violations:?}",
-                    browser.current_url().await
+                    "the consent form's redirect never reached the callback: check the page's Content-Security-Policy form-action; the browser reported {violations:?}"
                 ));
             }
             let received = self.query.lock().unwrap_or_else(|e| e.into_inner()).clone();
