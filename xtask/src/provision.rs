@@ -35,19 +35,18 @@ pub fn browser() -> anyhow::Result<()> {
     }
     eprintln!("\n==> provision: {missing} missing; installing the Debian packages");
     let started = Instant::now();
-    if !apt_knows(&BROWSER_PACKAGES) {
-        step(
-            "provision: apt-get update",
-            Command::new("apt-get").args(["update", "-q"]),
-        )?;
+    let updated = !apt_knows(&BROWSER_PACKAGES);
+    if updated {
+        apt_update()?;
     }
-    step(
-        "provision: install the browser",
-        Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(BROWSER_PACKAGES),
-    )?;
+    if let Err(error) = apt_install() {
+        if updated {
+            return Err(error);
+        }
+        // Lists kept from an earlier run may name versions the mirror no longer has.
+        apt_update()?;
+        apt_install()?;
+    }
     if let Some(absent) = BROWSER_BINARIES
         .into_iter()
         .find(|binary| !Path::new(binary).exists())
@@ -62,8 +61,25 @@ pub fn browser() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn apt_update() -> anyhow::Result<()> {
+    step(
+        "provision: apt-get update",
+        Command::new("apt-get").args(["update", "-q"]),
+    )
+}
+
+fn apt_install() -> anyhow::Result<()> {
+    step(
+        "provision: install the browser",
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(BROWSER_PACKAGES),
+    )
+}
+
 /// Whether apt's package lists have a candidate for every package: on a fresh image
-/// they are empty, and `apt-get update` must run first; otherwise it is not needed.
+/// they are empty, and `apt-get update` must run first.
 fn apt_knows(packages: &[&str]) -> bool {
     let Ok(output) = Command::new("apt-cache")
         .arg("policy")

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 /// Debian's `chromium` and `chromium-driver` packages, which `cargo xtask ci` installs.
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Headless, and quiet on the network: without the `--disable-*` flags Chromium dials
 /// Google's services at start-up, which a machine without internet access refuses, and
