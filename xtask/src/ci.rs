@@ -3,6 +3,9 @@
 use crate::cmd::{cargo, has_cargo_subcommand, step};
 
 pub fn run() -> anyhow::Result<()> {
+    // The sign-in page's test drives a headless Chromium: installed first, so a machine
+    // that cannot install it says so before minutes of building.
+    crate::provision::browser()?;
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
     step(
         "clippy",

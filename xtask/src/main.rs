@@ -10,6 +10,7 @@ mod demo;
 mod e2e;
 mod fuzz;
 mod mutants;
+mod provision;
 mod soak;
 
 use clap::{Parser, Subcommand};
@@ -29,8 +30,8 @@ enum Command {
     Ci,
     /// Run the whole system locally with a mock Auth0 tenant, and print how to connect.
     Demo(demo::DemoArgs),
-    /// Build the binaries and run the end-to-end tests against them.
-    E2e,
+    /// Build the binaries and run the end-to-end tests against them (installs Chromium if missing).
+    E2e(e2e::E2eArgs),
     /// Fuzz every parser of foreign bytes for a bounded time (installs cargo-fuzz if missing).
     Fuzz(fuzz::FuzzArgs),
     /// Mutation testing (cargo-mutants) of the code that decides access and identity.
@@ -46,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Ci => ci::run(),
         Command::Demo(args) => demo::run(&args),
-        Command::E2e => e2e::run(),
+        Command::E2e(args) => e2e::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Mutants(args) => mutants::run(&args),
         Command::Soak(args) => soak::run(&args),

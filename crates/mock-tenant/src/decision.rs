@@ -16,13 +16,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use url::Url;
 use wiremock::{Request, Respond, ResponseTemplate};
 
+use crate::authorization_code::store_code;
 use crate::authorize::Reply;
 use crate::config::random_bytes;
 use crate::html::error_page;
 use crate::oauth::parse_params;
-use crate::signin::{
-    AuthorizationCode, CODE_LIFETIME, MAX_CODES, PENDING_LIFETIME, PendingAuthorization, SignIn,
-};
+use crate::signin::{AuthorizationCode, CODE_LIFETIME, PENDING_LIFETIME, PendingAuthorization};
 use crate::state::{State, lock};
 
 /// The consent form is four short fields; anything much larger is not from the page.
@@ -103,78 +102,4 @@ pub(crate) fn issue_code(state: &State, approved: &PendingAuthorization, sub: &s
     };
     store_code(&mut lock(&state.signin), code.clone(), entry);
     code
-}
-
-/// At the bound, expired codes go first, then the one closest to expiring. Used codes
-/// stay while there is room, so a replay is still recognised (RFC 6749 §4.1.2).
-fn store_code(signin: &mut SignIn, code: String, entry: AuthorizationCode) {
-    if signin.codes.len() >= MAX_CODES {
-        let now = Instant::now();
-        signin.codes.retain(|_, c| c.expires > now);
-    }
-    while signin.codes.len() >= MAX_CODES {
-        let first = signin
-            .codes
-            .iter()
-            .min_by_key(|(_, c)| c.expires)
-            .map(|(code, _)| code.clone());
-        match first {
-            Some(code) => signin.codes.remove(&code),
-            None => break,
-        };
-    }
-    signin.codes.insert(code, entry);
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn code_expiring(expires: Instant, used: bool) -> AuthorizationCode {
-        AuthorizationCode {
-            client_id: "tpc_x".into(),
-            redirect_uri: "http://127.0.0.1/cb".into(),
-            code_challenge: "c".into(),
-            sub: "auth0|alice".into(),
-            audience: crate::DEFAULT_MCP_AUDIENCE.into(),
-            scopes: Vec::new(),
-            expires,
-            used,
-            issued_jtis: Vec::new(),
-            family: None,
-        }
-    }
-
-    #[test]
-    fn at_the_bound_expired_codes_go_first_then_the_closest_to_expiring() {
-        let mut signin = SignIn::default();
-        let now = Instant::now();
-        let expired = now.checked_sub(Duration::from_secs(1)).unwrap();
-        store_code(&mut signin, "expired".into(), code_expiring(expired, true));
-        for i in 1..MAX_CODES {
-            let expires = now + CODE_LIFETIME + Duration::from_millis(u64::try_from(i).unwrap());
-            store_code(&mut signin, format!("c{i}"), code_expiring(expires, i == 1));
-        }
-        assert_eq!(signin.codes.len(), MAX_CODES);
-
-        store_code(
-            &mut signin,
-            "new1".into(),
-            code_expiring(now + CODE_LIFETIME * 2, false),
-        );
-        assert_eq!(signin.codes.len(), MAX_CODES);
-        assert!(!signin.codes.contains_key("expired"));
-        assert!(signin.codes.contains_key("c1"), "a used live code is kept");
-
-        store_code(
-            &mut signin,
-            "new2".into(),
-            code_expiring(now + CODE_LIFETIME * 2, false),
-        );
-        assert_eq!(signin.codes.len(), MAX_CODES);
-        assert!(!signin.codes.contains_key("c1"));
-        assert!(signin.codes.contains_key("c2") && signin.codes.contains_key("new2"));
-    }
 }

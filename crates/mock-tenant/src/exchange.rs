@@ -16,6 +16,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value, json};
 use wiremock::{Request, ResponseTemplate};
 
+use crate::access_token::{sign_access_token, token_response};
 use crate::oauth::{Refusal, authenticate, dedup, missing};
 use crate::state::{State, lock};
 use crate::token::now;
@@ -68,6 +69,15 @@ pub(crate) fn exchange(
     }
 
     let subject = verify_subject(state, subject_token)?;
+    if let Some(jti) = subject.get("jti").and_then(Value::as_str)
+        && lock(&state.signin).revoked_jtis.contains(jti)
+    {
+        return Err(Refusal::new(
+            401,
+            "invalid_grant",
+            "Invalid subject token: the grant it was issued under has been revoked",
+        ));
+    }
     let sub = subject
         .get("sub")
         .and_then(Value::as_str)
@@ -129,11 +139,8 @@ pub(crate) fn exchange(
     {
         map.insert("scope".into(), json!(granted.join(" ")));
     }
-    let key = state.signing_key();
-    let access_token = key.sign_with_header(&json!({"typ": "at+jwt"}), &claims);
-
     let mut body = json!({
-        "access_token": access_token,
+        "access_token": sign_access_token(state, &claims),
         "issued_token_type": ACCESS_TOKEN_TYPE,
         "token_type": "Bearer",
         "expires_in": expires_in,
@@ -142,11 +149,7 @@ pub(crate) fn exchange(
         map.insert("scope".into(), json!(granted.join(" ")));
     }
     state.record_exchange(&sub);
-    state.record_issued(&access_token);
-    Ok(ResponseTemplate::new(200)
-        .insert_header("cache-control", "no-store")
-        .insert_header("pragma", "no-cache")
-        .set_body_json(body))
+    Ok(token_response(&body))
 }
 
 /// Verifies the subject token with the tenant's published keys and returns its claims.

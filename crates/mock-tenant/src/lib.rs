@@ -12,8 +12,9 @@
 //! | `GET /.well-known/openid-configuration` | the same document (Auth0's discovery path) |
 //! | `GET /.well-known/jwks.json` | the published keys, `Cache-Control: public, max-age=…`; 503 while [`MockTenant::jwks_down`] |
 //! | `POST /oidc/register` | Dynamic Client Registration (RFC 7591), JSON; at most [`TenantConfig::max_clients`] clients |
-//! | `POST /oauth/token` | token exchange, see below |
-//! | `OPTIONS` on each route above, and on `/oauth/revoke` | CORS preflight |
+//! | `POST /oauth/token` | token exchange, `authorization_code`, `refresh_token`; see below |
+//! | `POST /oauth/revoke` | refresh-token revocation (RFC 7009), see below |
+//! | `OPTIONS` on each route above | CORS preflight |
 //! | `GET /authorize` | the code flow with PKCE (checks in `src/authorize.rs`): 200 consent page, or 302 with a code while [auto-approving](MockTenant::set_auto_approve); 302 with `error` for a bad request, 400 page for an unknown client or redirect URI |
 //! | `POST /authorize/decision` | the consent form's answer (`src/decision.rs`): 302 to the client with `code` or `error=access_denied`, and `state`, `iss` |
 //!
@@ -23,13 +24,20 @@
 //!
 //! ## The token endpoint
 //!
-//! Checks run in this order, and the first failure answers:
+//! An injected [`Fault`] answers first. Then:
 //!
 //! | check | refusal |
 //! |---|---|
 //! | body is a form (or a JSON object), no parameter repeated | 400 `invalid_request` |
 //! | `grant_type` present | 400 `invalid_request` |
-//! | `grant_type` is token exchange | 400 `unsupported_grant_type` |
+//! | `grant_type` is token exchange, `authorization_code` or `refresh_token` | 400 `unsupported_grant_type` |
+//!
+//! ### Token exchange (On-Behalf-Of)
+//!
+//! Checks run in this order, and the first failure answers:
+//!
+//! | check | refusal |
+//! |---|---|
 //! | client authentication (Basic or post) matches the MCP server's client | 401 `invalid_client` |
 //! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
 //! | `subject_token`, `subject_token_type`, `audience` present | 400 `invalid_request` |
@@ -37,6 +45,7 @@
 //! | `audience` is the private API (the only client grant) | 403 `access_denied` |
 //! | subject token is a JWT with a `kid`, RS256, `iss` = tenant, `aud` ∋ MCP audience, `sub` | 400 `invalid_request` |
 //! | subject token signed by a published key and unexpired | 401 `invalid_grant` |
+//! | subject token's `jti` not revoked (its code was reused, its refresh family revoked) | 401 `invalid_grant` |
 //! | subject token's `act` chain is shallower than 4 | 400 `invalid_request` |
 //! | every requested scope is in the client grant | 403 `access_denied` |
 //!
@@ -56,6 +65,46 @@
 //! `act: {sub: <client id>, act: <the subject token's act, if any>}`, `iat`,
 //! `exp` = `iat` + `expires_in`, and a unique `jti`.
 //!
+//! ### `authorization_code` and `refresh_token`
+//!
+//! For clients registered through Dynamic Client Registration. Checks run in this
+//! order, and the first failure answers:
+//!
+//! | check | refusal |
+//! |---|---|
+//! | client authentication by its registered method: `none` (`client_id` in the body, nothing else), `client_secret_post`, `client_secret_basic`; a known client | 401 `invalid_client`, with `WWW-Authenticate: Basic` after a Basic header or for a Basic client |
+//! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
+//! | the client registered the grant type | 400 `unauthorized_client` |
+//! | `code` and `redirect_uri`, or `refresh_token`, present | 400 `invalid_request` |
+//! | code: issued to this client, not used yet, unexpired (60 s) | 400 `invalid_grant`; a second redemption also revokes what the first one issued |
+//! | code: `redirect_uri` is the authorization request's | 400 `invalid_grant` |
+//! | code: `code_verifier` is 43–128 unreserved characters, `BASE64URL(SHA256(verifier))` = the challenge | 400 `invalid_grant` |
+//! | refresh: a token of one of this client's families, not revoked, within its 30 days | 400 `invalid_grant` |
+//! | refresh: the family's current token, not a retired one | 400 `invalid_grant`, and the whole family is revoked |
+//! | refresh: `scope`, if sent, within the family's | 400 `invalid_scope` |
+//! | `resource`, if sent, is the grant's API (a trailing slash aside) | 400 `invalid_target` |
+//!
+//! A refusal leaves the code or refresh token as it was (except for the revocations
+//! above). A success answers 200 `{access_token, token_type: "Bearer", expires_in,
+//! scope, refresh_token?}` with `Cache-Control: no-store`; `expires_in` is
+//! [`TenantConfig::access_token_expires_in`]. The token (RS256, current key,
+//! `typ: at+jwt`) has `iss`, `sub` = the user who signed in, `aud` = the API, `scope` =
+//! the granted scopes, `permissions` = those of them that are API permissions (not
+//! `offline_access`), `azp` = `client_id` = the registered client, `iat`, `exp`, and a
+//! unique `jti`; the token-exchange grant takes it as a subject token. A refresh token
+//! (random, opaque) comes only when `offline_access` was granted and the client
+//! registered `refresh_token`; each refresh returns the next one and retires the one
+//! presented. A refresh may narrow `scope` for the access token; the refresh token keeps
+//! the family's.
+//!
+//! ## Revocation
+//!
+//! `POST /oauth/revoke` (form, or JSON as Auth0 takes it): the client authenticates as
+//! at the token endpoint (same refusals), `token` is required (400 `invalid_request`),
+//! `token_type_hint` is ignored. Any refresh token of the client's families, current or
+//! retired, revokes the family and its access tokens. An unknown token, an access token,
+//! or another client's token changes nothing. Each answers 200 with an empty body.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use mock_tenant::{Fault, MockTenant, TenantConfig};
@@ -74,23 +123,29 @@
 // Nothing a client sends reaches an `expect`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod access_token;
+mod authorization_code;
 mod authorize;
 mod config;
-mod cors;
-mod discovery;
 mod consent;
+mod cors;
 mod decision;
+mod discovery;
 mod exchange;
 mod fault;
 mod html;
 pub mod keys;
 mod oauth;
+mod refresh;
 mod register;
+mod revoke;
 mod signin;
 mod state;
 pub mod token;
 mod token_endpoint;
 
+#[cfg(test)]
+mod grants_tests;
 #[cfg(test)]
 mod test_support;
 
@@ -108,13 +163,14 @@ pub use config::{
 pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
 pub use fault::Fault;
 
-use crate::cors::{Cors, mount_preflight};
-use crate::discovery::Discovery;
 use crate::authorize::Authorize;
+use crate::cors::{Cors, mount_preflight};
 use crate::decision::Decision;
+use crate::discovery::Discovery;
 use crate::keys::{TestKey, jwks_json};
 use crate::register::Register;
 use crate::token::TokenBuilder;
+use revoke::Revoke;
 use state::{State, lock};
 use token_endpoint::TokenEndpoint;
 
@@ -186,7 +242,11 @@ impl MockTenant {
             .mount(&server)
             .await;
         mount_preflight(&server, &state, "/oauth/token", "POST").await;
-        // The revocation responder (`revoke.rs`) is wrapped in `Cors` where it is mounted.
+        Mock::given(method("POST"))
+            .and(path("/oauth/revoke"))
+            .respond_with(Cors::new(&state, Revoke(Arc::clone(&state))))
+            .mount(&server)
+            .await;
         mount_preflight(&server, &state, "/oauth/revoke", "POST").await;
         Mock::given(method("GET"))
             .and(path("/authorize"))
@@ -325,7 +385,7 @@ impl MockTenant {
         lock(&self.inner.state.user_api_scopes).remove(sub);
     }
 
-    /// Successful exchanges so far.
+    /// Successful On-Behalf-Of exchanges so far (not the sign-in grants).
     pub fn exchanges(&self) -> u64 {
         self.inner.state.exchanges.load(Ordering::SeqCst)
     }
@@ -343,6 +403,16 @@ impl MockTenant {
             .unwrap_or(0)
     }
 
+    /// Successful `authorization_code` redemptions (sign-ins completed by a client) so far.
+    pub fn sign_ins(&self) -> u64 {
+        self.inner.state.sign_ins.load(Ordering::SeqCst)
+    }
+
+    /// Successful `refresh_token` grants so far.
+    pub fn refreshes(&self) -> u64 {
+        self.inner.state.refreshes.load(Ordering::SeqCst)
+    }
+
     /// Requests to the JWKS endpoint so far (including those answered 503).
     pub fn jwks_fetches(&self) -> u64 {
         self.inner.state.jwks_fetches.load(Ordering::SeqCst)
@@ -354,6 +424,8 @@ impl MockTenant {
         state.exchanges.store(0, Ordering::SeqCst);
         state.exchange_attempts.store(0, Ordering::SeqCst);
         state.jwks_fetches.store(0, Ordering::SeqCst);
+        state.sign_ins.store(0, Ordering::SeqCst);
+        state.refreshes.store(0, Ordering::SeqCst);
         lock(&state.exchanges_by_sub).clear();
     }
 

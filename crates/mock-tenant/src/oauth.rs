@@ -8,6 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
+use crate::signin::{ClientAuthMethod, RegisteredClient};
+use crate::state::{State, lock};
+
 /// An OAuth error response (RFC 6749 §5.2).
 #[derive(Debug)]
 pub(crate) struct Refusal {
@@ -40,6 +43,10 @@ impl Refusal {
 
     pub(crate) fn access_denied(description: impl Into<String>) -> Self {
         Self::new(403, "access_denied", description)
+    }
+
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(400, "invalid_grant", description)
     }
 
     pub(crate) fn into_response(self) -> ResponseTemplate {
@@ -115,18 +122,26 @@ pub(crate) fn parse_params(request: &Request) -> Result<HashMap<String, String>,
     Ok(params)
 }
 
-/// Client authentication: `client_secret_basic` (RFC 6749 §2.3.1: id and secret each
-/// form-urlencoded, joined by `:`, then base64) or `client_secret_post`.
-pub(crate) fn authenticate(
+/// The credentials a request presents (RFC 6749 §2.3.1): HTTP Basic, or `client_id`
+/// (and `client_secret`, if any) in the body.
+struct Presented {
+    client_id: String,
+    secret: Option<String>,
+    /// Whether they came in an `Authorization: Basic` header: a refusal then carries
+    /// `WWW-Authenticate: Basic` (RFC 6749 §5.2).
+    basic: bool,
+}
+
+/// Reads the client's credentials. Basic and a body secret together, or a body
+/// `client_id` naming another client than Basic does, is `invalid_request`; no client id
+/// at all is `invalid_client`.
+fn presented_credentials(
     request: &Request,
     params: &HashMap<String, String>,
-    client_id: &str,
-    client_secret: &str,
-) -> Result<(), Refusal> {
-    let authorization = request.headers.get("authorization");
-    let (id, secret, basic) = match authorization {
+) -> Result<Presented, Refusal> {
+    match request.headers.get("authorization") {
         Some(value) => {
-            let (id, secret) = value
+            let (client_id, secret) = value
                 .to_str()
                 .ok()
                 .and_then(decode_basic)
@@ -138,27 +153,94 @@ pub(crate) fn authenticate(
             }
             if params
                 .get("client_id")
-                .is_some_and(|body_id| *body_id != id)
+                .is_some_and(|body_id| *body_id != client_id)
             {
                 return Err(Refusal::invalid_request(
                     "client_id in the body does not match the authenticated client",
                 ));
             }
-            (id, secret, true)
+            Ok(Presented {
+                client_id,
+                secret: Some(secret),
+                basic: true,
+            })
         }
         None => {
-            let id = params.get("client_id").filter(|v| !v.is_empty());
-            let secret = params.get("client_secret").filter(|v| !v.is_empty());
-            match (id, secret) {
-                (Some(id), Some(secret)) => (id.clone(), secret.clone(), false),
-                _ => return Err(Refusal::invalid_client(false)),
-            }
+            let non_empty = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+            let client_id = non_empty("client_id").ok_or_else(|| Refusal::invalid_client(false))?;
+            Ok(Presented {
+                client_id,
+                secret: non_empty("client_secret"),
+                basic: false,
+            })
         }
-    };
-    if id == client_id && secret == client_secret {
+    }
+}
+
+/// Client authentication of the MCP server's own client: `client_secret_basic`
+/// (RFC 6749 §2.3.1: id and secret each form-urlencoded, joined by `:`, then base64) or
+/// `client_secret_post`.
+pub(crate) fn authenticate(
+    request: &Request,
+    params: &HashMap<String, String>,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<(), Refusal> {
+    let presented = presented_credentials(request, params)?;
+    if presented.client_id == client_id && presented.secret.as_deref() == Some(client_secret) {
         Ok(())
     } else {
-        Err(Refusal::invalid_client(basic))
+        Err(Refusal::invalid_client(presented.basic))
+    }
+}
+
+/// Client authentication of a client registered through DCR, by the method it
+/// registered: `none` presents its id in the body and nothing else (a secret or a Basic
+/// header is refused), `client_secret_post` its id and secret in the body,
+/// `client_secret_basic` both in HTTP Basic. An unknown client is `invalid_client`, as
+/// is any other way of authenticating. A refusal to a Basic client, or after a Basic
+/// header, carries `WWW-Authenticate: Basic`.
+pub(crate) fn authenticate_registered(
+    state: &State,
+    request: &Request,
+    params: &HashMap<String, String>,
+) -> Result<RegisteredClient, Refusal> {
+    let presented = presented_credentials(request, params)?;
+    let Some(client) = lock(&state.signin)
+        .clients
+        .get(&presented.client_id)
+        .cloned()
+    else {
+        return Err(Refusal::invalid_client(presented.basic));
+    };
+    let secret_matches = || presented.secret.is_some() && presented.secret == client.client_secret;
+    let accepted = match client.auth_method {
+        ClientAuthMethod::None => !presented.basic && presented.secret.is_none(),
+        ClientAuthMethod::ClientSecretPost => !presented.basic && secret_matches(),
+        ClientAuthMethod::ClientSecretBasic => presented.basic && secret_matches(),
+    };
+    if accepted {
+        Ok(client)
+    } else {
+        Err(Refusal::invalid_client(
+            presented.basic || client.auth_method == ClientAuthMethod::ClientSecretBasic,
+        ))
+    }
+}
+
+/// 400 `unauthorized_client` unless the client registered `grant_type` (RFC 6749 §5.2).
+pub(crate) fn require_grant_type(
+    client: &RegisteredClient,
+    grant_type: &str,
+) -> Result<(), Refusal> {
+    if client.grant_types.iter().any(|g| g == grant_type) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            400,
+            "unauthorized_client",
+            format!("The client is not authorized to use the {grant_type} grant"),
+        ))
     }
 }
 

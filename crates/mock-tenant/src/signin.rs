@@ -8,15 +8,13 @@
 //!
 //! | data | written by | read by |
 //! |---|---|---|
-//! | [`RegisteredClient`] | `POST /oidc/register` ([`crate::register`]) | `/authorize`, the token endpoint, `/oauth/revoke`, CORS |
+//! | [`RegisteredClient`] | `POST /oidc/register` (`register.rs`) | `/authorize`, the token endpoint, `/oauth/revoke` |
 //! | [`PendingAuthorization`] | `GET /authorize` | the consent form's `POST /authorize/decision` |
 //! | [`AuthorizationCode`] | the consent decision (or auto-approval) | the `authorization_code` grant |
 //! | [`RefreshFamily`] | the `authorization_code` grant | the `refresh_token` grant, `/oauth/revoke` |
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-
-use serde_json::{Map, Value};
 
 /// The most clients Dynamic Client Registration keeps; the next registration is refused
 /// with 400 `invalid_client_metadata` naming the limit, as a tenant at its quota would.
@@ -78,8 +76,6 @@ pub(crate) struct RegisteredClient {
     pub(crate) grant_types: Vec<String>,
     /// What the consent page shows; the client id when none was registered.
     pub(crate) client_name: String,
-    /// The registered metadata the registration response echoed (without the secret).
-    pub(crate) metadata: Map<String, Value>,
 }
 
 impl std::fmt::Debug for RegisteredClient {
@@ -138,7 +134,8 @@ pub(crate) struct AuthorizationCode {
 
 /// One chain of rotated refresh tokens. Each use retires the current token and issues
 /// the next one; presenting a retired token revokes the whole family (RFC 9700 §4.14.2).
-#[derive(Debug, Clone)]
+/// `Debug` leaves the refresh tokens out.
+#[derive(Clone)]
 pub(crate) struct RefreshFamily {
     pub(crate) client_id: String,
     pub(crate) sub: String,
@@ -149,6 +146,25 @@ pub(crate) struct RefreshFamily {
     /// The `jti`s of every access token the family issued (revoked with it).
     pub(crate) issued_jtis: Vec<String>,
     pub(crate) revoked: bool,
+    /// The family's retired tokens, oldest first: presenting one revokes the family.
+    pub(crate) retired: Vec<String>,
+    /// The family's absolute lifetime ends here; its tokens are then refused.
+    pub(crate) expires: Instant,
+}
+
+impl std::fmt::Debug for RefreshFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshFamily")
+            .field("client_id", &self.client_id)
+            .field("sub", &self.sub)
+            .field("audience", &self.audience)
+            .field("scopes", &self.scopes)
+            .field("issued_jtis", &self.issued_jtis)
+            .field("revoked", &self.revoked)
+            .field("retired", &self.retired.len())
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The sign-in state of one tenant, behind one lock in [`crate::state::State`].

@@ -47,6 +47,10 @@ pub(crate) struct State {
     pub(crate) exchanges: AtomicU64,
     pub(crate) exchange_attempts: AtomicU64,
     pub(crate) jwks_fetches: AtomicU64,
+    /// Successful `authorization_code` redemptions.
+    pub(crate) sign_ins: AtomicU64,
+    /// Successful `refresh_token` grants.
+    pub(crate) refreshes: AtomicU64,
     /// Every access token the token endpoint minted, oldest first.
     pub(crate) issued: Mutex<Vec<String>>,
     /// While set, the JWKS endpoint answers this status and body instead of the keys.
@@ -84,6 +88,8 @@ impl State {
             exchanges: AtomicU64::new(0),
             exchange_attempts: AtomicU64::new(0),
             jwks_fetches: AtomicU64::new(0),
+            sign_ins: AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
             issued: Mutex::new(Vec::new()),
             jwks_override: Mutex::new(None),
             signin: Mutex::new(SignIn::default()),

@@ -1,9 +1,16 @@
 //! For the crate's own tests of the sign-in endpoints: a started tenant with clients
 //! registered straight into its state, so each endpoint is tested on its own.
 
+use std::time::Instant;
+
 use crate::MockTenant;
-use crate::signin::{ClientAuthMethod, RegisteredClient};
+use crate::signin::{AuthorizationCode, CODE_LIFETIME, ClientAuthMethod, RegisteredClient};
 use crate::state::lock;
+
+/// RFC 7636 Appendix B: a verifier and its S256 challenge, computed by the RFC rather
+/// than by the code under test.
+pub(crate) const RFC7636_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const RFC7636_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Registers a client as `POST /oidc/register` would have, and returns it.
 pub(crate) fn insert_client(
@@ -27,10 +34,43 @@ pub(crate) fn insert_client(
         redirect_uris: redirect_uris.iter().map(|u| (*u).to_string()).collect(),
         grant_types,
         client_name: format!("Test client {serial}"),
-        metadata: serde_json::Map::new(),
     };
     lock(&state.signin)
         .clients
         .insert(client_id, client.clone());
     client
+}
+
+/// A code as the consent decision would issue it to `client` for `sub`: the client's
+/// first redirect URI, the [`RFC7636_CHALLENGE`], the MCP API, fresh. Tweak it, then
+/// store it with [`insert_code`].
+pub(crate) fn code_for(
+    tenant: &MockTenant,
+    client: &RegisteredClient,
+    sub: &str,
+    scopes: &[&str],
+) -> AuthorizationCode {
+    AuthorizationCode {
+        client_id: client.client_id.clone(),
+        redirect_uri: client.redirect_uris.first().cloned().unwrap_or_default(),
+        code_challenge: RFC7636_CHALLENGE.into(),
+        sub: sub.into(),
+        audience: tenant.mcp_audience().into(),
+        scopes: scopes.iter().map(|s| (*s).to_string()).collect(),
+        expires: Instant::now() + CODE_LIFETIME,
+        used: false,
+        issued_jtis: Vec::new(),
+        family: None,
+    }
+}
+
+/// Stores `code` as the consent decision would, and returns the code's value.
+pub(crate) fn insert_code(tenant: &MockTenant, code: AuthorizationCode) -> String {
+    let value = crate::config::random_secret();
+    crate::authorization_code::store_code(
+        &mut lock(&tenant.inner.state.signin),
+        value.clone(),
+        code,
+    );
+    value
 }

@@ -6,9 +6,11 @@ use std::sync::atomic::Ordering;
 use serde_json::json;
 use wiremock::{Request, Respond, ResponseTemplate};
 
+use crate::authorization_code::{AUTHORIZATION_CODE_GRANT, authorization_code};
 use crate::exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, exchange};
 use crate::fault::Fault;
 use crate::oauth::{Refusal, missing, parse_params};
+use crate::refresh::{REFRESH_GRANT, refresh};
 use crate::state::{State, lock};
 use crate::token::now;
 
@@ -45,6 +47,8 @@ fn grant(state: &State, request: &Request) -> Result<ResponseTemplate, Refusal> 
         .ok_or_else(|| missing("grant_type"))?;
     match grant_type.as_str() {
         TOKEN_EXCHANGE_GRANT => exchange(state, request, &params),
+        AUTHORIZATION_CODE_GRANT => authorization_code(state, request, &params),
+        REFRESH_GRANT => refresh(state, request, &params),
         other => Err(Refusal::new(
             400,
             "unsupported_grant_type",
