@@ -1,7 +1,7 @@
 //! Test support shared by every crate's tests: signing keys, token minting and
 //! a mock Auth0 tenant on wiremock ([`tenant::MockTenant`]), the whole system run
-//! as real processes ([`system::RunningSystem`]), and a headless browser for the
-//! tenant's sign-in page ([`browser::Browser`]).
+//! as real processes ([`system::RunningSystem`]), and a headless stand-in for a browser
+//! on the tenant's sign-in page ([`consent::HeadlessBrowser`]).
 //!
 //! This crate and `mock-tenant` depend on none of the libraries under test on purpose:
 //! tokens are minted with `jsonwebtoken` directly, so a bug in `jwt-verify` cannot hide
@@ -11,7 +11,7 @@
 // machine is broken, not that the code under test is); panicking is the right report.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-pub mod browser;
+pub mod consent;
 pub mod mcp_client;
 pub mod process;
 pub mod system;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use obo_tests::browser::{Browser, Decision};
+use obo_tests::consent::{Decision, HeadlessBrowser};
 use obo_tests::process::free_port;
 use obo_tests::system::{RunningSystem, SystemConfig};
 use rmcp::ServiceExt;
@@ -101,10 +101,10 @@ impl Network<'_> {
         }
     }
 
-    fn browser(self) -> Browser {
+    fn browser(self) -> HeadlessBrowser {
         match self {
-            Network::Direct => Browser::default(),
-            Network::Via(proxy) => Browser::through_proxy(&proxy.url),
+            Network::Direct => HeadlessBrowser::default(),
+            Network::Via(proxy) => HeadlessBrowser::through_proxy(&proxy.url),
         }
     }
 
@@ -240,6 +240,8 @@ async fn rmcp_oauth_client_signs_in_on_the_page_as_the_user_picked_and_refreshes
         "a third-party client: {}",
         bob.client_id
     );
+    assert_eq!(system.tenant.registered_clients(), 1);
+    assert_eq!(system.tenant.sign_ins(), 1);
     let first_token = bob.access_token().await;
     assert_user_token(&system, &bob, &first_token, BOB);
 
@@ -256,6 +258,7 @@ async fn rmcp_oauth_client_signs_in_on_the_page_as_the_user_picked_and_refreshes
     })
     .await
     .unwrap_or_else(|e| panic!("rmcp's refresh failed: {e}"));
+    assert_eq!(system.tenant.refreshes(), 1);
     let refreshed = serde_json::to_value(refreshed).unwrap();
     let second_token = bob.access_token().await;
     assert_eq!(refreshed["access_token"], second_token.as_str());
@@ -288,6 +291,7 @@ async fn two_users_signed_in_on_the_page_each_see_their_own_sub_and_exchange_onc
         alice.client_id, bob.client_id,
         "each client registers itself"
     );
+    assert_eq!(system.tenant.sign_ins(), 2);
     assert_user_token(&system, &alice, &alice.access_token().await, ALICE);
     assert_user_token(&system, &bob, &bob.access_token().await, BOB);
 
@@ -390,5 +394,10 @@ async fn the_requests_a_real_client_makes_to_sign_in_are_those_of_the_mcp_author
                 && *status < 500
                 && *status != 401),
         "after signing in, the client only talks MCP, and is never refused: {after:?}"
+    );
+    assert_eq!(
+        after.last(),
+        Some(&("mcp-server", "POST", "/mcp", 200)),
+        "the greet is the last request, and answered"
     );
 }

@@ -79,19 +79,20 @@ pub struct Decision {
     pub location: String,
 }
 
-/// A browser with no cookies and no redirect following.
+/// A browser that runs no script, keeps no cookies and follows no redirect: enough for
+/// the tenant's page, which needs none of them. (`tests/browser` drives a real one.)
 #[derive(Debug, Clone)]
-pub struct Browser {
+pub struct HeadlessBrowser {
     http: reqwest::Client,
 }
 
-impl Default for Browser {
+impl Default for HeadlessBrowser {
     fn default() -> Self {
         Self::build(reqwest::Client::builder())
     }
 }
 
-impl Browser {
+impl HeadlessBrowser {
     /// A browser that sends every request through the HTTP proxy at `proxy_url`.
     pub fn through_proxy(proxy_url: &str) -> Self {
         Self::build(
