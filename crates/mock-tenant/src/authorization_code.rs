@@ -56,7 +56,7 @@ pub(crate) fn authorization_code(
         if entry.used {
             let jtis = entry.issued_jtis.clone();
             let family = entry.family.clone();
-            signin.revoked_jtis.extend(jtis);
+            signin.revoked_jtis.revoke(jtis);
             if let Some(family) = family {
                 revoke_family(signin, &family);
             }

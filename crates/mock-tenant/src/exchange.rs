@@ -1,7 +1,7 @@
 //! The On-Behalf-Of grant (RFC 8693 token exchange) of `POST /oauth/token`, checked
 //! the way Auth0 checks it.
 //!
-//! The checks, their order and each refusal are documented on the [crate](crate).
+//! The checks, their order and each refusal are documented on the [crate].
 //!
 //! The granted scope is the requested scope (the whole client grant when none is
 //! requested) narrowed by the user's RBAC permissions when a test set them with

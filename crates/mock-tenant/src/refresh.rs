@@ -3,7 +3,7 @@
 //! the next one; presenting a retired token revokes the whole family (RFC 9700
 //! §4.14.2, Auth0's refresh-token rotation).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use wiremock::{Request, ResponseTemplate};
 use crate::access_token::{UserGrant, check_resource};
 use crate::config::random_secret;
 use crate::oauth::{Refusal, authenticate_registered, dedup, missing, require_grant_type};
-use crate::signin::{MAX_FAMILIES, RefreshFamily, SignIn};
+use crate::signin::{MAX_FAMILIES, RefreshFamily, RevokedJtis, SignIn};
 use crate::state::{State, lock};
 
 /// `grant_type` (and the registered grant type) of a refresh.
@@ -157,9 +157,9 @@ pub(crate) fn revoke_family(signin: &mut SignIn, family_id: &str) {
     }
 }
 
-fn revoke(family: &mut RefreshFamily, revoked_jtis: &mut HashSet<String>) {
+fn revoke(family: &mut RefreshFamily, revoked_jtis: &mut RevokedJtis) {
     family.revoked = true;
-    revoked_jtis.extend(family.issued_jtis.iter().cloned());
+    revoked_jtis.revoke(family.issued_jtis.iter().cloned());
 }
 
 /// Keeps the families under [`MAX_FAMILIES`]: revoked and expired ones go first, then

@@ -13,7 +13,7 @@
 //! | [`AuthorizationCode`] | the consent decision (or auto-approval) | the `authorization_code` grant |
 //! | [`RefreshFamily`] | the `authorization_code` grant | the `refresh_token` grant, `/oauth/revoke` |
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The most clients Dynamic Client Registration keeps; the next registration is refused
@@ -95,7 +95,8 @@ impl std::fmt::Debug for RegisteredClient {
 }
 
 /// A valid `/authorize` request waiting for the user's decision on the consent page.
-#[derive(Debug, Clone)]
+/// `Debug` leaves out the CSRF token.
+#[derive(Clone)]
 pub(crate) struct PendingAuthorization {
     pub(crate) client_id: String,
     /// The redirect URI the request named (already checked against the registration).
@@ -167,8 +168,20 @@ impl std::fmt::Debug for RefreshFamily {
     }
 }
 
+impl std::fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("audience", &self.audience)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The sign-in state of one tenant, behind one lock in [`crate::state::State`].
-#[derive(Debug, Default)]
+/// `Debug` shows counts only: the maps are keyed by codes and refresh tokens.
+#[derive(Default)]
 pub(crate) struct SignIn {
     /// By `client_id`.
     pub(crate) clients: HashMap<String, RegisteredClient>,
@@ -182,5 +195,104 @@ pub(crate) struct SignIn {
     pub(crate) families: HashMap<String, RefreshFamily>,
     /// `jti`s of access tokens revoked by a code reuse or a family revocation. The token
     /// exchange grant refuses them as subject tokens, as Auth0 refuses a revoked grant.
-    pub(crate) revoked_jtis: HashSet<String>,
+    pub(crate) revoked_jtis: RevokedJtis,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("clients", &self.clients.len())
+            .field("pending", &self.pending.len())
+            .field("codes", &self.codes.len())
+            .field("families", &self.families.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Revoked access tokens, each remembered only as long as it could still be presented:
+/// the access-token lifetime from its revocation, which is never before its `exp`. So
+/// the set stays as small as the tokens still alive.
+#[derive(Debug, Default)]
+pub(crate) struct RevokedJtis {
+    until: HashMap<String, Instant>,
+    lifetime: Duration,
+}
+
+impl RevokedJtis {
+    /// Remembers revoked tokens for `lifetime`, the longest an access token lives.
+    pub(crate) fn new(lifetime: Duration) -> Self {
+        Self {
+            until: HashMap::new(),
+            lifetime,
+        }
+    }
+
+    pub(crate) fn revoke(&mut self, jtis: impl IntoIterator<Item = String>) {
+        let now = Instant::now();
+        self.until.retain(|_, until| *until > now);
+        let until = now + self.lifetime;
+        self.until.extend(jtis.into_iter().map(|jti| (jti, until)));
+    }
+
+    pub(crate) fn contains(&self, jti: &str) -> bool {
+        self.until.contains_key(jti)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoked_token_is_forgotten_once_no_token_it_names_can_be_alive() {
+        let mut alive = RevokedJtis::new(Duration::from_secs(3600));
+        alive.revoke(["a".to_string()]);
+        alive.revoke(["b".to_string()]);
+        assert!(alive.contains("a") && alive.contains("b"));
+
+        let mut expired = RevokedJtis::new(Duration::ZERO);
+        expired.revoke(["a".to_string()]);
+        assert!(expired.contains("a"));
+        expired.revoke(["b".to_string()]);
+        assert!(!expired.contains("a"), "kept past every token's lifetime");
+        assert!(expired.contains("b"));
+    }
+
+    #[test]
+    fn debug_shows_neither_codes_refresh_tokens_nor_csrf_tokens() {
+        let mut signin = SignIn::default();
+        signin.codes.insert(
+            "the-code".into(),
+            AuthorizationCode {
+                client_id: "tpc_x".into(),
+                redirect_uri: "http://127.0.0.1/cb".into(),
+                code_challenge: "c".into(),
+                sub: "auth0|alice".into(),
+                audience: "http://localhost:3001/".into(),
+                scopes: Vec::new(),
+                expires: Instant::now(),
+                used: false,
+                issued_jtis: Vec::new(),
+                family: None,
+            },
+        );
+        signin
+            .refresh_tokens
+            .insert("the-refresh-token".into(), "f".into());
+        let pending = PendingAuthorization {
+            client_id: "tpc_x".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            state: None,
+            code_challenge: "c".into(),
+            audience: "http://localhost:3001/".into(),
+            scopes: Vec::new(),
+            csrf: "the-csrf-token".into(),
+            created: Instant::now(),
+        };
+        let shown = format!("{signin:?} {pending:?}");
+        for secret in ["the-code", "the-refresh-token", "the-csrf-token"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("codes: 1"), "{shown}");
+    }
 }

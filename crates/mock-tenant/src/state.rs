@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
@@ -10,7 +11,7 @@ use jsonwebtoken::jwk::Jwk;
 use crate::config::TenantConfig;
 use crate::fault::FaultQueue;
 use crate::keys::TestKey;
-use crate::signin::SignIn;
+use crate::signin::{RevokedJtis, SignIn};
 
 /// A tenant signing key with its verification half ready.
 #[derive(Clone)]
@@ -72,6 +73,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl State {
     pub(crate) fn new(config: TenantConfig, issuer: String) -> Self {
         let first = TenantKey::generate(kid(1));
+        let access_token_lifetime = Duration::from_secs(config.access_token_expires_in);
         Self {
             expires_in: AtomicU64::new(config.expires_in),
             auto_approve: AtomicBool::new(config.auto_approve),
@@ -92,7 +94,10 @@ impl State {
             refreshes: AtomicU64::new(0),
             issued: Mutex::new(Vec::new()),
             jwks_override: Mutex::new(None),
-            signin: Mutex::new(SignIn::default()),
+            signin: Mutex::new(SignIn {
+                revoked_jtis: RevokedJtis::new(access_token_lifetime),
+                ..SignIn::default()
+            }),
             key_serial: AtomicU64::new(1),
             jti_serial: AtomicU64::new(0),
         }
