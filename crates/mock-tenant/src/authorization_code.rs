@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wiremock::{Request, ResponseTemplate};
 
 use crate::access_token::{OFFLINE_ACCESS, UserGrant, check_resource};
-use crate::oauth::{Refusal, authenticate_registered, missing, require_grant_type};
+use crate::oauth::{Refusal, authenticate_registered, missing, param, require_grant_type};
 use crate::refresh::{REFRESH_GRANT, open_family, revoke_family};
 use crate::signin::{AuthorizationCode, MAX_CODES, SignIn};
 use crate::state::{State, lock};
@@ -30,12 +30,7 @@ pub(crate) fn authorization_code(
     request: &Request,
     params: &HashMap<String, String>,
 ) -> Result<ResponseTemplate, Refusal> {
-    let param = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let param = |name: &str| param(params, name);
     let client = authenticate_registered(state, request, params)?;
     require_grant_type(&client, AUTHORIZATION_CODE_GRANT)?;
     let code = param("code").ok_or_else(|| missing("code"))?;

@@ -20,7 +20,7 @@ use crate::authorization_code::store_code;
 use crate::authorize::Reply;
 use crate::config::random_bytes;
 use crate::html::error_page;
-use crate::oauth::parse_params;
+use crate::oauth::{param, parse_params};
 use crate::signin::{AuthorizationCode, CODE_LIFETIME, PENDING_LIFETIME, PendingAuthorization};
 use crate::state::{State, lock};
 
@@ -44,12 +44,7 @@ fn decide(state: &State, request: &Request) -> ResponseTemplate {
         Ok(params) => params,
         Err(refusal) => return error_page(400, &refusal.description),
     };
-    let param = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let param = |name: &str| param(&params, name);
 
     let pending = param("request").and_then(|id| lock(&state.signin).pending.remove(id));
     let Some(pending) = pending.filter(|p| p.created.elapsed() < PENDING_LIFETIME) else {

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use wiremock::{Request, ResponseTemplate};
 
 use crate::access_token::{sign_access_token, token_response};
-use crate::oauth::{Refusal, authenticate, dedup, missing};
+use crate::oauth::{Refusal, authenticate, dedup, missing, param};
 use crate::state::{State, lock};
 use crate::token::now;
 
@@ -37,12 +37,7 @@ pub(crate) fn exchange(
     params: &HashMap<String, String>,
 ) -> Result<ResponseTemplate, Refusal> {
     let config = &state.config;
-    let param = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let param = |name: &str| param(params, name);
 
     authenticate(request, params, &config.client_id, &config.client_secret)?;
 

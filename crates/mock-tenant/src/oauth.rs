@@ -61,6 +61,14 @@ impl Refusal {
     }
 }
 
+/// A parameter's value; an empty value counts as absent, as at Auth0.
+pub(crate) fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
 pub(crate) fn missing(name: &str) -> Refusal {
     Refusal::invalid_request(format!("Missing required parameter: {name}"))
 }
@@ -166,11 +174,12 @@ fn presented_credentials(
             })
         }
         None => {
-            let non_empty = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
-            let client_id = non_empty("client_id").ok_or_else(|| Refusal::invalid_client(false))?;
+            let client_id = param(params, "client_id")
+                .ok_or_else(|| Refusal::invalid_client(false))?
+                .to_owned();
             Ok(Presented {
                 client_id,
-                secret: non_empty("client_secret"),
+                secret: param(params, "client_secret").map(str::to_owned),
                 basic: false,
             })
         }

@@ -11,7 +11,7 @@ use wiremock::{Request, ResponseTemplate};
 
 use crate::access_token::{UserGrant, check_resource};
 use crate::config::random_secret;
-use crate::oauth::{Refusal, authenticate_registered, dedup, missing, require_grant_type};
+use crate::oauth::{Refusal, authenticate_registered, dedup, missing, param, require_grant_type};
 use crate::signin::{MAX_FAMILIES, RefreshFamily, RevokedJtis, SignIn};
 use crate::state::{State, lock};
 
@@ -32,12 +32,7 @@ pub(crate) fn refresh(
     request: &Request,
     params: &HashMap<String, String>,
 ) -> Result<ResponseTemplate, Refusal> {
-    let param = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let param = |name: &str| param(params, name);
     let client = authenticate_registered(state, request, params)?;
     require_grant_type(&client, REFRESH_GRANT)?;
     let presented = param("refresh_token").ok_or_else(|| missing("refresh_token"))?;

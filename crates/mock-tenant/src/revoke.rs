@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use crate::oauth::{Refusal, authenticate_registered, missing, parse_params};
+use crate::oauth::{Refusal, authenticate_registered, missing, param, parse_params};
 use crate::refresh::revoke_family;
 use crate::state::{State, lock};
 
@@ -31,10 +31,7 @@ impl Respond for Revoke {
 fn revoke(state: &State, request: &Request) -> Result<(), Refusal> {
     let params = parse_params(request)?;
     let client = authenticate_registered(state, request, &params)?;
-    let token = params
-        .get("token")
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| missing("token"))?;
+    let token = param(&params, "token").ok_or_else(|| missing("token"))?;
     let mut signin = lock(&state.signin);
     let family_id = signin.refresh_tokens.get(token).cloned();
     if let Some(family_id) = family_id

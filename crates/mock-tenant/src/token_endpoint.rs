@@ -9,7 +9,7 @@ use wiremock::{Request, Respond, ResponseTemplate};
 use crate::authorization_code::{AUTHORIZATION_CODE_GRANT, authorization_code};
 use crate::exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, exchange};
 use crate::fault::Fault;
-use crate::oauth::{Refusal, missing, parse_params};
+use crate::oauth::{Refusal, missing, param, parse_params};
 use crate::refresh::{REFRESH_GRANT, refresh};
 use crate::state::{State, lock};
 use crate::token::now;
@@ -41,11 +41,8 @@ impl Respond for TokenEndpoint {
 /// Dispatches on `grant_type` (RFC 6749 §4.1.3, §6; RFC 8693 §2.1).
 fn grant(state: &State, request: &Request) -> Result<ResponseTemplate, Refusal> {
     let params = parse_params(request)?;
-    let grant_type = params
-        .get("grant_type")
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| missing("grant_type"))?;
-    match grant_type.as_str() {
+    let grant_type = param(&params, "grant_type").ok_or_else(|| missing("grant_type"))?;
+    match grant_type {
         TOKEN_EXCHANGE_GRANT => exchange(state, request, &params),
         AUTHORIZATION_CODE_GRANT => authorization_code(state, request, &params),
         REFRESH_GRANT => refresh(state, request, &params),
