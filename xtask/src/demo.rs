@@ -148,7 +148,7 @@ VS Code: add this to .vscode/mcp.json (or "MCP: Open User Configuration"), start
 server, and allow it to authenticate:
   {vscode}
 
-MCP Inspector (web UI, needs Node.js):
+MCP Inspector (web UI, needs Node.js 22 or newer):
   npx @modelcontextprotocol/inspector
   then Transport Type "Streamable HTTP", URL {url}, and Connect
   (or "Open Auth Settings", then "Quick OAuth Flow", to watch each step).
