@@ -19,8 +19,10 @@ pub fn run() -> anyhow::Result<()> {
             "warnings",
         ]),
     )?;
-    // The end-to-end tests start the real binaries, so build them before the tests run.
-    crate::e2e::build_binaries()?;
+    // The end-to-end tests start `target/debug/{mcp-server,private-api}`. A workspace
+    // test run builds both binaries before any test starts (their own integration tests
+    // need them), with the features the test build unifies (rmcp's OAuth client for the
+    // sign-in tests), so building them apart first would only build them twice.
     if has_cargo_subcommand("nextest") {
         step(
             "tests (nextest)",
