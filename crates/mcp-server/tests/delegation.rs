@@ -36,11 +36,16 @@ async fn greet_error(server: &TestServer) -> String {
 }
 
 async fn greet_ok(server: &TestServer, sub: &str) -> String {
-    let token = server.full_token(sub);
+    greet_ok_with(server, &server.full_token(sub)).await
+}
+
+/// A token minted a second later differs (its `iat` and `exp`), and so does its cache
+/// key: tests that expect a cache hit send the same token twice.
+async fn greet_ok_with(server: &TestServer, token: &str) -> String {
     let (text, is_error) = tool_text(
         &server
             .http()
-            .call_tool(Some(&token), "greet", json!({}))
+            .call_tool(Some(token), "greet", json!({}))
             .await,
     );
     assert!(!is_error, "{text}");
@@ -264,7 +269,8 @@ async fn a_private_api_slower_than_upstream_timeout_secs_times_out() {
 async fn a_401_from_the_api_is_retried_once_with_a_fresh_exchange() {
     let server = TestServer::start(Options::default()).await;
     mount_api_unauthorized(&server.api, Some(1)).await;
-    let text = greet_ok(&server, "auth0|alice").await;
+    let token = server.full_token("auth0|alice");
+    let text = greet_ok_with(&server, &token).await;
     assert!(text.starts_with("Hello, there (auth0|alice)!"), "{text}");
     assert_eq!(server.tenant.exchanges(), 2);
     assert_eq!(server.api_requests().await, 2);
@@ -275,7 +281,7 @@ async fn a_401_from_the_api_is_retried_once_with_a_fresh_exchange() {
     );
 
     // The fresh token is the one cached now.
-    greet_ok(&server, "auth0|alice").await;
+    greet_ok_with(&server, &token).await;
     assert_eq!(server.tenant.exchanges(), 2);
     let authorizations = server.api_authorizations().await;
     assert_eq!(authorizations[1], authorizations[2]);
