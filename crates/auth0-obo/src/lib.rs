@@ -100,6 +100,7 @@ mod request;
 mod response;
 mod retry;
 mod secret;
+mod store;
 
 pub use cache::{
     CacheOptions, CacheStats, CachedToken, DEFAULT_MAX_ENTRIES, DEFAULT_SKEW, TokenCache,
@@ -116,3 +117,4 @@ pub use request::{ExchangeRequest, normalize_scope};
 pub use response::{DEFAULT_EXPIRES_IN, ExchangedToken, TokenType};
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, ClientSecret};
+pub use store::{FleetLock, SharedTokenStore, StoreError, StoredToken};
