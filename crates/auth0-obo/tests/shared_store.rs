@@ -50,6 +50,8 @@ struct MemoryStore {
     next_owner: AtomicU64,
     calls: AtomicUsize,
     budget_asks: AtomicUsize,
+    /// This many next reads miss whatever is stored: the entry lands just after them.
+    late_writes: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -60,6 +62,7 @@ impl MemoryStore {
             next_owner: AtomicU64::new(1),
             calls: AtomicUsize::new(0),
             budget_asks: AtomicUsize::new(0),
+            late_writes: AtomicUsize::new(0),
         })
     }
 
@@ -108,6 +111,12 @@ impl SharedTokenStore for MemoryStore {
         _request: &ExchangeRequest,
     ) -> Result<Option<StoredToken>, StoreError> {
         let mode = self.enter().await?;
+        let late = self
+            .late_writes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if late.is_ok() {
+            return Ok(None);
+        }
         let mut state = self.state.lock().unwrap();
         let Some(entry) = state.entries.get(key.as_bytes()).cloned() else {
             return Ok(None);
@@ -314,6 +323,38 @@ async fn fifty_concurrent_first_calls_across_two_replicas_make_one_exchange() {
     assert_eq!(s0.lock_wait_exchanges + s1.lock_wait_exchanges, 0);
     assert_eq!(s0.hits + s0.misses + s1.hits + s1.misses, 50);
     assert!(s0.l2_errors.is_empty() && s1.l2_errors.is_empty());
+}
+
+/// The race the second read closes: this replica reads (miss), another writes the entry
+/// and unlocks, this replica takes the lock. Exchanging now would be one too many.
+#[tokio::test]
+async fn the_lock_holder_reads_again_before_exchanging() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let store = MemoryStore::new(Mode::Works);
+    let b = replica(&server, &store, CacheOptions::default());
+    let req = request(USER_A_TOKEN);
+    store.insert(
+        &b.key(&req),
+        StoredToken {
+            token: token("written-meanwhile", Duration::from_secs(3600)),
+            usable_until: SystemTime::now() + Duration::from_secs(600),
+        },
+    );
+    store.late_writes.store(1, Ordering::Relaxed);
+    let got = b.get_token(&req).await.unwrap();
+    assert_eq!(got.source(), TokenSource::SharedStore);
+    assert_eq!(got.token().access_token.secret(), "written-meanwhile");
+    let stats = b.stats();
+    assert_eq!((stats.exchanges, stats.l2_misses, stats.l2_hits), (0, 1, 1));
+    assert!(
+        !store.is_locked(&b.key(&req)),
+        "released after the second read"
+    );
 }
 
 #[tokio::test]
