@@ -889,3 +889,81 @@ fn fleet_options_report_what_was_set_and_refuse_nonsense() {
         CacheOptions::default().shared_store(MemoryStore::new(Mode::Works))
     );
 }
+
+/// Records every event with its level and fields, as text.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!(" {}={value:?}", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, attrs: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut line = attrs.metadata().name().to_owned();
+        attrs.record(&mut Fields(&mut line));
+        self.0.lock().unwrap().push(line);
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut line = String::new();
+        values.record(&mut Fields(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
+        event.record(&mut Fields(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Invariants 4 and 11: a failing store is one WARN line per kind and interval, naming
+/// the operation and the kind, and no log line at any level holds a token.
+#[tokio::test]
+async fn store_failures_warn_once_per_kind_and_interval_and_never_log_a_token() {
+    let capture = Capture::default();
+    // Current-thread runtime: every task of this test runs on this thread.
+    let _guard = tracing::subscriber::set_default(capture.clone());
+
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .mount(&server)
+        .await;
+    let store = MemoryStore::new(Mode::FailsEveryCall);
+    let a = replica(&server, &store, CacheOptions::default());
+    for user in [USER_A_TOKEN, USER_B_TOKEN] {
+        let got = a.get_token(&request(user)).await.unwrap();
+        assert_eq!(got.token().access_token.secret(), API_TOKEN);
+    }
+    a.invalidate(&request(USER_A_TOKEN)).await;
+    assert_eq!(a.stats().l2_errors.get("timeout"), Some(&5));
+
+    let lines = capture.0.lock().unwrap().clone();
+    let warnings: Vec<_> = lines.iter().filter(|l| l.starts_with("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "one line for five timeouts: {lines:#?}");
+    let warning = warnings[0];
+    assert!(
+        warning.contains("operation=\"get\"") && warning.contains("error.kind=\"timeout\""),
+        "{warning}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("auth0_obo")),
+        "the capture saw our events: {lines:?}"
+    );
+    for line in &lines {
+        for secret in [USER_A_TOKEN, USER_B_TOKEN, API_TOKEN, CLIENT_SECRET] {
+            assert!(!line.contains(secret), "a log line leaks a secret: {line}");
+        }
+    }
+}
