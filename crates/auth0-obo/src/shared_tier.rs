@@ -318,14 +318,17 @@ impl Trip<'_> {
         let settings = &self.tier.settings;
         // Not capped by the lock's TTL: past it, the lock is taken over below, which
         // costs the fleet one exchange where giving up would cost one per replica.
-        let deadline = Instant::now() + settings.lock_wait;
+        // Measured as elapsed time, so no `lock_wait` can overflow an `Instant`.
+        let started = Instant::now();
         let mut pause = settings.poll_initial;
         loop {
-            let now = Instant::now();
-            if now >= deadline {
+            let Some(left) = settings.lock_wait.checked_sub(started.elapsed()) else {
+                break;
+            };
+            if left.is_zero() {
                 break;
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
+            tokio::time::sleep(pause.min(left)).await;
             pause = pause.saturating_mul(2).min(settings.poll_max);
             if let Some(stored) = self.get().await {
                 counters.hits.fetch_add(1, Ordering::Relaxed);

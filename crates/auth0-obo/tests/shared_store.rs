@@ -864,6 +864,38 @@ async fn the_cache_debug_says_a_store_is_set_and_shows_no_token() {
     assert!(shown.contains("shared_store: false"), "{shown}");
 }
 
+/// Invariant 7: no setting, however large, makes the cache panic.
+#[tokio::test]
+async fn the_largest_waits_are_accepted_without_overflow() {
+    let server = MockServer::start().await;
+    token_endpoint()
+        .respond_with(ok_response(API_TOKEN, 3600))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = MemoryStore::new(Mode::Works);
+    store.script_budget([Some(Duration::from_millis(50))]);
+    let a = replica(
+        &server,
+        &store,
+        CacheOptions::default()
+            .lock_wait(Duration::MAX)
+            .exchange_budget_wait(Duration::MAX)
+            .store_call_timeout(Duration::MAX)
+            .lock_poll(Duration::from_millis(10), Duration::MAX),
+    );
+    let req = request(USER_A_TOKEN);
+    // A dead holder's lock, ending in 200 ms: the endless wait ends by taking it over.
+    let _dead = store
+        .try_lock(&a.key(&req), Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
+    let got = a.get_token(&req).await.unwrap();
+    assert_eq!(got.source(), TokenSource::Exchange);
+    assert_eq!(a.stats().lock_wait_exchanges, 1);
+}
+
 #[test]
 fn fleet_options_report_what_was_set_and_refuse_nonsense() {
     let options = CacheOptions::default();
