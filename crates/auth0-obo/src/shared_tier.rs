@@ -321,13 +321,11 @@ impl Trip<'_> {
         // Measured as elapsed time, so no `lock_wait` can overflow an `Instant`.
         let started = Instant::now();
         let mut pause = settings.poll_initial;
-        loop {
-            let Some(left) = settings.lock_wait.checked_sub(started.elapsed()) else {
-                break;
-            };
-            if left.is_zero() {
-                break;
-            }
+        while let Some(left) = settings
+            .lock_wait
+            .checked_sub(started.elapsed())
+            .filter(|left| !left.is_zero())
+        {
             tokio::time::sleep(pause.min(left)).await;
             pause = pause.saturating_mul(2).min(settings.poll_max);
             if let Some(stored) = self.get().await {
