@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use auth0_obo::{
@@ -276,15 +276,17 @@ impl SharedTokenStore for RedisTokenStore {
         request: &ExchangeRequest,
         entry: &StoredToken,
     ) -> Result<(), StoreError> {
-        // Whole milliseconds, rounded down: Redis forgets the entry no later than the
-        // instant it stops being usable.
-        let ttl_ms = entry
-            .usable_until
-            .duration_since(SystemTime::now())
-            .map_or(0, |ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        if ttl_ms == 0 {
+        // An absolute expiry (`PXAT`, in whole milliseconds rounded down): Redis forgets
+        // the entry no later than the instant it stops being usable, however late the
+        // command reaches it (a slow connect, a Redis frozen then thawed). A relative
+        // TTL would start counting only when Redis runs the command.
+        if entry.usable_until <= SystemTime::now() {
             return Ok(());
         }
+        let expires_at_ms = entry
+            .usable_until
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |at| u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
         let redis_key = self.entry_key(key);
         let value = sealed_entry::seal(
             &self.fleet_secret,
@@ -298,8 +300,8 @@ impl SharedTokenStore for RedisTokenStore {
             redis::cmd("SET")
                 .arg(&redis_key)
                 .arg(value)
-                .arg("PX")
-                .arg(ttl_ms)
+                .arg("PXAT")
+                .arg(expires_at_ms)
                 .query_async::<()>(&mut connection),
         )
         .await
