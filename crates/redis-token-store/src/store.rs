@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,12 @@ use crate::sealed_entry;
 /// across calls.
 const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long after a failed operation the exchange budget answers from the local share
+/// without asking Redis. The cache asks the budget even after the call's first store
+/// error (an exchange must never skip it), so without this a hung Redis would cost each
+/// exchange two timeouts rather than one.
+const BUDGET_BYPASS_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
 /// The longest error text kept from the client: enough for the cause.
 const MAX_ERROR_TEXT: usize = 200;
 
@@ -42,6 +49,8 @@ pub struct RedisTokenStore {
     secrets: Vec<String>,
     tls: bool,
     budget_fallbacks: AtomicU64,
+    /// When an operation last failed: the budget then skips Redis for a while.
+    last_failure: Mutex<Option<Instant>>,
 }
 
 struct Budget {
@@ -92,6 +101,7 @@ impl RedisTokenStore {
             connect_timeout,
             budget,
             budget_fallbacks: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
         })
     }
 
@@ -174,12 +184,29 @@ impl RedisTokenStore {
         bound: Duration,
         operation: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(bound, operation).await {
+        let outcome = match tokio::time::timeout(bound, operation).await {
             Err(_) => Err(StoreError::Timeout(bound)),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) if error.is_timeout() => Err(StoreError::Timeout(bound)),
             Ok(Err(error)) => Err(self.classify(&error)),
+        };
+        if outcome.is_err() {
+            *self.failure_lock() = Some(Instant::now());
         }
+        outcome
+    }
+
+    fn failure_lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        // Poisoning only means a panic between two plain assignments; the instant is
+        // still one.
+        self.last_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn failed_recently(&self) -> bool {
+        self.failure_lock()
+            .is_some_and(|at| at.elapsed() < BUDGET_BYPASS_AFTER_FAILURE)
     }
 
     fn classify(&self, error: &RedisError) -> StoreError {
@@ -349,15 +376,20 @@ impl SharedTokenStore for RedisTokenStore {
         let Some(budget) = &self.budget else {
             return Ok(None);
         };
-        let mut connection = self.connection.clone();
-        let answer = self
-            .run(
+        let answer = if self.failed_recently() {
+            Err(StoreError::Unavailable(
+                "a Redis operation failed less than a second ago".to_owned(),
+            ))
+        } else {
+            let mut connection = self.connection.clone();
+            self.run(
                 scripts::GCRA
                     .key(self.budget_key())
                     .arg(budget.interval_micros)
                     .invoke_async::<i64>(&mut connection),
             )
-            .await;
+            .await
+        };
         match answer {
             Ok(wait) if wait <= 0 => Ok(None),
             Ok(wait) => Ok(Some(Duration::from_micros(wait.unsigned_abs()))),

@@ -527,6 +527,39 @@ async fn with_redis_down_each_replica_keeps_to_its_share_of_the_budget() {
     assert_eq!(replica.budget_fallbacks(), 2);
 }
 
+/// The cache asks the budget even after a store error; a hung Redis must not cost that
+/// exchange a second timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failure_the_budget_answers_from_the_local_share_without_waiting() {
+    let server = RedisServer::start();
+    let config = config(&server.url())
+        .with_timeout(Duration::from_millis(250))
+        .unwrap()
+        .with_exchange_budget(budget("10/s", 2));
+    let store = RedisTokenStore::new(config).unwrap();
+    store.check().await.unwrap();
+    assert_eq!(store.exchange_budget().await, Ok(None));
+    assert_eq!(store.budget_fallbacks(), 0, "Redis answered");
+
+    server.freeze();
+    let alice = request("alice");
+    let answer = store.get(&key(&alice), &alice).await;
+    assert!(matches!(answer, Err(StoreError::Timeout(_))), "{answer:?}");
+    let started = Instant::now();
+    assert_eq!(
+        store.exchange_budget().await,
+        Ok(None),
+        "the local share's first"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "no second timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(store.budget_fallbacks(), 1);
+    server.thaw();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_redis_is_unavailable_within_the_timeout_and_a_restarted_one_is_used_again() {
     let mut server = RedisServer::start();
