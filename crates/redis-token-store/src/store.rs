@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -32,6 +32,10 @@ const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// exchange two timeouts rather than one.
 const BUDGET_BYPASS_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
+/// The least time between two replacements of the connection (see
+/// [`RedisTokenStore::replace_connection`]).
+const MIN_REPLACEMENT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The longest error text kept from the client: enough for the cause.
 const MAX_ERROR_TEXT: usize = 200;
 
@@ -39,7 +43,9 @@ const MAX_ERROR_TEXT: usize = 200;
 ///
 /// Cheap to share (`Arc` it); its connection is multiplexed and reconnects by itself.
 pub struct RedisTokenStore {
-    connection: ConnectionManager,
+    connection: Mutex<Connection>,
+    client: redis::Client,
+    manager_config: ConnectionManagerConfig,
     prefix: String,
     fleet_secret: FleetSecret,
     timeout: Duration,
@@ -51,6 +57,12 @@ pub struct RedisTokenStore {
     budget_fallbacks: AtomicU64,
     /// When an operation last failed: the budget then skips Redis for a while.
     last_failure: Mutex<Option<Instant>>,
+}
+
+/// The connection, and when it was last replaced.
+struct Connection {
+    manager: ConnectionManager,
+    replaced_at: Option<Instant>,
 }
 
 struct Budget {
@@ -83,7 +95,7 @@ impl RedisTokenStore {
             // One attempt per reconnection: a refused connection is reported at once
             // (Unavailable), and the next operation tries again.
             .set_number_of_retries(0);
-        let connection = ConnectionManager::new_lazy_with_config(client, manager)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), manager.clone())
             .map_err(|e| client_refused(&e))?;
         let budget = config.budget.map(|budget| Budget {
             limit: budget.limit,
@@ -92,7 +104,12 @@ impl RedisTokenStore {
             local: LocalGcra::new(budget.limit.share(budget.replicas)),
         });
         Ok(Self {
-            connection,
+            connection: Mutex::new(Connection {
+                manager: connection,
+                replaced_at: None,
+            }),
+            client,
+            manager_config: manager,
             secrets: config.url.secrets(),
             tls: config.url.is_tls(),
             prefix: config.prefix,
@@ -115,7 +132,7 @@ impl RedisTokenStore {
         let key = format!("{}check:{}", self.prefix, hex(&random_bytes()?));
         let expected = b"obo-mcp check".to_vec();
         let bound = self.connect_timeout;
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.bounded(
             bound,
             redis::cmd("SET")
@@ -188,7 +205,13 @@ impl RedisTokenStore {
             Err(_) => Err(StoreError::Timeout(bound)),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) if error.is_timeout() => Err(StoreError::Timeout(bound)),
-            Ok(Err(error)) => Err(self.classify(&error)),
+            Ok(Err(error)) => {
+                let classified = self.classify(&error);
+                if matches!(classified, StoreError::Unavailable(_)) && !error.is_io_error() {
+                    self.replace_connection();
+                }
+                Err(classified)
+            }
         };
         if outcome.is_err() {
             *self.failure_lock() = Some(Instant::now());
@@ -196,12 +219,35 @@ impl RedisTokenStore {
         outcome
     }
 
-    fn failure_lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        // Poisoning only means a panic between two plain assignments; the instant is
-        // still one.
-        self.last_failure
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A handle on the shared connection (cheap: the connection is multiplexed).
+    fn connection(&self) -> ConnectionManager {
+        lock(&self.connection).manager.clone()
+    }
+
+    /// Starts a new connection in place of one that failed for a reason other than
+    /// I/O. `ConnectionManager` reconnects by itself after an I/O error only; a
+    /// connection refused at its handshake (a password changed back, a Redis still
+    /// loading its data) would otherwise answer that same error for good. At most once
+    /// per [`MIN_REPLACEMENT_INTERVAL`].
+    fn replace_connection(&self) {
+        let mut connection = lock(&self.connection);
+        if connection
+            .replaced_at
+            .is_some_and(|at| at.elapsed() < MIN_REPLACEMENT_INTERVAL)
+        {
+            return;
+        }
+        if let Ok(manager) = ConnectionManager::new_lazy_with_config(
+            self.client.clone(),
+            self.manager_config.clone(),
+        ) {
+            connection.manager = manager;
+            connection.replaced_at = Some(Instant::now());
+        }
+    }
+
+    fn failure_lock(&self) -> MutexGuard<'_, Option<Instant>> {
+        lock(&self.last_failure)
     }
 
     fn failed_recently(&self) -> bool {
@@ -248,7 +294,7 @@ impl RedisTokenStore {
     }
 
     async fn delete(&self, redis_key: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.run(
             redis::cmd("DEL")
                 .arg(redis_key)
@@ -266,7 +312,7 @@ impl SharedTokenStore for RedisTokenStore {
         request: &ExchangeRequest,
     ) -> Result<Option<StoredToken>, StoreError> {
         let redis_key = self.entry_key(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let value: Option<Vec<u8>> = self
             .run(
                 redis::cmd("GET")
@@ -322,7 +368,7 @@ impl SharedTokenStore for RedisTokenStore {
             entry,
         )
         .map_err(|_| no_randomness())?;
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.run(
             redis::cmd("SET")
                 .arg(&redis_key)
@@ -345,7 +391,7 @@ impl SharedTokenStore for RedisTokenStore {
     ) -> Result<Option<FleetLock>, StoreError> {
         let owner = random_bytes()?;
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let set: Option<String> = self
             .run(
                 redis::cmd("SET")
@@ -361,7 +407,7 @@ impl SharedTokenStore for RedisTokenStore {
     }
 
     async fn unlock(&self, key: &TokenCacheKey, lock: FleetLock) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.run(
             scripts::UNLOCK
                 .key(self.lock_key(key))
@@ -381,7 +427,7 @@ impl SharedTokenStore for RedisTokenStore {
                 "a Redis operation failed less than a second ago".to_owned(),
             ))
         } else {
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection();
             self.run(
                 scripts::GCRA
                     .key(self.budget_key())
@@ -429,6 +475,12 @@ impl fmt::Debug for RedisTokenStore {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// Poisoning only means a panic between two plain assignments; the value is still
+/// whole.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn random_bytes() -> Result<[u8; 16], StoreError> {

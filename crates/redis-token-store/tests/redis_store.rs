@@ -692,6 +692,40 @@ async fn a_refused_password_is_unavailable_and_never_quoted() {
     assert_eq!(right.get(&key(&alice), &alice).await, Ok(Some(stored)));
 }
 
+/// The client's manager remakes a connection after I/O errors only; one refused at
+/// its handshake must not be refused for good once Redis accepts it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_handshake_is_retried_once_redis_accepts_the_password() {
+    let server = RedisServer::start_with_password("old-password");
+    let store = patient_store(&server.url_with_password("new-password")).await;
+    let answer = store.check().await;
+    assert!(
+        matches!(answer, Err(StoreError::Unavailable(_))),
+        "{answer:?}"
+    );
+
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("new-password")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while let Err(error) = store.check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still refused after the password changed: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_round_trips_under_the_prefix_and_leaves_nothing() {
     let server = RedisServer::start();
