@@ -15,20 +15,20 @@ use crate::cmd::step;
 
 /// Some programs the tests run, and the Debian packages that ship them.
 struct SystemPackages {
-    /// What needs them, for the messages.
+    /// Who needs them, as the subject of the messages' sentence.
     needed_by: &'static str,
     binaries: &'static [&'static str],
     packages: &'static [&'static str],
 }
 
 const BROWSER: SystemPackages = SystemPackages {
-    needed_by: "the browser test",
+    needed_by: "the browser test needs",
     binaries: &["/usr/bin/chromium", "/usr/bin/chromedriver"],
     packages: &["chromium", "chromium-driver"],
 };
 
 const REDIS: SystemPackages = SystemPackages {
-    needed_by: "the shared token store's tests",
+    needed_by: "the shared token store's tests need",
     binaries: &["/usr/bin/redis-server"],
     packages: &["redis-server"],
 };
@@ -59,7 +59,7 @@ fn ensure(wanted: &SystemPackages) -> anyhow::Result<()> {
     let packages = wanted.packages.join(" ");
     if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
         bail!(
-            "{missing} missing: {} need(s) Debian's {packages}; install them with `sudo apt-get install -y {packages}`",
+            "{missing} missing: {} Debian's {packages}; install them with `sudo apt-get install -y {packages}`",
             wanted.needed_by
         );
     }

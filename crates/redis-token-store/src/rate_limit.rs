@@ -125,6 +125,7 @@ mod tests {
     fn parses_the_tenant_limits() {
         let limit: RateLimit = "8/s".parse().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(limit.count().get(), 8);
+        assert_eq!(limit.period(), Duration::from_secs(1));
         assert_eq!(limit.emission_interval(), Duration::from_millis(125));
         let limit: RateLimit = " 120 / min ".parse().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(limit.emission_interval(), Duration::from_millis(500));

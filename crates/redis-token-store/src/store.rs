@@ -504,3 +504,27 @@ fn hex(bytes: &[u8]) -> String {
             out
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RedisUrl;
+
+    #[tokio::test]
+    async fn error_text_loses_the_urls_secrets_and_is_bounded() {
+        let url = RedisUrl::parse("redis://someone:p%40ss-word-123@127.0.0.1:1/").unwrap();
+        let fleet = FleetSecret::from_base64(&"A".repeat(44)).unwrap();
+        let store = RedisTokenStore::new(RedisStoreConfig::new(url, fleet)).unwrap();
+        let said = "refused: p%40ss-word-123 / p@ss-word-123 / someone / redis://someone:p%40ss-word-123@127.0.0.1:1/";
+        let scrubbed = store.scrub(said);
+        assert!(scrubbed.starts_with("refused: "), "{scrubbed}");
+        for secret in ["ss-word-123", "someone", "redis://"] {
+            assert!(!scrubbed.contains(secret), "{scrubbed}");
+        }
+        let long = format!("{}é{}", "x".repeat(MAX_ERROR_TEXT - 1), "y".repeat(500));
+        let bounded = store.scrub(&long);
+        assert_eq!(bounded, format!("{}…", "x".repeat(MAX_ERROR_TEXT - 1)));
+        let exact = "z".repeat(MAX_ERROR_TEXT);
+        assert_eq!(store.scrub(&exact), exact, "a text at the bound is whole");
+    }
+}

@@ -500,6 +500,12 @@ async fn the_fleet_budget_spaces_exchanges_across_replicas() {
         started.elapsed()
     );
     assert_eq!(one.budget_fallbacks() + two.budget_fallbacks(), 0);
+    let mut connection = raw(&server).await;
+    assert_eq!(
+        all_keys(&mut connection).await,
+        ["obo-mcp:exchange-budget"],
+        "the budget's one key, under the prefix"
+    );
 
     // A store without a budget always says go.
     let unbudgeted = store(&server);
@@ -672,6 +678,10 @@ async fn a_refused_password_is_unavailable_and_never_quoted() {
         panic!("{answer:?}");
     };
     let check = store.check().await.unwrap_err();
+    assert!(
+        text.to_lowercase().contains("auth"),
+        "names the cause: {text}"
+    );
     for message in [
         text.clone(),
         answer.unwrap_err().to_string(),
@@ -724,6 +734,27 @@ async fn a_refused_handshake_is_retried_once_redis_accepts_the_password() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Redis answering something the store cannot read is a protocol error, not an outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_of_another_type_is_a_protocol_error() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let alice = request("alice");
+    let mut connection = raw(&server).await;
+    redis::cmd("HSET")
+        .arg(store.entry_key(&key(&alice)))
+        .arg("field")
+        .arg("value")
+        .query_async::<()>(&mut connection)
+        .await
+        .unwrap();
+    let answer = store.get(&key(&alice), &alice).await;
+    assert!(
+        matches!(&answer, Err(StoreError::Protocol(text)) if text.contains("WRONGTYPE")),
+        "{answer:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
