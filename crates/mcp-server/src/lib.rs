@@ -26,6 +26,7 @@ pub mod readiness;
 pub mod rejection;
 pub mod request_id;
 pub mod scope_gate;
+pub mod shared_cache;
 pub mod telemetry;
 pub mod tools;
 
