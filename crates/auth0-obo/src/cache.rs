@@ -12,6 +12,10 @@
 //! 3. **Never stampede the tenant.** Concurrent misses for one key share a single
 //!    exchange (moka's `try_get_with`), and share its error too. Errors are not
 //!    cached, so the next call tries again.
+//!
+//! With a [`SharedTokenStore`] ([`CacheOptions::shared_store`]), a miss here asks the
+//! fleet's shared tier before exchanging, and the replicas take turns exchanging: see
+//! `shared_tier.rs`. Without one, nothing changes.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +30,8 @@ use crate::error::{ERROR_KINDS, ExchangeError};
 use crate::exchanger::TokenExchanger;
 use crate::request::ExchangeRequest;
 use crate::response::ExchangedToken;
+use crate::shared_tier::{FleetSettings, Origin, SharedTier};
+use crate::store::{STORE_ERROR_KINDS, SharedTokenStore, StoredToken};
 
 /// Default number of tokens kept.
 pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
@@ -34,10 +40,12 @@ pub const DEFAULT_MAX_ENTRIES: u64 = 10_000;
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(60);
 
 /// Options for [`TokenCache`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CacheOptions {
     max_entries: u64,
     skew: Duration,
+    shared_store: Option<Arc<dyn SharedTokenStore>>,
+    fleet: FleetSettings,
 }
 
 impl Default for CacheOptions {
@@ -45,9 +53,29 @@ impl Default for CacheOptions {
         Self {
             max_entries: DEFAULT_MAX_ENTRIES,
             skew: DEFAULT_SKEW,
+            shared_store: None,
+            fleet: FleetSettings::default(),
         }
     }
 }
+
+/// Two options are equal when their settings are, and they name the same store (the
+/// same `Arc`), or none.
+impl PartialEq for CacheOptions {
+    fn eq(&self, other: &Self) -> bool {
+        let same_store = match (&self.shared_store, &other.shared_store) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::as_ptr(a).cast::<()>() == Arc::as_ptr(b).cast::<()>(),
+            _ => false,
+        };
+        same_store
+            && self.max_entries == other.max_entries
+            && self.skew == other.skew
+            && self.fleet == other.fleet
+    }
+}
+
+impl Eq for CacheOptions {}
 
 impl CacheOptions {
     /// The most tokens kept at once (default 10,000); the least useful are evicted
@@ -65,6 +93,93 @@ impl CacheOptions {
     pub fn skew(mut self, skew: Duration) -> Self {
         self.skew = skew;
         self
+    }
+
+    /// A second tier shared by a fleet of replicas (Redis, say): an in-process miss
+    /// looks there before exchanging, an exchange writes there first, and the replicas
+    /// take turns exchanging for one key. Every failure of the store is a miss (counted
+    /// in [`CacheStats::l2_errors`]), never a failed call. Without it (the default), the
+    /// cache is in-process only.
+    #[must_use]
+    pub fn shared_store(mut self, store: Arc<dyn SharedTokenStore>) -> Self {
+        self.shared_store = Some(store);
+        self
+    }
+
+    /// How long one replica may hold a key's fleet lock while it exchanges (default
+    /// 10 s, at least 1 ms). If it dies holding the lock, the others exchange when it
+    /// ends (or when their [`lock_wait`](Self::lock_wait) does).
+    #[must_use]
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.fleet.lock_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a call waits for another replica's exchange before exchanging by
+    /// itself (default 5 s; never longer than the lock's TTL).
+    #[must_use]
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.fleet.lock_wait = wait;
+        self
+    }
+
+    /// The pauses between reads of the shared store while waiting for another
+    /// replica: `initial` (default 25 ms, at least 1 ms), doubling up to `max`
+    /// (default 200 ms, at least `initial`).
+    #[must_use]
+    pub fn lock_poll(mut self, initial: Duration, max: Duration) -> Self {
+        let initial = initial.max(Duration::from_millis(1));
+        self.fleet.poll_initial = initial;
+        self.fleet.poll_max = max.max(initial);
+        self
+    }
+
+    /// How long, in all, an exchange may wait for room in the fleet's exchange budget
+    /// ([`SharedTokenStore::exchange_budget`]) before the call fails with
+    /// [`ExchangeError::BudgetExhausted`] (default 2 s).
+    #[must_use]
+    pub fn exchange_budget_wait(mut self, wait: Duration) -> Self {
+        self.fleet.budget_wait = wait;
+        self
+    }
+
+    /// The longest any one call to the shared store may take before the cache gives up
+    /// on it (default 1 s, at least 1 ms). A safety net: the store should time its
+    /// calls out well before (the Redis store: 50 ms).
+    #[must_use]
+    pub fn store_call_timeout(mut self, timeout: Duration) -> Self {
+        self.fleet.store_call_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The shared store, if one is configured.
+    #[must_use]
+    pub fn get_shared_store(&self) -> Option<&Arc<dyn SharedTokenStore>> {
+        self.shared_store.as_ref()
+    }
+
+    /// The configured fleet lock TTL.
+    #[must_use]
+    pub fn get_lock_ttl(&self) -> Duration {
+        self.fleet.lock_ttl
+    }
+
+    /// The configured longest wait for another replica's exchange.
+    #[must_use]
+    pub fn get_lock_wait(&self) -> Duration {
+        self.fleet.lock_wait
+    }
+
+    /// The configured longest wait for the exchange budget.
+    #[must_use]
+    pub fn get_exchange_budget_wait(&self) -> Duration {
+        self.fleet.budget_wait
+    }
+
+    /// The configured safety-net timeout of one store call.
+    #[must_use]
+    pub fn get_store_call_timeout(&self) -> Duration {
+        self.fleet.store_call_timeout
     }
 
     /// The configured maximum number of entries.
@@ -131,6 +246,7 @@ impl fmt::Debug for TokenCacheKey {
 
 /// Where a token returned by [`TokenCache::get_token`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TokenSource {
     /// A valid cached token; no exchange.
     Cache,
@@ -139,6 +255,15 @@ pub enum TokenSource {
     /// Another concurrent call for the same key made the exchange, and this call
     /// waited for it.
     SharedExchange,
+    /// The fleet's shared store had a valid token (another replica, or this one before,
+    /// exchanged it); no exchange. Concurrent calls on this replica that waited for
+    /// this one get it too.
+    SharedStore,
+    /// Another replica was exchanging for the same key (it held the fleet lock), and
+    /// this call waited until its token appeared in the shared store. A separate
+    /// variant from [`SharedExchange`](Self::SharedExchange) because it cost a wait
+    /// across the network, which metrics and logs should tell apart.
+    FleetExchange,
 }
 
 /// A token from [`TokenCache::get_token`], with where it came from.
@@ -167,10 +292,11 @@ impl CachedToken {
         self.source
     }
 
-    /// Whether it was served from the cache without any exchange.
+    /// Whether it was served from a cache (in-process or shared) without any
+    /// exchange or wait for one.
     #[must_use]
     pub fn from_cache(&self) -> bool {
-        self.source == TokenSource::Cache
+        matches!(self.source, TokenSource::Cache | TokenSource::SharedStore)
     }
 }
 
@@ -189,6 +315,31 @@ pub struct CacheStats {
     /// Entries currently held. moka updates this lazily, so it may lag by a few
     /// operations.
     pub entry_count: u64,
+    /// In-process misses answered by the shared store, at once or after waiting for
+    /// another replica's exchange. Zero without a store, as are all `l2_*`, `lock_*`
+    /// and `budget_*` counters.
+    pub l2_hits: u64,
+    /// In-process misses whose first read of the shared store found no usable entry.
+    pub l2_misses: u64,
+    /// Failed store calls by [`StoreError::kind`](crate::StoreError::kind) (a call cut
+    /// off by [`CacheOptions::store_call_timeout`] is a `timeout`); kinds never seen
+    /// are absent.
+    pub l2_errors: BTreeMap<&'static str, u64>,
+    /// Calls that found another replica exchanging (its fleet lock) and waited.
+    pub lock_waits: u64,
+    /// Waits that ended with this replica exchanging after all: the holder failed or
+    /// died, or the wait ran out.
+    pub lock_wait_exchanges: u64,
+    /// Calls refused because the fleet's exchange budget had no room in time
+    /// ([`ExchangeError::BudgetExhausted`]). Not in `exchanges` nor `failures`: nothing
+    /// was sent.
+    pub budget_exhausted: u64,
+    /// Reads of the shared store (each poll while waiting counts).
+    pub l2_gets: u64,
+    /// Their total time, in microseconds (divide by `l2_gets` for the mean).
+    pub l2_get_micros_total: u64,
+    /// The slowest of them, in microseconds.
+    pub l2_get_micros_max: u64,
 }
 
 impl CacheStats {
@@ -196,6 +347,12 @@ impl CacheStats {
     #[must_use]
     pub fn failures_total(&self) -> u64 {
         self.failures.values().sum()
+    }
+
+    /// All failed calls to the shared store.
+    #[must_use]
+    pub fn l2_errors_total(&self) -> u64 {
+        self.l2_errors.values().sum()
     }
 }
 
@@ -216,10 +373,11 @@ impl Counters {
 }
 
 /// What the cache stores. `usable_until` already accounts for the skew and the
-/// subject token's expiry.
+/// subject token's expiry (and, from the shared store, the entry's own end).
 struct Entry {
     token: Arc<ExchangedToken>,
     usable_until: SystemTime,
+    origin: Origin,
 }
 
 /// Per-entry lifetime for moka: until `usable_until`, measured when inserted. A
@@ -253,6 +411,7 @@ pub struct TokenCache {
     entries: moka::future::Cache<TokenCacheKey, Arc<Entry>>,
     skew: Duration,
     counters: Arc<Counters>,
+    shared: Option<Arc<SharedTier>>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -261,6 +420,7 @@ impl fmt::Debug for TokenCache {
             .field("client_id", &self.exchanger.client_id())
             .field("skew", &self.skew)
             .field("entry_count", &self.entries.entry_count())
+            .field("shared_store", &self.shared.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -272,11 +432,15 @@ impl TokenCache {
             .max_capacity(options.max_entries)
             .expire_after(UntilUsable)
             .build();
+        let shared = options
+            .shared_store
+            .map(|store| Arc::new(SharedTier::new(store, options.fleet, options.skew)));
         Self {
             exchanger,
             entries,
             skew: options.skew,
             counters: Arc::new(Counters::default()),
+            shared,
         }
     }
 
@@ -286,13 +450,15 @@ impl TokenCache {
         TokenCacheKey::new(self.exchanger.client_id(), request)
     }
 
-    /// A valid token for `request`: from the cache when there is one, else from
-    /// an exchange that concurrent callers for the same key share.
+    /// A valid token for `request`: from the cache when there is one, else (with a
+    /// shared store) from the store or another replica's exchange, else from an
+    /// exchange that concurrent callers for the same key share.
     ///
     /// # Errors
     ///
     /// The exchange's [`ExchangeError`]; every concurrent caller waiting on that
-    /// exchange receives a copy. It is not cached.
+    /// exchange receives a copy. It is not cached. With a shared store, also
+    /// [`ExchangeError::BudgetExhausted`]; never an error of the store itself.
     pub async fn get_token(&self, request: &ExchangeRequest) -> Result<CachedToken, ExchangeError> {
         let key = self.key(request);
         if let Some(entry) = self.entries.get(&key).await {
@@ -309,53 +475,80 @@ impl TokenCache {
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
 
-        let mut exchanged_here = false;
+        let mut loaded_here = false;
         let outcome = self
             .entries
             .try_get_with(key, async {
-                exchanged_here = true;
-                self.counters.exchanges.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(key = ?key, audience = request.audience(), "token cache miss; exchanging");
-                match self.exchanger.exchange(request).await {
-                    Ok(token) => {
-                        let usable_until = self.usable_until(&token, request);
-                        Ok(Arc::new(Entry {
-                            token: Arc::new(token),
-                            usable_until,
-                        }))
+                loaded_here = true;
+                let (stored, origin) = match &self.shared {
+                    None => (self.exchange(&key, request).await?, Origin::Exchange),
+                    Some(shared) => {
+                        shared
+                            .fill(&key, request, || self.exchange(&key, request))
+                            .await?
                     }
-                    Err(error) => {
-                        self.counters.record_failure(error.kind());
-                        Err(error)
-                    }
-                }
+                };
+                Ok::<_, ExchangeError>(Arc::new(Entry {
+                    token: Arc::new(stored.token),
+                    usable_until: stored.usable_until,
+                    origin,
+                }))
             })
             .await;
         match outcome {
             Ok(entry) => Ok(CachedToken {
                 token: Arc::clone(&entry.token),
-                source: if exchanged_here {
-                    TokenSource::Exchange
-                } else {
-                    TokenSource::SharedExchange
+                source: match (entry.origin, loaded_here) {
+                    (Origin::Exchange, true) => TokenSource::Exchange,
+                    (Origin::Exchange, false) => TokenSource::SharedExchange,
+                    (Origin::Store, _) => TokenSource::SharedStore,
+                    (Origin::Fleet, _) => TokenSource::FleetExchange,
                 },
             }),
             Err(shared) => Err((*shared).clone()),
         }
     }
 
+    /// One exchange, counted, with the instant until which its token may be served.
+    async fn exchange(
+        &self,
+        key: &TokenCacheKey,
+        request: &ExchangeRequest,
+    ) -> Result<StoredToken, ExchangeError> {
+        self.counters.exchanges.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(key = ?key, audience = request.audience(), "token cache miss; exchanging");
+        match self.exchanger.exchange(request).await {
+            Ok(token) => Ok(StoredToken {
+                usable_until: usable_until(&token, request, self.skew),
+                token,
+            }),
+            Err(error) => {
+                self.counters.record_failure(error.kind());
+                Err(error)
+            }
+        }
+    }
+
     /// Forgets the token for `request`, e.g. after the API rejected it, so the
-    /// next call exchanges afresh.
+    /// next call exchanges afresh. With a shared store, forgets it there too.
     pub async fn invalidate(&self, request: &ExchangeRequest) {
         self.invalidate_key(&self.key(request)).await;
     }
 
-    /// Forgets the token under `key`.
+    /// Forgets the token under `key`, in the shared store too (a failure there is
+    /// counted; the entry then ends at its `usable_until`). Other replicas may still
+    /// hold it in memory until their own API call is refused.
     pub async fn invalidate_key(&self, key: &TokenCacheKey) {
+        // The store first: removing from memory first would let a concurrent miss here
+        // refill memory from the store with the token just refused.
+        if let Some(shared) = &self.shared {
+            shared.remove(key).await;
+        }
         self.entries.invalidate(key).await;
     }
 
-    /// Forgets every token.
+    /// Forgets every token held in memory. The shared store keeps its entries (it has
+    /// no list of this cache's keys); they end at their `usable_until`.
     pub fn invalidate_all(&self) {
         self.entries.invalidate_all();
     }
@@ -379,25 +572,48 @@ impl TokenCache {
                 (n > 0).then_some((*kind, n))
             })
             .collect();
-        CacheStats {
+        let mut stats = CacheStats {
             hits: c.hits.load(Ordering::Relaxed),
             misses: c.misses.load(Ordering::Relaxed),
             exchanges: c.exchanges.load(Ordering::Relaxed),
             failures,
             entry_count: self.entries.entry_count(),
+            ..CacheStats::default()
+        };
+        if let Some(shared) = &self.shared {
+            let t = &shared.counters;
+            stats.l2_hits = t.hits.load(Ordering::Relaxed);
+            stats.l2_misses = t.misses.load(Ordering::Relaxed);
+            stats.l2_errors = STORE_ERROR_KINDS
+                .iter()
+                .zip(&t.errors)
+                .filter_map(|(kind, n)| {
+                    let n = n.load(Ordering::Relaxed);
+                    (n > 0).then_some((*kind, n))
+                })
+                .collect();
+            stats.lock_waits = t.lock_waits.load(Ordering::Relaxed);
+            stats.lock_wait_exchanges = t.lock_wait_exchanges.load(Ordering::Relaxed);
+            stats.budget_exhausted = t.budget_exhausted.load(Ordering::Relaxed);
+            stats.l2_gets = t.gets.load(Ordering::Relaxed);
+            stats.l2_get_micros_total = t.get_micros_total.load(Ordering::Relaxed);
+            stats.l2_get_micros_max = t.get_micros_max.load(Ordering::Relaxed);
         }
+        stats
     }
+}
 
-    /// `expires_at − skew`, and never past the subject token's own expiry.
-    fn usable_until(&self, token: &ExchangedToken, request: &ExchangeRequest) -> SystemTime {
-        let by_token = token
-            .expires_at
-            .checked_sub(self.skew)
-            .unwrap_or(UNIX_EPOCH);
-        match request.subject_expires_at() {
-            Some(subject) => by_token.min(subject),
-            None => by_token,
-        }
+/// `expires_at − skew`, and never past the subject token's own expiry: how long a token
+/// may be served, from memory or from the shared store.
+pub(crate) fn usable_until(
+    token: &ExchangedToken,
+    request: &ExchangeRequest,
+    skew: Duration,
+) -> SystemTime {
+    let by_token = token.expires_at.checked_sub(skew).unwrap_or(UNIX_EPOCH);
+    match request.subject_expires_at() {
+        Some(subject) => by_token.min(subject),
+        None => by_token,
     }
 }
 

@@ -118,6 +118,16 @@ pub enum ExchangeError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The fleet-wide exchange budget (a [`SharedTokenStore`](crate::SharedTokenStore)'s
+    /// rate limiter) had no room within the longest wait allowed. Nothing was sent.
+    #[error(
+        "the fleet-wide token exchange budget had no room within {} ms; the fleet is exchanging at its configured rate (EXCHANGE_RATE_LIMIT in mcp-server): raise the Auth0 tenant's rate limit for token exchange and EXCHANGE_RATE_LIMIT with it, or retry shortly",
+        .max_wait.as_millis()
+    )]
+    BudgetExhausted {
+        /// The longest wait allowed (`CacheOptions::exchange_budget_wait`).
+        max_wait: Duration,
+    },
     /// The caller's input was refused before anything was sent.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -173,13 +183,15 @@ impl ExchangeError {
     }
 
     /// Whether trying the same exchange again may succeed: transport failures,
-    /// timeouts, 5xx and rate limiting. OAuth errors (4xx) are answers, not
-    /// accidents, and repeating them only spends the tenant's rate limit.
+    /// timeouts, 5xx, rate limiting and an exhausted fleet budget. OAuth errors (4xx)
+    /// are answers, not accidents, and repeating them only spends the tenant's rate
+    /// limit.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             Self::RateLimited { .. }
+                | Self::BudgetExhausted { .. }
                 | Self::Server { .. }
                 | Self::Timeout { .. }
                 | Self::Transport { .. }
@@ -249,6 +261,7 @@ impl ExchangeError {
             Self::Timeout { .. } => "timeout",
             Self::Transport { .. } => "transport",
             Self::InvalidResponse { .. } => "invalid_response",
+            Self::BudgetExhausted { .. } => "budget_exhausted",
             Self::InvalidInput { .. } => "invalid_input",
             Self::Config { .. } => "config",
         }
@@ -257,7 +270,7 @@ impl ExchangeError {
 
 /// Every value [`ExchangeError::kind`] can return, in a fixed order (used by the
 /// cache's failure counters).
-pub const ERROR_KINDS: [&str; 16] = [
+pub const ERROR_KINDS: [&str; 17] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
@@ -272,6 +285,7 @@ pub const ERROR_KINDS: [&str; 16] = [
     "timeout",
     "transport",
     "invalid_response",
+    "budget_exhausted",
     "invalid_input",
     "config",
 ];
@@ -311,12 +325,16 @@ mod tests {
                 message: "x".into(),
             },
             ExchangeError::invalid_response("x"),
+            ExchangeError::BudgetExhausted {
+                max_wait: Duration::from_secs(2),
+            },
             ExchangeError::InvalidInput {
                 field: "audience",
                 reason: "is empty",
             },
             ExchangeError::config("x"),
         ];
+        assert_eq!(samples.len(), ERROR_KINDS.len());
         for (e, kind) in samples.iter().zip(ERROR_KINDS) {
             assert_eq!(e.kind(), kind);
         }

@@ -100,6 +100,7 @@ mod request;
 mod response;
 mod retry;
 mod secret;
+mod shared_tier;
 mod store;
 
 pub use cache::{
@@ -117,4 +118,8 @@ pub use request::{ExchangeRequest, normalize_scope};
 pub use response::{DEFAULT_EXPIRES_IN, ExchangedToken, TokenType};
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, ClientSecret};
-pub use store::{FleetLock, SharedTokenStore, StoreError, StoredToken};
+pub use shared_tier::{
+    DEFAULT_BUDGET_WAIT, DEFAULT_LOCK_POLL_INITIAL, DEFAULT_LOCK_POLL_MAX, DEFAULT_LOCK_TTL,
+    DEFAULT_LOCK_WAIT, DEFAULT_STORE_CALL_TIMEOUT, WARN_INTERVAL,
+};
+pub use store::{FleetLock, STORE_ERROR_KINDS, SharedTokenStore, StoreError, StoredToken};

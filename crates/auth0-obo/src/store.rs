@@ -63,6 +63,10 @@ impl StoreError {
     }
 }
 
+/// Every value [`StoreError::kind`] can return, in a fixed order (the cache's error
+/// counters, and metrics labels known before the first error).
+pub const STORE_ERROR_KINDS: [&str; 4] = ["timeout", "unavailable", "protocol", "corrupt"];
+
 /// Proof that this replica holds a key's fleet lock: the random value it set, which
 /// only its owner can release (compare-and-delete). Give it back with
 /// [`SharedTokenStore::unlock`]; if it is lost, the lock expires by itself.
@@ -129,7 +133,30 @@ pub trait SharedTokenStore: Send + Sync + fmt::Debug {
     /// Asks the fleet-wide exchange budget for one exchange: `Ok(None)` to go ahead
     /// now, `Ok(Some(wait))` to ask again after `wait`. A store without a budget
     /// always says go.
+    ///
+    /// [`TokenCache`](crate::TokenCache) asks before every exchange, even when another
+    /// call to the store has just failed in the same request: a store that cannot reach
+    /// its shared budget should answer from its local share, and quickly.
     async fn exchange_budget(&self) -> Result<Option<Duration>, StoreError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed() {
+        let samples = [
+            StoreError::Timeout(Duration::from_millis(50)),
+            StoreError::Unavailable("connection refused".into()),
+            StoreError::Protocol("unexpected reply".into()),
+            StoreError::Corrupt,
+        ];
+        assert_eq!(samples.len(), STORE_ERROR_KINDS.len());
+        for (error, kind) in samples.iter().zip(STORE_ERROR_KINDS) {
+            assert_eq!(error.kind(), kind);
+        }
     }
 }
