@@ -1,6 +1,7 @@
 //! Test support shared by every crate's tests: signing keys, token minting and
 //! a mock Auth0 tenant on wiremock ([`tenant::MockTenant`]), the whole system run
-//! as real processes ([`system::RunningSystem`]), and a headless stand-in for a browser
+//! as real processes ([`system::RunningSystem`]), a real `redis-server` per test
+//! ([`redis::RedisServer`]), and a headless stand-in for a browser
 //! on the tenant's sign-in page ([`consent::HeadlessBrowser`]).
 //!
 //! This crate and `mock-tenant` depend on none of the libraries under test on purpose:
@@ -14,6 +15,7 @@
 pub mod consent;
 pub mod mcp_client;
 pub mod process;
+pub mod redis;
 pub mod system;
 
 /// The mock Auth0 tenant lives in its own crate, `mock-tenant`; these paths keep the

@@ -6,6 +6,8 @@ pub fn run() -> anyhow::Result<()> {
     // The sign-in page's test drives a headless Chromium: installed first, so a machine
     // that cannot install it says so before minutes of building.
     crate::provision::browser()?;
+    // The shared token store's tests start their own redis-server processes.
+    crate::provision::redis_server()?;
     step("format", cargo().args(["fmt", "--all", "--check"]))?;
     step(
         "clippy",
