@@ -690,10 +690,10 @@ mod tests {
     #[test]
     fn the_shared_cache_is_off_unless_its_url_is_set_and_its_problems_join_the_others() {
         let mut args = complete();
-        assert_eq!(Settings::from_args(&args).unwrap().shared_cache, None);
+        assert!(Settings::from_args(&args).unwrap().shared_cache.is_none());
         args.shared_cache.token_cache_redis_url = Some("redis://127.0.0.1:6379".parse().unwrap());
         let shared = Settings::from_args(&args).unwrap().shared_cache.unwrap();
-        assert_eq!(shared.redis_url.expose(), "redis://127.0.0.1:6379");
+        assert_eq!(shared.redis_url.secret(), "redis://127.0.0.1:6379");
         args.port = "eighty".into();
         args.shared_cache.token_cache_redis_timeout_ms = "slow".into();
         let error = Settings::from_args(&args).unwrap_err();
