@@ -100,6 +100,17 @@ impl Fleet {
         total as u64
     }
 
+    /// `/readyz` is 200 on every replica, whatever Redis does.
+    async fn assert_ready(&self) {
+        for i in 0..REPLICAS {
+            let status = reqwest::get(format!("{}/readyz", self.base_url(i)))
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200, "replica {i}");
+        }
+    }
+
     fn redis(&self) -> redis::Connection {
         redis::Client::open(self.redis.url())
             .unwrap()
@@ -308,6 +319,7 @@ async fn issue_15_redis_stopped_back_and_frozen_never_fails_a_call() {
             .await
             > 0
     );
+    fleet.assert_ready().await;
 
     // Back (empty, on the same port): L2 is used again, with no restart of a replica.
     // Each replica reconnects on an operation after the restart; wait until a user's
@@ -340,6 +352,7 @@ async fn issue_15_redis_stopped_back_and_frozen_never_fails_a_call() {
     fleet.redis.freeze();
     let frozen = users(&fleet, "redis-frozen", 6);
     let times = round_robin(&fleet, &frozen, 3).await;
+    fleet.assert_ready().await;
     fleet.redis.thaw();
     let slowest = times.iter().max().unwrap();
     assert!(
@@ -395,4 +408,44 @@ async fn issue_15_garbage_in_an_entry_is_a_miss_and_the_entry_is_replaced() {
         .query(&mut fleet.redis())
         .unwrap();
     assert!(value.is_some_and(|value| value != garbage));
+}
+
+#[tokio::test]
+async fn issue_15_a_replica_starts_and_serves_with_redis_down_and_readyz_ignores_redis() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.stop();
+    let system = support::start_system(|| SystemConfig {
+        mcp_env: BTreeMap::from([("TOKEN_CACHE_REDIS_URL".to_owned(), url.clone())]),
+        ..SystemConfig::default()
+    })
+    .await;
+    let ready = reqwest::get(format!("{}/readyz", system.mcp.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "/readyz must not depend on Redis");
+    let clients = [McpHttp::new(&system.mcp_url())];
+    let sub = "auth0|fleet-no-redis";
+    let token = system.tenant.token_for(sub, &["tool:greet"]);
+    for _ in 0..3 {
+        greet(&clients, 0, &token, sub).await;
+    }
+    // Its in-process cache still works: one exchange.
+    assert_eq!(system.tenant.exchanges_for(sub), 1);
+    // The start-up check runs beside the server: it never delays the start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = system.mcp.log();
+        if log.contains("shared token cache: Redis does not answer") {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no start-up warning in:\n{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let warning = log
+        .lines()
+        .find(|line| line.contains("shared token cache: Redis does not answer"))
+        .unwrap();
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(!log.contains(&url), "the Redis URL was logged");
 }
