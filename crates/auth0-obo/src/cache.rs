@@ -107,16 +107,18 @@ impl CacheOptions {
     }
 
     /// How long one replica may hold a key's fleet lock while it exchanges (default
-    /// 10 s, at least 1 ms). If it dies holding the lock, the others exchange when it
-    /// ends (or when their [`lock_wait`](Self::lock_wait) does).
+    /// 10 s, at least 1 ms). If it dies holding the lock, one waiting replica takes it
+    /// over when it ends (or each exchanges by itself when its
+    /// [`lock_wait`](Self::lock_wait) ends first).
     #[must_use]
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.fleet.lock_ttl = ttl.max(Duration::from_millis(1));
         self
     }
 
-    /// How long a call waits for another replica's exchange before exchanging by
-    /// itself (default 5 s; never longer than the lock's TTL).
+    /// How long, in all, a call waits for another replica's exchange before
+    /// exchanging by itself (default 5 s). While it waits, it takes the lock over if the
+    /// holder releases it without a token or dies (its TTL ends).
     #[must_use]
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.fleet.lock_wait = wait;

@@ -68,6 +68,40 @@
 //! }
 //! ```
 //!
+//! # A fleet of replicas: a shared second tier
+//!
+//! Behind a load balancer, each replica's in-process cache would cost a user one
+//! exchange per replica. Give every replica's cache the same [`SharedTokenStore`]
+//! (the `redis-token-store` crate keeps it in Redis, encrypted; this crate never
+//! depends on it) and they share tokens and take turns exchanging, so the fleet still
+//! makes one exchange per user and token lifetime:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use auth0_obo::{CacheOptions, SharedTokenStore, TokenCache, TokenExchanger};
+//!
+//! fn fleet_cache(
+//!     exchanger: Arc<dyn TokenExchanger>,
+//!     store: Arc<dyn SharedTokenStore>,
+//! ) -> TokenCache {
+//!     let options = CacheOptions::default()
+//!         .shared_store(store)
+//!         // One replica exchanges for a key at a time, for at most this long...
+//!         .lock_ttl(Duration::from_secs(10))
+//!         // ...and the others wait at most this long for its token.
+//!         .lock_wait(Duration::from_secs(5));
+//!     TokenCache::new(exchanger, options)
+//! }
+//! ```
+//!
+//! An in-process miss then reads the store; a miss there takes the key's fleet lock,
+//! and the holder asks the store's exchange budget, exchanges and writes the store; the
+//! other replicas wait for that entry. The store is an optimisation: any failure of it
+//! is a miss, counted in [`CacheStats`] and logged, never a failed call. Without a
+//! store, the cache is in-process only.
+//!
 //! # Errors
 //!
 //! [`ExchangeError`] names the OAuth error codes (`invalid_request`,

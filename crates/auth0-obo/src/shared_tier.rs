@@ -12,10 +12,11 @@
 //!    exchanges, writes the store, and unlocks: also when the exchange fails, and, from
 //!    `Drop`, when the call is cancelled, so the others need not wait out the lock.
 //! 3. **Else another replica is exchanging.** Poll the store with backoff, trying for
-//!    the lock between reads (it is free again as soon as the holder fails, or its TTL
-//!    ends because it died), until the entry appears or `lock_wait` (at most the lock's
-//!    TTL) runs out; then exchange without the lock. A lost lock thus costs at most one
-//!    extra exchange per replica, never an error.
+//!    the lock between reads, until the entry appears or `lock_wait` runs out; then
+//!    exchange without the lock. The lock is free again as soon as the holder fails, or
+//!    when its TTL ends because the holder died: one waiter in the fleet then takes it
+//!    over and exchanges, and the others find its token. So a lost lock costs at most
+//!    one extra exchange per replica (when `lock_wait` ends first), never an error.
 //!
 //! A store error is a miss, "no lock" or a skipped write. It is counted by kind, logged
 //! at WARN at most once per [`WARN_INTERVAL`] and kind, and ends this call's use of the
@@ -315,14 +316,17 @@ impl Trip<'_> {
 
         counters.lock_waits.fetch_add(1, Ordering::Relaxed);
         let settings = &self.tier.settings;
-        let deadline = Instant::now() + settings.lock_wait.min(settings.lock_ttl);
+        // Not capped by the lock's TTL: past it, the lock is taken over below, which
+        // costs the fleet one exchange where giving up would cost one per replica.
+        // Measured as elapsed time, so no `lock_wait` can overflow an `Instant`.
+        let started = Instant::now();
         let mut pause = settings.poll_initial;
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            tokio::time::sleep(pause.min(deadline - now)).await;
+        while let Some(left) = settings
+            .lock_wait
+            .checked_sub(started.elapsed())
+            .filter(|left| !left.is_zero())
+        {
+            tokio::time::sleep(pause.min(left)).await;
             pause = pause.saturating_mul(2).min(settings.poll_max);
             if let Some(stored) = self.get().await {
                 counters.hits.fetch_add(1, Ordering::Relaxed);
