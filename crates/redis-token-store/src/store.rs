@@ -3,7 +3,8 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use auth0_obo::{
@@ -25,6 +26,16 @@ use crate::sealed_entry;
 /// across calls.
 const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long after a failed operation the exchange budget answers from the local share
+/// without asking Redis. The cache asks the budget even after the call's first store
+/// error (an exchange must never skip it), so without this a hung Redis would cost each
+/// exchange two timeouts rather than one.
+const BUDGET_BYPASS_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// The least time between two replacements of the connection (see
+/// [`RedisTokenStore::replace_connection`]).
+const MIN_REPLACEMENT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The longest error text kept from the client: enough for the cause.
 const MAX_ERROR_TEXT: usize = 200;
 
@@ -32,7 +43,9 @@ const MAX_ERROR_TEXT: usize = 200;
 ///
 /// Cheap to share (`Arc` it); its connection is multiplexed and reconnects by itself.
 pub struct RedisTokenStore {
-    connection: ConnectionManager,
+    connection: Mutex<Connection>,
+    client: redis::Client,
+    manager_config: ConnectionManagerConfig,
     prefix: String,
     fleet_secret: FleetSecret,
     timeout: Duration,
@@ -42,6 +55,14 @@ pub struct RedisTokenStore {
     secrets: Vec<String>,
     tls: bool,
     budget_fallbacks: AtomicU64,
+    /// When an operation last failed: the budget then skips Redis for a while.
+    last_failure: Mutex<Option<Instant>>,
+}
+
+/// The connection, and when it was last replaced.
+struct Connection {
+    manager: ConnectionManager,
+    replaced_at: Option<Instant>,
 }
 
 struct Budget {
@@ -74,7 +95,7 @@ impl RedisTokenStore {
             // One attempt per reconnection: a refused connection is reported at once
             // (Unavailable), and the next operation tries again.
             .set_number_of_retries(0);
-        let connection = ConnectionManager::new_lazy_with_config(client, manager)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), manager.clone())
             .map_err(|e| client_refused(&e))?;
         let budget = config.budget.map(|budget| Budget {
             limit: budget.limit,
@@ -83,7 +104,12 @@ impl RedisTokenStore {
             local: LocalGcra::new(budget.limit.share(budget.replicas)),
         });
         Ok(Self {
-            connection,
+            connection: Mutex::new(Connection {
+                manager: connection,
+                replaced_at: None,
+            }),
+            client,
+            manager_config: manager,
             secrets: config.url.secrets(),
             tls: config.url.is_tls(),
             prefix: config.prefix,
@@ -92,6 +118,7 @@ impl RedisTokenStore {
             connect_timeout,
             budget,
             budget_fallbacks: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
         })
     }
 
@@ -105,7 +132,7 @@ impl RedisTokenStore {
         let key = format!("{}check:{}", self.prefix, hex(&random_bytes()?));
         let expected = b"obo-mcp check".to_vec();
         let bound = self.connect_timeout;
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.bounded(
             bound,
             redis::cmd("SET")
@@ -174,12 +201,58 @@ impl RedisTokenStore {
         bound: Duration,
         operation: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(bound, operation).await {
+        let outcome = match tokio::time::timeout(bound, operation).await {
             Err(_) => Err(StoreError::Timeout(bound)),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) if error.is_timeout() => Err(StoreError::Timeout(bound)),
-            Ok(Err(error)) => Err(self.classify(&error)),
+            Ok(Err(error)) => {
+                let classified = self.classify(&error);
+                if matches!(classified, StoreError::Unavailable(_)) && !error.is_io_error() {
+                    self.replace_connection();
+                }
+                Err(classified)
+            }
+        };
+        if outcome.is_err() {
+            *self.failure_lock() = Some(Instant::now());
         }
+        outcome
+    }
+
+    /// A handle on the shared connection (cheap: the connection is multiplexed).
+    fn connection(&self) -> ConnectionManager {
+        lock(&self.connection).manager.clone()
+    }
+
+    /// Starts a new connection in place of one that failed for a reason other than
+    /// I/O. `ConnectionManager` reconnects by itself after an I/O error only; a
+    /// connection refused at its handshake (a password changed back, a Redis still
+    /// loading its data) would otherwise answer that same error for good. At most once
+    /// per [`MIN_REPLACEMENT_INTERVAL`].
+    fn replace_connection(&self) {
+        let mut connection = lock(&self.connection);
+        if connection
+            .replaced_at
+            .is_some_and(|at| at.elapsed() < MIN_REPLACEMENT_INTERVAL)
+        {
+            return;
+        }
+        if let Ok(manager) = ConnectionManager::new_lazy_with_config(
+            self.client.clone(),
+            self.manager_config.clone(),
+        ) {
+            connection.manager = manager;
+            connection.replaced_at = Some(Instant::now());
+        }
+    }
+
+    fn failure_lock(&self) -> MutexGuard<'_, Option<Instant>> {
+        lock(&self.last_failure)
+    }
+
+    fn failed_recently(&self) -> bool {
+        self.failure_lock()
+            .is_some_and(|at| at.elapsed() < BUDGET_BYPASS_AFTER_FAILURE)
     }
 
     fn classify(&self, error: &RedisError) -> StoreError {
@@ -221,7 +294,7 @@ impl RedisTokenStore {
     }
 
     async fn delete(&self, redis_key: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.run(
             redis::cmd("DEL")
                 .arg(redis_key)
@@ -239,7 +312,7 @@ impl SharedTokenStore for RedisTokenStore {
         request: &ExchangeRequest,
     ) -> Result<Option<StoredToken>, StoreError> {
         let redis_key = self.entry_key(key);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let value: Option<Vec<u8>> = self
             .run(
                 redis::cmd("GET")
@@ -276,15 +349,17 @@ impl SharedTokenStore for RedisTokenStore {
         request: &ExchangeRequest,
         entry: &StoredToken,
     ) -> Result<(), StoreError> {
-        // Whole milliseconds, rounded down: Redis forgets the entry no later than the
-        // instant it stops being usable.
-        let ttl_ms = entry
-            .usable_until
-            .duration_since(SystemTime::now())
-            .map_or(0, |ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        if ttl_ms == 0 {
+        // An absolute expiry (`PXAT`, in whole milliseconds rounded down): Redis forgets
+        // the entry no later than the instant it stops being usable, however late the
+        // command reaches it (a slow connect, a Redis frozen then thawed). A relative
+        // TTL would start counting only when Redis runs the command.
+        if entry.usable_until <= SystemTime::now() {
             return Ok(());
         }
+        let expires_at_ms = entry
+            .usable_until
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |at| u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
         let redis_key = self.entry_key(key);
         let value = sealed_entry::seal(
             &self.fleet_secret,
@@ -293,13 +368,13 @@ impl SharedTokenStore for RedisTokenStore {
             entry,
         )
         .map_err(|_| no_randomness())?;
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.run(
             redis::cmd("SET")
                 .arg(&redis_key)
                 .arg(value)
-                .arg("PX")
-                .arg(ttl_ms)
+                .arg("PXAT")
+                .arg(expires_at_ms)
                 .query_async::<()>(&mut connection),
         )
         .await
@@ -316,7 +391,7 @@ impl SharedTokenStore for RedisTokenStore {
     ) -> Result<Option<FleetLock>, StoreError> {
         let owner = random_bytes()?;
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let set: Option<String> = self
             .run(
                 redis::cmd("SET")
@@ -332,7 +407,7 @@ impl SharedTokenStore for RedisTokenStore {
     }
 
     async fn unlock(&self, key: &TokenCacheKey, lock: FleetLock) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         self.run(
             scripts::UNLOCK
                 .key(self.lock_key(key))
@@ -347,15 +422,20 @@ impl SharedTokenStore for RedisTokenStore {
         let Some(budget) = &self.budget else {
             return Ok(None);
         };
-        let mut connection = self.connection.clone();
-        let answer = self
-            .run(
+        let answer = if self.failed_recently() {
+            Err(StoreError::Unavailable(
+                "a Redis operation failed less than a second ago".to_owned(),
+            ))
+        } else {
+            let mut connection = self.connection();
+            self.run(
                 scripts::GCRA
                     .key(self.budget_key())
                     .arg(budget.interval_micros)
                     .invoke_async::<i64>(&mut connection),
             )
-            .await;
+            .await
+        };
         match answer {
             Ok(wait) if wait <= 0 => Ok(None),
             Ok(wait) => Ok(Some(Duration::from_micros(wait.unsigned_abs()))),
@@ -395,6 +475,12 @@ impl fmt::Debug for RedisTokenStore {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// Poisoning only means a panic between two plain assignments; the value is still
+/// whole.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn random_bytes() -> Result<[u8; 16], StoreError> {
