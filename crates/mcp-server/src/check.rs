@@ -8,6 +8,8 @@
 //! trailing slash), an API not signing with RS256, a `resource` that MCP clients will
 //! not accept for the URL they connect to, and an exchange refused because the client
 //! is not a Custom API client or has no user-delegated grant to the private API.
+//! With `TOKEN_CACHE_REDIS_URL` set, it also makes one round trip to Redis under the
+//! key prefix, as the server's shared token cache will.
 //!
 //! The user token is never printed, only its claims.
 
