@@ -449,3 +449,66 @@ async fn issue_15_a_replica_starts_and_serves_with_redis_down_and_readyz_ignores
     assert!(warning.contains("WARN"), "{warning}");
     assert!(!log.contains(&url), "the Redis URL was logged");
 }
+
+#[tokio::test]
+async fn issue_15_the_exchange_budget_holds_the_fleet_to_its_rate_and_names_the_setting() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let system = support::start_system(|| SystemConfig {
+        mcp_env: BTreeMap::from([
+            ("TOKEN_CACHE_REDIS_URL".to_owned(), url.clone()),
+            ("EXCHANGE_RATE_LIMIT".to_owned(), "2/s".to_owned()),
+            ("EXCHANGE_RATE_LIMIT_REPLICAS".to_owned(), "3".to_owned()),
+        ]),
+        ..SystemConfig::default()
+    })
+    .await;
+    let mut replicas = Vec::new();
+    for _ in 1..REPLICAS {
+        replicas.push(system.start_mcp_replica(&BTreeMap::new()).await.unwrap());
+    }
+    let urls: Vec<String> = std::iter::once(system.mcp_url())
+        .chain(replicas.iter().map(|r| format!("{}/mcp", r.base_url())))
+        .collect();
+
+    // Twelve users' first calls at once, four per replica: at 2/s with no burst, and
+    // at most 2 s of waiting for room, some exchange and the rest are refused.
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let url = urls[i % REPLICAS].clone();
+        let sub = format!("auth0|budget-{i:02}");
+        let token = system.tenant.token_for(&sub, &["tool:greet"]);
+        tasks.spawn(async move {
+            let (status, _, body) = McpHttp::new(&url)
+                .call_tool(Some(&token), "greet", json!({}))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            (
+                body["result"]["isError"] == true,
+                body["result"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        });
+    }
+    let mut refused = 0;
+    while let Some(result) = tasks.join_next().await {
+        let (is_error, text) = result.unwrap();
+        if is_error {
+            refused += 1;
+            assert!(text.contains("EXCHANGE_RATE_LIMIT"), "{text}");
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let exchanges = system.tenant.exchanges();
+    eprintln!("budget 2/s: {exchanges} exchanges, {refused} refused, in {elapsed:.2} s");
+    assert_eq!(exchanges + refused, 12);
+    assert!(refused > 0, "twelve exchanges fit in {elapsed:.1} s at 2/s");
+    // GCRA with no burst: one exchange per 500 ms, fleet-wide, the first at once.
+    assert!(
+        exchanges as f64 <= 2.0 * elapsed + 1.0,
+        "{exchanges} exchanges in {elapsed:.2} s"
+    );
+}
