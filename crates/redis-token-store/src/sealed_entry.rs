@@ -285,4 +285,14 @@ mod tests {
         longer.push(0);
         assert!(decode(&longer).is_none());
     }
+
+    #[test]
+    fn decode_refuses_nanoseconds_of_a_whole_second() {
+        let mut plain = encode(&entry(TokenType::Bearer, None));
+        let last = plain.len() - 4;
+        plain[last..].copy_from_slice(&999_999_999u32.to_be_bytes());
+        assert!(decode(&plain).is_some());
+        plain[last..].copy_from_slice(&1_000_000_000u32.to_be_bytes());
+        assert!(decode(&plain).is_none(), "not a normalised duration");
+    }
 }
