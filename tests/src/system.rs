@@ -59,6 +59,10 @@ pub struct RunningSystem {
     pub mcp: ServiceProcess,
     /// `MCP_SERVER_URL`, e.g. `http://localhost:3001`.
     pub mcp_server_url: String,
+    /// How `mcp` was started, so [`RunningSystem::start_mcp_replica`] can start more.
+    mcp_env: BTreeMap<String, String>,
+    bin_dir: PathBuf,
+    ready_timeout: Duration,
 }
 
 impl RunningSystem {
@@ -116,7 +120,32 @@ impl RunningSystem {
             api,
             mcp,
             mcp_server_url,
+            mcp_env,
+            bin_dir: config.bin_dir,
+            ready_timeout: config.ready_timeout,
         })
+    }
+
+    /// Starts one more `mcp-server`, a replica of `mcp` as a fleet behind a load
+    /// balancer runs it: the same tenant, client, private API and public
+    /// `MCP_SERVER_URL`, on a port of its own, with `extra_env` on top. Reach it at its
+    /// [`ServiceProcess::base_url`]; dropping it stops it.
+    pub async fn start_mcp_replica(
+        &self,
+        extra_env: &BTreeMap<String, String>,
+    ) -> Result<ServiceProcess, ProcessError> {
+        let port = free_port()?;
+        let mut env = self.mcp_env.clone();
+        env.insert("PORT".into(), port.to_string());
+        env.extend(extra_env.clone());
+        let mut replica = ServiceProcess::spawn(
+            &self.bin_dir,
+            "mcp-server",
+            &format!("http://127.0.0.1:{port}"),
+            &env,
+        )?;
+        replica.wait_ready("/healthz", self.ready_timeout).await?;
+        Ok(replica)
     }
 
     /// The MCP endpoint, as clients are told to connect to it.

@@ -8,6 +8,11 @@
 //! it sees (logs, status lines, headers, bodies, tool results) is then searched for
 //! every secret and its signature part. The test also checks that the logs are there
 //! and name the user, so it cannot pass by logging nothing.
+//!
+//! The MCP server runs with the fleet's shared token cache (issue 15): a Redis that
+//! requires a password, and a fleet secret. After the session, a replica given the
+//! wrong password and then Redis stopped make the store fail; neither password, the
+//! URL nor the fleet secret may appear anywhere either.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,11 +24,15 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use obo_tests::Fault;
+use obo_tests::redis::RedisServer;
 use obo_tests::system::{RunningSystem, SystemConfig};
 use serde_json::{Value, json};
 use support::{Reply, tool_call_body};
 
 const USER: &str = "auth0|leak-test-user";
+const REDIS_PASSWORD: &str = "redis-leak-pa55word-4e1d";
+const WRONG_REDIS_PASSWORD: &str = "wrong-leak-pa55word-77ac";
+const FLEET_SECRET: &str = "0Kq3m9Vx2LwT8bYf5HnR1cZs7AjU4eGp6DiQoWkXyNM=";
 const USER_WHOAMI_ONLY: &str = "auth0|leak-test-narrow";
 
 /// What the session saw from the outside: every answer, whole.
@@ -305,6 +314,17 @@ fn secrets(system: &RunningSystem, user_tokens: &[String]) -> Vec<(String, Strin
         "client_secret form field".to_owned(),
         format!("client_secret={}", encoded(secret)),
     ));
+    for (what, secret) in [
+        ("the Redis password", REDIS_PASSWORD),
+        ("the wrong Redis password", WRONG_REDIS_PASSWORD),
+        ("the fleet secret", FLEET_SECRET),
+        ("the fleet secret (body)", &FLEET_SECRET[..40]),
+    ] {
+        secrets.push((what.to_owned(), secret.to_owned()));
+    }
+    let fleet_secret = STANDARD.decode(FLEET_SECRET).unwrap();
+    let hex: String = fleet_secret.iter().map(|b| format!("{b:02x}")).collect();
+    secrets.push(("the fleet secret (hex)".to_owned(), hex));
     secrets
 }
 
@@ -337,16 +357,71 @@ async fn session_leaks_nothing(format: &str) {
         ("RUST_LOG".to_owned(), "trace".to_owned()),
         ("LOG_FORMAT".to_owned(), format.to_owned()),
     ]);
+    let mut redis = RedisServer::start_with_password(REDIS_PASSWORD);
+    let mut mcp_env = trace.clone();
+    mcp_env.insert("TOKEN_CACHE_REDIS_URL".to_owned(), redis.url());
+    mcp_env.insert(
+        "TOKEN_CACHE_ENCRYPTION_KEY".to_owned(),
+        FLEET_SECRET.to_owned(),
+    );
     let mut system = support::start_system(|| SystemConfig {
-        mcp_env: trace.clone(),
+        mcp_env: mcp_env.clone(),
         api_env: trace.clone(),
         ..SystemConfig::default()
     })
     .await;
-    let (user_tokens, transcript) = run_session(&mut system).await;
+    let (mut user_tokens, mut transcript) = run_session(&mut system).await;
+
+    // The store failing: a replica whose password Redis refuses, then Redis stopped.
+    let wrong = system
+        .start_mcp_replica(&BTreeMap::from([(
+            "TOKEN_CACHE_REDIS_URL".to_owned(),
+            redis.url_with_password(WRONG_REDIS_PASSWORD),
+        )]))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for (what, base_url, sub) in [
+        (
+            "Redis refuses the password",
+            wrong.base_url().to_owned(),
+            "auth0|leak-test-wrong-password",
+        ),
+        (
+            "Redis stopped",
+            system.mcp.base_url().to_owned(),
+            "auth0|leak-test-redis-down",
+        ),
+    ] {
+        if what == "Redis stopped" {
+            redis.stop();
+        }
+        let token = system.tenant.token_for(sub, &["tool:greet"]);
+        let reply = post(
+            &http,
+            &format!("{base_url}/mcp"),
+            Some(&format!("Bearer {token}")),
+            &tool_call_body(10, "greet", json!({})),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{what}: {}", reply.text);
+        transcript.record(what, &reply);
+        user_tokens.push(token);
+    }
     // Let the last lines reach the files.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let secrets = secrets(&system, &user_tokens);
+    let wrong_log = wrong.log();
+    for (name, log) in [
+        ("mcp-server", system.mcp.log()),
+        ("the wrong-password replica", wrong_log.clone()),
+    ] {
+        assert!(
+            log.contains("shared token store failed"),
+            "{name} never logged a failure of the store, so its error texts went unchecked"
+        );
+    }
+    assert_no_secret("the wrong-password replica's log", &wrong_log, &secrets);
     let mcp_log = system.mcp.log();
     let api_log = system.api.log();
 

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use auth0_obo::{ExchangeClient, TokenCache};
+use auth0_obo::{CacheOptions, ExchangeClient, SharedTokenStore, TokenCache};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::{get, post_service};
 use jwt_verify::JwksVerifier;
 use private_api_client::{ClientOptions, PrivateApiClient};
+use redis_token_store::RedisTokenStore;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,9 @@ pub struct AppState {
     /// This instance's series (not the process-wide recorder; see [`crate::metrics`]).
     pub metrics: Metrics,
     pub readiness: Arc<Readiness>,
+    /// The fleet's shared token cache, when `TOKEN_CACHE_REDIS_URL` is set; the token
+    /// cache holds it too, this is for the start-up check.
+    pub shared_store: Option<Arc<RedisTokenStore>>,
 }
 
 /// A component that could not be built from valid settings.
@@ -50,11 +54,14 @@ pub enum BuildError {
     Exchange(#[from] auth0_obo::ExchangeError),
     #[error("cannot set up the private API client: {0}")]
     PrivateApi(#[from] private_api_client::ConfigError),
+    #[error("cannot set up the shared token cache: {0}")]
+    SharedCache(#[from] redis_token_store::ConfigError),
 }
 
 impl AppState {
-    /// Builds every component. Nothing here contacts Auth0 or the private API: keys
-    /// are fetched on the first request, so the server starts while the tenant is down.
+    /// Builds every component. Nothing here contacts Auth0, the private API or Redis:
+    /// keys are fetched on the first request and Redis is connected on first use, so
+    /// the server starts while any of them is down. Call it inside a Tokio runtime.
     pub fn new(settings: &Settings) -> Result<Self, BuildError> {
         let verifier = JwksVerifier::new(
             settings.issuer.clone(),
@@ -69,7 +76,18 @@ impl AppState {
         .auth_method(settings.client_auth_method)
         .timeout(settings.upstream_timeout)
         .build()?;
-        let tokens = TokenCache::new(Arc::new(exchange), Default::default());
+        let shared_store = match &settings.shared_cache {
+            Some(shared) => Some(Arc::new(RedisTokenStore::new(
+                shared.store_config(&settings.client_id, &settings.client_secret)?,
+            )?)),
+            None => None,
+        };
+        let mut cache_options = CacheOptions::default();
+        if let Some(store) = &shared_store {
+            cache_options =
+                cache_options.shared_store(Arc::clone(store) as Arc<dyn SharedTokenStore>);
+        }
+        let tokens = TokenCache::new(Arc::new(exchange), cache_options);
         let api = PrivateApiClient::with_options(
             settings.api_base_url.as_str(),
             ClientOptions {
@@ -78,7 +96,7 @@ impl AppState {
                 ..ClientOptions::default()
             },
         )?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::new().with_shared_cache(shared_store.is_some());
         let delegation = Delegation::new(
             tokens,
             api,
@@ -104,6 +122,7 @@ impl AppState {
             )),
             metrics,
             readiness: Arc::default(),
+            shared_store,
         })
     }
 }

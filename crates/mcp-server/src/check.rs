@@ -8,6 +8,8 @@
 //! trailing slash), an API not signing with RS256, a `resource` that MCP clients will
 //! not accept for the URL they connect to, and an exchange refused because the client
 //! is not a Custom API client or has no user-delegated grant to the private API.
+//! With `TOKEN_CACHE_REDIS_URL` set, it also makes one round trip to Redis under the
+//! key prefix, as the server's shared token cache will.
 //!
 //! The user token is never printed, only its claims.
 
@@ -17,18 +19,20 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth0_obo::{ExchangeClient, ExchangeRequest};
+use auth0_obo::{ExchangeClient, ExchangeRequest, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Args;
 use jwt_verify::{JwksVerifier, VerifierOptions};
 use private_api_client::{ApiError, ClientOptions, PrivateApiClient};
+use redis_token_store::RedisTokenStore;
 use serde_json::Value;
 use url::Url;
 
 use crate::advice;
 use crate::config::{ServerArgs, Settings};
 use crate::delegation::DelegationError;
+use crate::shared_cache::SharedCacheSettings;
 use crate::tools::tool_scopes;
 
 /// The largest discovery document or JWKS the check reads.
@@ -234,6 +238,7 @@ pub mod names {
     pub const EXCHANGE: &str = "exchange";
     pub const API_CALL: &str = "api call";
     pub const CONFIGURATION: &str = "configuration";
+    pub const SHARED_CACHE: &str = "shared cache";
 }
 
 /// Runs every check, writing each line to `out` as it completes.
@@ -270,6 +275,9 @@ pub async fn run<W: Write>(settings: &Settings, token: Option<&str>, out: &mut W
     let verifier = check_jwks(&mut r, &http, settings).await;
     check_resource(&mut r, settings);
     check_private_api(&mut r, &http, settings, token.is_some()).await;
+    if let Some(shared) = &settings.shared_cache {
+        check_shared_cache(&mut r, settings, shared).await;
+    }
 
     match token {
         None => r.skip(
@@ -613,6 +621,51 @@ async fn check_private_api<W: Write>(
             "check API_BASE_URL and that the private API is running (cargo run -p private-api)"
                 .to_owned(),
         ),
+    }
+}
+
+/// Connects to Redis (authenticating when the URL has credentials), then writes, reads
+/// and deletes one key under the prefix, as the server will.
+async fn check_shared_cache<W: Write>(
+    r: &mut Reporter<'_, W>,
+    settings: &Settings,
+    shared: &SharedCacheSettings,
+) {
+    let store = match shared
+        .store_config(&settings.client_id, &settings.client_secret)
+        .and_then(RedisTokenStore::new)
+    {
+        Ok(store) => store,
+        Err(e) => {
+            r.fail(
+                names::SHARED_CACHE,
+                format!("cannot set up the Redis client: {e}"),
+                "fix TOKEN_CACHE_REDIS_URL".to_owned(),
+            );
+            return;
+        }
+    };
+    let prefix = &shared.key_prefix;
+    match store.check().await {
+        Ok(()) => r.pass(
+            names::SHARED_CACHE,
+            format!(
+                "Redis answers: connected, and a SET, GET and DEL of a key under {prefix:?} round-tripped"
+            ),
+        ),
+        Err(error) => {
+            let fix = match &error {
+                StoreError::Timeout(_) => format!(
+                    "Redis did not answer in time: check that it is not overloaded or paused, and that TOKEN_CACHE_REDIS_TIMEOUT_MS ({} ms) allows for the network between here and Redis",
+                    shared.timeout.as_millis()
+                ),
+                StoreError::Protocol(_) | StoreError::Corrupt => format!(
+                    "check that TOKEN_CACHE_REDIS_URL names a Redis server, and that its user may SET, GET and DEL keys under {prefix:?} (TOKEN_CACHE_KEY_PREFIX)"
+                ),
+                _ => "check TOKEN_CACHE_REDIS_URL (host, port, user and password; rediss:// for TLS) and that Redis is running and reachable from here. The server still serves without it, one exchange per user per replica".to_owned(),
+            };
+            r.fail(names::SHARED_CACHE, format!("Redis: {error}"), fix);
+        }
     }
 }
 

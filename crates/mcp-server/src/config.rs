@@ -15,6 +15,8 @@ use http_serve::{ListenerArgs, ListenerLimits};
 use jwt_verify::{Issuer, VerifierOptions};
 use url::Url;
 
+use crate::shared_cache::{SharedCacheArgs, SharedCacheSettings};
+
 /// jwt-verify's own ceiling for `jwks_max_staleness`.
 const MAX_JWKS_STALENESS_SECS: u64 = 30 * 24 * 3600;
 
@@ -115,6 +117,10 @@ pub struct ServerArgs {
     /// turns 503 until it can. 0 to 2592000 (30 days).
     #[arg(long, env = "JWKS_MAX_STALENESS_SECS", default_value = "86400")]
     pub jwks_max_staleness_secs: String,
+
+    /// The token cache shared by a fleet of replicas (Redis).
+    #[command(flatten)]
+    pub shared_cache: SharedCacheArgs,
 }
 
 /// `client_secret_basic` or `client_secret_post`, as RFC 7591 names them.
@@ -154,6 +160,8 @@ pub struct Settings {
     pub listener: ListenerLimits,
     /// How long stale signing keys may keep verifying while the JWKS is unavailable.
     pub jwks_max_staleness: Duration,
+    /// The fleet's shared token cache; `None`: this replica caches on its own.
+    pub shared_cache: Option<SharedCacheSettings>,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -301,6 +309,7 @@ impl Settings {
         };
         let cors_origins = parse_origins(&args.cors_origins, &mut problems);
         let metrics_addr = parse_metrics_addr(args.metrics_addr.as_deref(), &mut problems);
+        let shared_cache = args.shared_cache.settings(&mut problems);
         let listener = args.listener.limits().unwrap_or_else(|bad| {
             problems.extend(bad.iter().map(ToString::to_string));
             ListenerLimits::default()
@@ -363,6 +372,7 @@ impl Settings {
                 metrics_addr,
                 listener,
                 jwks_max_staleness,
+                shared_cache,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -491,6 +501,7 @@ mod tests {
             metrics_addr: None,
             listener: ListenerArgs::default(),
             jwks_max_staleness_secs: "86400".into(),
+            shared_cache: SharedCacheArgs::default(),
         }
     }
 
@@ -674,5 +685,22 @@ mod tests {
                 "{bad:?}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn the_shared_cache_is_off_unless_its_url_is_set_and_its_problems_join_the_others() {
+        let mut args = complete();
+        assert!(Settings::from_args(&args).unwrap().shared_cache.is_none());
+        args.shared_cache.token_cache_redis_url = Some("redis://127.0.0.1:6379".parse().unwrap());
+        let shared = Settings::from_args(&args).unwrap().shared_cache.unwrap();
+        assert_eq!(shared.redis_url.secret(), "redis://127.0.0.1:6379");
+        args.port = "eighty".into();
+        args.shared_cache.token_cache_redis_timeout_ms = "slow".into();
+        let error = Settings::from_args(&args).unwrap_err();
+        assert_eq!(error.problems.len(), 2, "{error}");
+        assert!(
+            error.to_string().contains("TOKEN_CACHE_REDIS_TIMEOUT_MS"),
+            "{error}"
+        );
     }
 }

@@ -26,6 +26,7 @@ pub mod readiness;
 pub mod rejection;
 pub mod request_id;
 pub mod scope_gate;
+pub mod shared_cache;
 pub mod telemetry;
 pub mod tools;
 
@@ -79,6 +80,9 @@ pub async fn serve(
     // Fetch the signing keys now rather than on the first request, so /readyz turns
     // ready without waiting for traffic; a failure here is only logged.
     state.readiness.fetch_keys(&state.verifier);
+    if let Some(store) = state.shared_store.clone() {
+        tokio::spawn(shared_cache::report_at_start(store));
+    }
     state
         .metrics
         .spawn_upkeep(METRICS_UPKEEP_EVERY, cancel.child_token());

@@ -47,6 +47,15 @@ pub mod names {
     pub const JWKS_FETCHES: &str = "jwks_fetches_total";
     pub const JWKS_UNKNOWN_KID_REFETCHES: &str = "jwks_unknown_kid_refetches_total";
     pub const JWKS_KEYS_LOADED: &str = "jwks_keys_loaded";
+    pub const L2_HITS: &str = "exchanged_token_cache_l2_hits_total";
+    pub const L2_MISSES: &str = "exchanged_token_cache_l2_misses_total";
+    pub const L2_ERRORS: &str = "exchanged_token_cache_l2_errors_total";
+    pub const L2_READS: &str = "exchanged_token_cache_l2_reads_total";
+    pub const L2_READ_MICROS: &str = "exchanged_token_cache_l2_read_microseconds_total";
+    pub const L2_READ_MAX: &str = "exchanged_token_cache_l2_read_max_seconds";
+    pub const LOCK_WAITS: &str = "exchanged_token_cache_lock_waits_total";
+    pub const LOCK_WAIT_EXCHANGES: &str = "exchanged_token_cache_lock_wait_exchanges_total";
+    pub const BUDGET_EXHAUSTED: &str = "token_exchange_budget_exhausted_total";
 }
 
 /// Latency buckets, in seconds: from a cached call (a few ms) to the upstream timeout.
@@ -62,6 +71,8 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    /// Whether the token cache has a shared tier, whose series are exported only then.
+    shared_cache: bool,
 }
 
 impl fmt::Debug for Metrics {
@@ -90,6 +101,7 @@ impl Metrics {
         let metrics = Self {
             recorder: Arc::new(recorder),
             handle,
+            shared_cache: false,
         };
         metrics.with(describe);
         metrics
@@ -112,6 +124,14 @@ impl Metrics {
                 }
             }
         });
+    }
+
+    /// Exports the shared tier's series (L2 hits, misses, errors by kind, reads and
+    /// their latency, fleet lock waits, the exchange budget). Without a shared tier
+    /// they would all stay zero, so a single server's `/metrics` is as before.
+    pub fn with_shared_cache(mut self, shared_cache: bool) -> Self {
+        self.shared_cache = shared_cache;
+        self
     }
 
     fn with<T>(&self, f: impl FnOnce() -> T) -> T {
@@ -172,6 +192,21 @@ impl Metrics {
             for (kind, count) in &cache.failures {
                 counter!(names::TOKEN_EXCHANGES, "outcome" => *kind).absolute(*count);
             }
+            if self.shared_cache {
+                counter!(names::L2_HITS).absolute(cache.l2_hits);
+                counter!(names::L2_MISSES).absolute(cache.l2_misses);
+                // Every kind, seen or not, so an alert on a kind has a series from the start.
+                for kind in auth0_obo::STORE_ERROR_KINDS {
+                    let count = cache.l2_errors.get(kind).copied().unwrap_or(0);
+                    counter!(names::L2_ERRORS, "kind" => kind).absolute(count);
+                }
+                counter!(names::L2_READS).absolute(cache.l2_gets);
+                counter!(names::L2_READ_MICROS).absolute(cache.l2_get_micros_total);
+                gauge!(names::L2_READ_MAX).set(cache.l2_get_micros_max as f64 / 1e6);
+                counter!(names::LOCK_WAITS).absolute(cache.lock_waits);
+                counter!(names::LOCK_WAIT_EXCHANGES).absolute(cache.lock_wait_exchanges);
+                counter!(names::BUDGET_EXHAUSTED).absolute(cache.budget_exhausted);
+            }
         });
         self.handle.run_upkeep();
         self.handle.render()
@@ -219,6 +254,42 @@ fn describe() {
     describe_counter!(
         JWKS_UNKNOWN_KID_REFETCHES,
         "JWKS refetches caused by a token with an unknown key id."
+    );
+    describe_counter!(
+        L2_HITS,
+        "In-process cache misses answered by the shared token cache (Redis)."
+    );
+    describe_counter!(
+        L2_MISSES,
+        "In-process cache misses that the shared token cache could not answer either."
+    );
+    describe_counter!(
+        L2_ERRORS,
+        "Failed calls to the shared token cache, by kind (timeout, unavailable, protocol, corrupt); each is a miss, never a failed tool call."
+    );
+    describe_counter!(
+        L2_READS,
+        "Reads of the shared token cache (each poll while waiting for another replica counts)."
+    );
+    describe_counter!(
+        L2_READ_MICROS,
+        "Total time of the reads of the shared token cache, in microseconds: divided by the reads, their mean latency."
+    );
+    describe_gauge!(
+        L2_READ_MAX,
+        "The slowest read of the shared token cache since the start, in seconds."
+    );
+    describe_counter!(
+        LOCK_WAITS,
+        "Calls that found another replica exchanging for the same user (its fleet lock) and waited for its token."
+    );
+    describe_counter!(
+        LOCK_WAIT_EXCHANGES,
+        "Waits for another replica that ended with this replica exchanging after all (the holder failed or died, or the wait ran out)."
+    );
+    describe_counter!(
+        BUDGET_EXHAUSTED,
+        "Calls refused because the fleet-wide exchange budget (EXCHANGE_RATE_LIMIT) had no room in time."
     );
     describe_gauge!(
         JWKS_KEYS_LOADED,

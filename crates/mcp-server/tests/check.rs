@@ -53,6 +53,7 @@ impl Setup {
             metrics_addr: None,
             listener: Default::default(),
             jwks_max_staleness_secs: "86400".into(),
+            shared_cache: Default::default(),
         }
     }
 
@@ -598,4 +599,96 @@ async fn an_unsupported_grant_type_points_at_on_behalf_of() {
             .contains("on_behalf_of_token_exchange"),
         "{out}"
     );
+}
+
+const REDIS_PASSWORD: &str = "redis-pa55-7d2e";
+
+fn with_redis(args: ServerArgs, url: &str) -> ServerArgs {
+    let mut args = args;
+    args.shared_cache.token_cache_redis_url = Some(url.parse().unwrap());
+    args
+}
+
+#[tokio::test]
+async fn issue_15_a_reachable_redis_passes_the_shared_cache_round_trip_and_leaves_no_key() {
+    let setup = Setup::start().await;
+    let redis = obo_tests::redis::RedisServer::start_with_password(REDIS_PASSWORD);
+    let (report, out) = run(&with_redis(setup.args(), &redis.url()), None).await;
+    assert!(report.passed(), "{out}");
+    let shared = line(&report, names::SHARED_CACHE);
+    assert_eq!(shared.outcome, Outcome::Pass, "{out}");
+    assert!(
+        shared
+            .detail
+            .contains("SET, GET and DEL of a key under \"obo-mcp:\""),
+        "{out}"
+    );
+    assert!(!out.contains(REDIS_PASSWORD), "{out}");
+    let keys = redis_keys(&redis);
+    assert!(keys.is_empty(), "the check left keys behind: {keys:?}");
+}
+
+#[tokio::test]
+async fn issue_15_a_refused_password_or_a_redis_that_is_down_fails_with_the_fix_and_no_secret() {
+    let setup = Setup::start().await;
+    let mut redis = obo_tests::redis::RedisServer::start_with_password(REDIS_PASSWORD);
+    let wrong = "wrong-pa55-0b1f";
+    let (report, out) = run(
+        &with_redis(setup.args(), &redis.url_with_password(wrong)),
+        None,
+    )
+    .await;
+    let shared = line(&report, names::SHARED_CACHE);
+    assert_eq!(shared.outcome, Outcome::Fail, "{out}");
+    assert!(
+        shared
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("check TOKEN_CACHE_REDIS_URL (host, port, user and password"),
+        "{out}"
+    );
+    assert_eq!(report.exit_code(), 1);
+    assert!(
+        !out.contains(wrong) && !out.contains(REDIS_PASSWORD),
+        "{out}"
+    );
+
+    let url = redis.url();
+    redis.stop();
+    let (report, out) = run(&with_redis(setup.args(), &url), None).await;
+    let shared = line(&report, names::SHARED_CACHE);
+    assert_eq!(shared.outcome, Outcome::Fail, "{out}");
+    assert!(shared.detail.contains("unavailable"), "{out}");
+    assert!(!out.contains(REDIS_PASSWORD), "{out}");
+}
+
+#[tokio::test]
+async fn issue_15_without_a_redis_url_there_is_no_shared_cache_line() {
+    let setup = Setup::start().await;
+    let (report, out) = run(&setup.args(), None).await;
+    assert!(report.line(names::SHARED_CACHE).is_none(), "{out}");
+}
+
+/// Every key in `redis`, read with a raw RESP `KEYS *`.
+fn redis_keys(redis: &obo_tests::redis::RedisServer) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
+    write!(stream, "AUTH {REDIS_PASSWORD}\r\nKEYS *\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "+OK\r\n");
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    let count: usize = line.trim_start_matches('*').trim().parse().unwrap();
+    (0..count)
+        .map(|_| {
+            let mut len = String::new();
+            reader.read_line(&mut len).unwrap();
+            let mut key = String::new();
+            reader.read_line(&mut key).unwrap();
+            key.trim_end().to_owned()
+        })
+        .collect()
 }

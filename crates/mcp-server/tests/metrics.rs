@@ -365,3 +365,29 @@ async fn with_metrics_addr_the_metrics_leave_the_main_listener() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn issue_15_without_a_redis_url_no_shared_tier_series_is_exported() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.full_token("auth0|alice-single");
+    let (_, is_error) = tool_text(
+        &server
+            .http()
+            .call_tool(Some(&token), "greet", json!({}))
+            .await,
+    );
+    assert!(!is_error);
+    let body = scrape(&server.url("/metrics")).await;
+    assert_eq!(
+        value(&body, "exchanged_token_cache_misses_total", &[]),
+        Some(1.0),
+        "{body}"
+    );
+    for series in [
+        "exchanged_token_cache_l2_",
+        "exchanged_token_cache_lock_",
+        "token_exchange_budget_",
+    ] {
+        assert!(!body.contains(series), "{series} in:\n{body}");
+    }
+}
