@@ -150,6 +150,11 @@ pub fn post(host: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Vec
     request.into_bytes()
 }
 
+/// A GET request without a body, as bytes ready to write.
+pub fn get(host: &str, path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len())

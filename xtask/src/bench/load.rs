@@ -183,6 +183,21 @@ impl PhaseResult {
         }
     }
 
+    /// Adds `part`'s requests, latencies and error samples to these (not its time).
+    fn absorb(&mut self, part: PhaseResult) -> anyhow::Result<()> {
+        self.histogram
+            .add(&part.histogram)
+            .context("cannot merge latency histograms")?;
+        self.ok += part.ok;
+        self.errors += part.errors;
+        for sample in part.error_samples {
+            if self.error_samples.len() < ERROR_SAMPLES && !self.error_samples.contains(&sample) {
+                self.error_samples.push(sample);
+            }
+        }
+        Ok(())
+    }
+
     fn error(&mut self, error: String) {
         self.errors += 1;
         if self.error_samples.len() < ERROR_SAMPLES && !self.error_samples.contains(&error) {
@@ -225,19 +240,38 @@ pub async fn run_phase(
     for (task, slot) in tasks.into_iter().zip(&mut connections.slots) {
         let (part, connection) = task.await.context("a load generator task failed")??;
         *slot = connection;
-        total
-            .histogram
-            .add(&part.histogram)
-            .context("cannot merge latency histograms")?;
-        total.ok += part.ok;
-        total.errors += part.errors;
-        for sample in part.error_samples {
-            if total.error_samples.len() < ERROR_SAMPLES && !total.error_samples.contains(&sample) {
-                total.error_samples.push(sample);
-            }
-        }
+        total.absorb(part)?;
     }
     total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// Runs one `plan` over several sets of connections at once (one set per replica of a
+/// fleet), so they all draw from the same rotation of users; the result is their sum,
+/// over the longest of their times.
+pub async fn run_phase_spread(
+    sets: &mut Vec<Connections>,
+    plan: Arc<Plan>,
+    duration: Duration,
+) -> anyhow::Result<PhaseResult> {
+    let tasks: Vec<_> = sets
+        .drain(..)
+        .map(|mut set| {
+            let plan = Arc::clone(&plan);
+            tokio::spawn(async move {
+                let part = run_phase(&mut set, plan, duration).await;
+                (set, part)
+            })
+        })
+        .collect();
+    let mut total = PhaseResult::empty()?;
+    for task in tasks {
+        let (set, part) = task.await.context("a load generator task failed")?;
+        sets.push(set);
+        let part = part?;
+        total.elapsed = total.elapsed.max(part.elapsed);
+        total.absorb(part)?;
+    }
     Ok(total)
 }
 

@@ -6,6 +6,7 @@
 //! itself; this process (load generator and tenant) and the private API share core 1.
 
 mod cpu;
+mod fleet;
 mod floor;
 mod http1;
 mod load;
@@ -53,7 +54,8 @@ pub struct BenchArgs {
     /// Distinct users in scenario (d) [default: 10000, or 1000 with --quick].
     #[arg(long)]
     users: Option<usize>,
-    /// Scenarios to run, in this order whatever the order given [default: all].
+    /// Scenarios to run, in this order whatever the order given [default: floor,a,b,c,d;
+    /// `fleet` runs only when named: it needs redis-server].
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
 }
@@ -72,6 +74,8 @@ pub enum Scenario {
     C,
     /// `greet` with many distinct users, each once: the exchange path.
     D,
+    /// (c)'s traffic over three replicas sharing Redis, then the L2-hit latency.
+    Fleet,
 }
 
 impl Scenario {
@@ -82,6 +86,7 @@ impl Scenario {
             Scenario::B => "b greet 1 user",
             Scenario::C => "c greet 100 users",
             Scenario::D => "d greet each once",
+            Scenario::Fleet => "fleet 3 replicas",
         }
     }
 }
@@ -101,19 +106,7 @@ pub struct Settings {
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     // Before pinning: what the machine has, not what this process is allowed.
     let machine = Machine::describe();
-    let mut scenarios = if args.scenario.is_empty() {
-        vec![
-            Scenario::Floor,
-            Scenario::A,
-            Scenario::B,
-            Scenario::C,
-            Scenario::D,
-        ]
-    } else {
-        args.scenario.clone()
-    };
-    scenarios.sort();
-    scenarios.dedup();
+    let scenarios = chosen(&args.scenario);
     let mut settings = Settings {
         quick: args.quick,
         connections: usize::from(args.connections),
@@ -128,6 +121,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     if settings.duration_s == 0 {
         bail!("--duration must be at least 1 second");
+    }
+    if settings.scenarios.contains(&Scenario::Fleet) {
+        fleet::check_redis_installed()?;
     }
 
     if std::env::var_os(OPTIMISED_MARKER).is_none() {
@@ -174,16 +170,38 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let path = results_path();
     report.write(&path)?;
     eprintln!("\nbench: results written to {}", path.display());
-    let failed: Vec<_> = report
+    let mut failed: Vec<_> = report
         .scenarios
         .iter()
         .filter(|s| s.errors > 0)
         .map(|s| s.name.clone())
         .collect();
+    if report.fleet.as_ref().is_some_and(|f| f.errors() > 0) {
+        failed.push("fleet L2/L1-hit phases".to_owned());
+    }
     if !failed.is_empty() {
         bail!("scenarios with errors: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The scenarios to run, in their fixed order. The fleet is left out unless named: it
+/// needs `redis-server`, and three servers more on the machine.
+fn chosen(asked: &[Scenario]) -> Vec<Scenario> {
+    let mut scenarios = if asked.is_empty() {
+        vec![
+            Scenario::Floor,
+            Scenario::A,
+            Scenario::B,
+            Scenario::C,
+            Scenario::D,
+        ]
+    } else {
+        asked.to_vec()
+    };
+    scenarios.sort();
+    scenarios.dedup();
+    scenarios
 }
 
 /// Set for the release-built xtask that [`rerun_optimised`] starts.
@@ -225,6 +243,23 @@ struct Users {
 }
 
 async fn measure(settings: &Settings, machine: Machine) -> anyhow::Result<Report> {
+    let scenarios = if settings.scenarios.iter().any(|s| *s != Scenario::Fleet) {
+        measure_one_server(settings).await?
+    } else {
+        Vec::new()
+    };
+    // After the single server has stopped, so the fleet has the machine to itself.
+    let fleet = if settings.scenarios.contains(&Scenario::Fleet) {
+        let (row, fleet) = fleet::measure(settings, target_dir().join("release")).await?;
+        Some((row, fleet))
+    } else {
+        None
+    };
+    Ok(Report::new(settings.clone(), machine, scenarios, fleet))
+}
+
+/// The scenarios of issue 7, on one MCP server.
+async fn measure_one_server(settings: &Settings) -> anyhow::Result<Vec<ScenarioReport>> {
     let started = Instant::now();
     let system = RunningSystem::start(SystemConfig {
         bin_dir: target_dir().join("release"),
@@ -259,6 +294,7 @@ async fn measure(settings: &Settings, machine: Machine) -> anyhow::Result<Report
             Scenario::B => (Tool::Greet, &users.greet_one, Order::Repeat),
             Scenario::C => (Tool::Greet, &users.rotating, Order::Repeat),
             Scenario::D => (Tool::Greet, &users.each_once, Order::EachOnce),
+            Scenario::Fleet => continue,
         };
         let plan = || Plan::new(tool, Arc::clone(users), order);
         let target = Target {
@@ -281,7 +317,7 @@ async fn measure(settings: &Settings, machine: Machine) -> anyhow::Result<Report
         eprintln!("{}", result.one_line());
         scenarios.push(result);
     }
-    Ok(Report::new(settings.clone(), machine, scenarios))
+    Ok(scenarios)
 }
 
 /// Mints every token up front: RSA signing is slow enough (about a millisecond each)
@@ -402,4 +438,18 @@ async fn run_scenario(
         load_before,
         pin::load_average(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fleet_runs_only_when_named_and_always_last() {
+        assert!(!chosen(&[]).contains(&Scenario::Fleet));
+        assert_eq!(
+            chosen(&[Scenario::Fleet, Scenario::C, Scenario::Fleet]),
+            vec![Scenario::C, Scenario::Fleet]
+        );
+    }
 }

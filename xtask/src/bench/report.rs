@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::cpu::CpuUsage;
+use super::fleet::{FleetReport, REPLICAS};
 use super::load::PhaseResult;
 use super::pin::Machine;
 use super::{ROTATING_USERS, Scenario, Settings};
@@ -132,11 +133,23 @@ pub struct Report {
     pub machine: Machine,
     pub settings: Settings,
     pub scenarios: Vec<ScenarioReport>,
+    /// The fleet scenario's L2-hit and L1-hit phases (its round-robin phase is a row of
+    /// `scenarios`); `None` when it did not run.
+    pub fleet: Option<FleetReport>,
     pub targets: Vec<TargetCheck>,
 }
 
 impl Report {
-    pub fn new(settings: Settings, machine: Machine, mut scenarios: Vec<ScenarioReport>) -> Self {
+    pub fn new(
+        settings: Settings,
+        machine: Machine,
+        mut scenarios: Vec<ScenarioReport>,
+        fleet: Option<(ScenarioReport, FleetReport)>,
+    ) -> Self {
+        let fleet = fleet.map(|(row, fleet)| {
+            scenarios.push(row);
+            fleet
+        });
         let floor_rps = scenarios
             .iter()
             .find(|s| s.scenario == Scenario::Floor)
@@ -155,7 +168,10 @@ impl Report {
                 scenario.cpu_ratio_to_floor = Some(floor / a);
             }
         }
-        let targets = targets(&scenarios);
+        let mut targets = targets(&scenarios);
+        if let Some(fleet) = &fleet {
+            targets.extend(fleet_targets(fleet));
+        }
         Self {
             date: OffsetDateTime::now_utc()
                 .format(&Rfc3339)
@@ -163,6 +179,7 @@ impl Report {
             machine,
             settings,
             scenarios,
+            fleet,
             targets,
         }
     }
@@ -228,6 +245,33 @@ impl Report {
                     .map_or_else(|| "–".to_owned(), |us| format!("{us:.0}")),
                 cores(&s.cpu.cores_busy_pct),
             );
+        }
+        if let Some(fleet) = &self.fleet {
+            println!(
+                "\nfleet: {} replicas sharing one redis-server; {:.2} exchanges per user over the round robin; {} fresh users, each called on replica A (exchange), then twice on replica B:",
+                fleet.replicas, fleet.exchanges_per_user, fleet.l2_users
+            );
+            println!("\n| replica B call | req/s | p50 ms | p99 ms | max ms | mean ms | errors |");
+            println!("|---|---:|---:|---:|---:|---:|---:|");
+            for (name, l) in [
+                ("L1 miss, L2 hit", &fleet.l2_hit),
+                ("L1 hit", &fleet.l1_hit),
+            ] {
+                println!(
+                    "| {name} | {:.0} | {} | {} | {} | {:.2} | {} |",
+                    l.requests_per_sec,
+                    ms(l.p50_us),
+                    ms(l.p99_us),
+                    ms(l.max_us),
+                    l.mean_us / 1000.0,
+                    l.errors
+                );
+            }
+            for l in [&fleet.prime, &fleet.l2_hit, &fleet.l1_hit] {
+                for sample in &l.error_samples {
+                    println!("  error: {sample}");
+                }
+            }
         }
         println!("\ntargets:");
         for t in &self.targets {
@@ -295,6 +339,15 @@ fn targets(scenarios: &[ScenarioReport]) -> Vec<TargetCheck> {
             ROTATING_USERS as u64,
         ));
     }
+    if let Some(fleet) = find(Scenario::Fleet) {
+        checks.push(exact(
+            &format!(
+                "(fleet) exactly {ROTATING_USERS} exchanges over {REPLICAS} replicas (one per user)"
+            ),
+            fleet,
+            ROTATING_USERS as u64,
+        ));
+    }
     if let Some(d) = find(Scenario::D) {
         let users = d.users as u64;
         checks.push(TargetCheck {
@@ -321,6 +374,36 @@ fn targets(scenarios: &[ScenarioReport]) -> Vec<TargetCheck> {
         });
     }
     checks
+}
+
+/// The L2-hit phase must be served from L2 alone, and the L1-hit phase from L1 alone;
+/// otherwise its latency is not the one it is named for.
+fn fleet_targets(fleet: &FleetReport) -> Vec<TargetCheck> {
+    let users = fleet.l2_users as u64;
+    let hits = |hits: Option<u64>| {
+        hits.map_or_else(
+            || "L2 hits unknown (/metrics unreadable)".to_owned(),
+            |h| format!("{h} L2 hits"),
+        )
+    };
+    vec![
+        TargetCheck {
+            target: format!(
+                "(fleet) every L1 miss on replica B hit L2: 0 exchanges, {users} L2 hits"
+            ),
+            met: fleet.l2_phase_exchanges == 0 && fleet.l2_phase_l2_hits == Some(users),
+            measured: format!(
+                "{} exchanges, {}",
+                fleet.l2_phase_exchanges,
+                hits(fleet.l2_phase_l2_hits)
+            ),
+        },
+        TargetCheck {
+            target: "(fleet) the L1-hit phase read nothing from L2".to_owned(),
+            met: fleet.l1_phase_l2_hits == Some(0),
+            measured: hits(fleet.l1_phase_l2_hits),
+        },
+    ]
 }
 
 fn exact(target: &str, s: &ScenarioReport, want: u64) -> TargetCheck {
@@ -355,4 +438,54 @@ fn cores(busy: &[f64]) -> String {
         .map(|v| format!("{v:.0}%"))
         .collect::<Vec<_>>()
         .join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::fleet::Latency;
+
+    fn latency() -> Latency {
+        Latency {
+            requests: 1000,
+            errors: 0,
+            requests_per_sec: 1.0,
+            p50_us: 1,
+            p99_us: 2,
+            max_us: 3,
+            mean_us: 1.0,
+            error_samples: Vec::new(),
+        }
+    }
+
+    fn fleet(exchanges: u64, l2_hits: Option<u64>, l1_phase_l2_hits: Option<u64>) -> FleetReport {
+        FleetReport {
+            replicas: REPLICAS,
+            rotating_users: ROTATING_USERS,
+            exchanges_per_user: 1.0,
+            l2_users: 1000,
+            prime: latency(),
+            l2_hit: latency(),
+            l1_hit: latency(),
+            l2_phase_exchanges: exchanges,
+            l2_phase_l2_hits: l2_hits,
+            l1_phase_l2_hits,
+        }
+    }
+
+    fn met(report: &FleetReport) -> Vec<bool> {
+        fleet_targets(report).iter().map(|t| t.met).collect()
+    }
+
+    #[test]
+    fn the_l2_phase_must_be_all_l2_hits_and_the_l1_phase_none() {
+        assert_eq!(met(&fleet(0, Some(1000), Some(0))), vec![true, true]);
+        // An exchange in the L2 phase: some call missed L2.
+        assert_eq!(met(&fleet(1, Some(999), Some(0))), vec![false, true]);
+        // Fewer hits than users, or unknown: not shown to be L2 hits.
+        assert_eq!(met(&fleet(0, Some(998), Some(0))), vec![false, true]);
+        assert_eq!(met(&fleet(0, None, None)), vec![false, false]);
+        // L2 read in the L1 phase: L1 lost entries, the L1 latency is not pure.
+        assert_eq!(met(&fleet(0, Some(1000), Some(3))), vec![true, false]);
+    }
 }
