@@ -238,7 +238,9 @@ async fn round_robin(
 ) -> anyhow::Result<ScenarioReport> {
     let load_before = pin::load_average();
     let mut sets = Vec::new();
-    for (url, count) in urls.iter().zip(split(settings.connections, urls.len())) {
+    let counts = split(settings.connections, urls.len());
+    let connections = counts.iter().sum();
+    for (url, count) in urls.iter().zip(counts) {
         sets.push(Connections::open(url, count).await?);
     }
     let plan = || Arc::new(Plan::new(Tool::Greet, Arc::clone(users), Order::Repeat));
@@ -261,7 +263,7 @@ async fn round_robin(
     let exchanges = system.tenant.exchanges().saturating_sub(exchanges_before);
     Ok(ScenarioReport::new(
         Scenario::Fleet,
-        settings.connections,
+        connections,
         users.len(),
         &result,
         exchanges,

@@ -228,4 +228,12 @@ mod tests {
             "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:1\r\nAuthorization: Bearer t\r\nContent-Length: 2\r\n\r\n{}"
         );
     }
+
+    #[test]
+    fn get_requests_have_no_body() {
+        assert_eq!(
+            String::from_utf8(get("127.0.0.1:1", "/metrics")).unwrap(),
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n"
+        );
+    }
 }
