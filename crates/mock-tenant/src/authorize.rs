@@ -258,7 +258,8 @@ fn redirect_matches(registered: &str, requested: &str) -> bool {
         && registered.password() == requested.password()
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// A plain-`http` URL to `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3).
+pub(crate) fn is_loopback(url: &Url) -> bool {
     url.scheme() == "http"
         && match url.host() {
             Some(Host::Domain(domain)) => domain == "localhost",

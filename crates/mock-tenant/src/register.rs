@@ -17,15 +17,15 @@
 //! `client_secret_expires_at: 0` (the secret never expires), with `Cache-Control:
 //! no-store`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-use url::{Host, Url};
+use url::Url;
 use wiremock::{Request, Respond, ResponseTemplate};
 
+use crate::authorize::is_loopback;
 use crate::config::{random_bytes, random_secret};
 use crate::oauth::{Refusal, dedup};
 use crate::signin::{ClientAuthMethod, RegisteredClient};
@@ -223,13 +223,7 @@ fn check_redirect_uri(uri: &str) -> Result<(), String> {
     if url.cannot_be_a_base() || FORBIDDEN_SCHEMES.contains(&url.scheme()) {
         return Err(format!("Not a redirect URI: {uri}"));
     }
-    let loopback = match url.host() {
-        Some(Host::Domain(domain)) => domain == "localhost",
-        Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
-        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
-        None => false,
-    };
-    if url.scheme() == "http" && !loopback {
+    if url.scheme() == "http" && !is_loopback(&url) {
         return Err(format!(
             "Plain http is allowed only to localhost, 127.0.0.1 or [::1]: {uri}"
         ));
