@@ -12,24 +12,31 @@ const TICKS_PER_SEC: f64 = 100.0;
 pub enum Subject {
     /// A whole process (the MCP server).
     Process(u32),
-    /// One thread of this process (the floor's runtime thread).
-    Thread(u32),
+    /// Threads of this process (a floor's runtime threads).
+    Threads(Vec<u32>),
 }
 
 impl Subject {
     fn ticks(&self) -> Option<u64> {
-        let path = match self {
-            Subject::Process(pid) => format!("/proc/{pid}/stat"),
-            Subject::Thread(tid) => format!("/proc/self/task/{tid}/stat"),
-        };
-        let stat = std::fs::read_to_string(path).ok()?;
-        // Fields after the parenthesised command name; utime and stime are fields 14, 15.
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        Some(utime + stime)
+        match self {
+            Subject::Process(pid) => stat_ticks(&format!("/proc/{pid}/stat")),
+            Subject::Threads(tids) => tids
+                .iter()
+                .map(|tid| stat_ticks(&format!("/proc/self/task/{tid}/stat")))
+                .sum(),
+        }
     }
+}
+
+/// utime + stime of a `/proc/…/stat` file.
+fn stat_ticks(path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14, 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// A reading taken at the start of a phase.

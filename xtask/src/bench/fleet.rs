@@ -26,7 +26,7 @@ use super::cpu::{CpuSample, CpuUsage, Subject};
 use super::http1::{self, Connection};
 use super::load::{self, Connections, Order, PhaseResult, Plan, Tool, User};
 use super::report::ScenarioReport;
-use super::{EACH_ONCE_BOUND, ROTATING_USERS, SERVER_CORE, Scenario, Settings, pin};
+use super::{EACH_ONCE_BOUND, ROTATING_USERS, Scenario, Settings, pin, server_env};
 
 /// Replicas in the fleet, as in the end-to-end fleet tests.
 pub const REPLICAS: usize = 3;
@@ -136,7 +136,8 @@ pub async fn measure(
         .context("redis-server did not start")?;
     // No TOKEN_CACHE_ENCRYPTION_KEY: the replicas derive the same fleet secret from
     // their shared client credentials, as a fleet does by default.
-    let fleet_env = BTreeMap::from([
+    let mut fleet_env = server_env(settings);
+    fleet_env.extend([
         ("TOKEN_CACHE_REDIS_URL".to_owned(), redis.url()),
         ("TOKEN_CACHE_KEY_PREFIX".to_owned(), "obo-bench:".to_owned()),
     ]);
@@ -162,8 +163,8 @@ pub async fn measure(
         let pid = replica
             .pid()
             .context("a replica of the MCP server exited right after it started")?;
-        if settings.pinned
-            && let Err(e) = pin::pin_process(pid, SERVER_CORE)
+        if let Some(layout) = settings.layout.filter(|_| settings.pinned)
+            && let Err(e) = pin::pin_process(pid, layout.server)
         {
             eprintln!("bench: replica {pid} is not pinned: {e:#}");
         }

@@ -2,8 +2,9 @@
 //! against the floor of the same machine (issue 7; `docs/performance.md`).
 //!
 //! The system runs as users run it: the mock Auth0 tenant in this process, the private
-//! API and the MCP server as release-built processes. The MCP server gets core 0 to
-//! itself; this process (load generator and tenant) and the private API share core 1.
+//! API and the MCP server as release-built processes. The MCP server gets cores
+//! `0..N` (`--server-cores N`, default 1) to itself; this process (load generator and
+//! tenant) and the private API share the rest.
 
 mod cpu;
 mod fleet;
@@ -11,7 +12,9 @@ mod floor;
 mod http1;
 mod load;
 mod pin;
+mod plot;
 mod report;
+mod runs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,14 +27,10 @@ use obo_tests::system::{RunningSystem, SystemConfig};
 use obo_tests::tenant::MockTenant;
 
 use crate::cmd::{cargo, step, workspace_root};
-use floor::Floor;
+use floor::{Floor, FloorKind};
 use load::{Connections, Order, Plan, Tool, User};
-use pin::Machine;
+use pin::{Layout, Machine};
 use report::{Report, ScenarioReport};
-
-/// The core the MCP server (and the floor) run on; everything else runs on the other.
-const SERVER_CORE: u32 = 0;
-const GENERATOR_CORE: u32 = 1;
 /// Scenario (c) rotates over this many users.
 const ROTATING_USERS: usize = 100;
 /// (d) ends when every user has been served; this bounds it if the server stalls.
@@ -55,17 +54,40 @@ pub struct BenchArgs {
     /// [default: 10000, or 1000 with --quick].
     #[arg(long)]
     users: Option<usize>,
-    /// Scenarios to run, in this order whatever the order given [default: floor,a,b,c,d;
-    /// `fleet` runs only when named: it needs redis-server].
+    /// Scenarios to run, in this order whatever the order given [default:
+    /// floor-http,floor,a,b,c,d; `fleet` runs only when named: it needs redis-server].
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
+    /// Cores for the MCP server and the floors (0..N); the load generator, tenant and
+    /// private API get the rest, so N must leave at least one. On a 2-core machine only
+    /// 1 is meaningful.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    server_cores: u16,
+    /// Run the whole set this many times; results.json then holds the median of each
+    /// figure, and each run's own results.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=99))]
+    runs: u16,
+    /// Draw the results as an SVG chart (req/s, p50/p99, the floors marked) beside
+    /// results.json, or at --svg.
+    #[arg(long)]
+    plot: bool,
+    /// Draw the chart of an existing results.json [default: target/bench/results.json]
+    /// without measuring anything.
+    #[arg(long, value_name = "RESULTS_JSON", num_args = 0..=1)]
+    plot_only: Option<Option<PathBuf>>,
+    /// Where --plot and --plot-only write the chart [default: results.svg beside the
+    /// results], for example docs/bench.svg.
+    #[arg(long, value_name = "PATH")]
+    svg: Option<PathBuf>,
 }
 
-/// The scenarios of issue 7.
+/// The scenarios of issues 7 and 16, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Scenario {
-    /// A bare axum handler that only verifies the JWT: the practical limit for (a).
+    /// The (a) request to a bare axum handler that verifies nothing: the HTTP stack's limit.
+    FloorHttp,
+    /// A bare axum handler that only verifies the JWT, every time: the floor for (a).
     Floor,
     /// `get_datetime` with one token: the cost of auth plus MCP.
     A,
@@ -82,6 +104,7 @@ pub enum Scenario {
 impl Scenario {
     fn name(self) -> &'static str {
         match self {
+            Scenario::FloorHttp => "floor-http",
             Scenario::Floor => "floor",
             Scenario::A => "a get_datetime",
             Scenario::B => "b greet 1 user",
@@ -89,6 +112,11 @@ impl Scenario {
             Scenario::D => "d greet each once",
             Scenario::Fleet => "fleet 3 replicas",
         }
+    }
+
+    /// The floors run in the bench's process, not the MCP server.
+    fn is_floor(self) -> bool {
+        matches!(self, Scenario::FloorHttp | Scenario::Floor)
     }
 }
 
@@ -101,13 +129,36 @@ pub struct Settings {
     pub warmup_s: u64,
     pub users_d: usize,
     pub scenarios: Vec<Scenario>,
+    /// `--server-cores`: cores for the MCP server and the floors.
+    pub server_cores: usize,
+    /// Which cores the server and the generator get; `None` on a one-core machine.
+    pub layout: Option<Layout>,
+    /// What the output says about `--server-cores` on this machine, if anything.
+    pub cores_note: Option<String>,
     pub pinned: bool,
+    /// `--runs`: how many times the whole set ran (figures are medians when > 1).
+    pub runs: usize,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(json) = &args.plot_only {
+        let json = json.clone().unwrap_or_else(results_path);
+        let svg = args
+            .svg
+            .clone()
+            .unwrap_or_else(|| json.with_extension("svg"));
+        plot::plot_file(&json, &svg)?;
+        eprintln!(
+            "bench: chart of {} written to {}",
+            json.display(),
+            svg.display()
+        );
+        return Ok(());
+    }
     // Before pinning: what the machine has, not what this process is allowed.
     let machine = Machine::describe();
     let scenarios = chosen(&args.scenario);
+    let server_cores = usize::from(args.server_cores);
     let mut settings = Settings {
         quick: args.quick,
         connections: usize::from(args.connections),
@@ -118,7 +169,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .unwrap_or(if args.quick { 1_000 } else { 10_000 })
             .max(1),
         scenarios,
+        server_cores,
+        layout: Layout::new(machine.nproc, server_cores)?,
+        cores_note: Layout::note(machine.nproc),
         pinned: false,
+        runs: usize::from(args.runs),
     };
     if settings.duration_s == 0 {
         bail!("--duration must be at least 1 second");
@@ -147,30 +202,60 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
 
     // Pin this process before the runtime and the children exist: its threads, the
-    // tenant's thread and the private API inherit core 1; the MCP server is moved to
-    // core 0 once it runs (and, having started on one core, sizes its runtime for one).
-    if machine.nproc >= 2 && pin::taskset_available() {
-        match pin::pin_process(std::process::id(), GENERATOR_CORE) {
-            Ok(()) => settings.pinned = true,
-            Err(e) => eprintln!("bench: not pinning: {e:#}"),
+    // tenant's thread and the private API inherit the generator's cores; the MCP
+    // server is moved to the server's cores once it runs.
+    match settings.layout {
+        Some(layout) if pin::taskset_available() => {
+            match pin::pin_process(std::process::id(), layout.generator) {
+                Ok(()) => settings.pinned = true,
+                Err(e) => eprintln!("bench: not pinning: {e:#}"),
+            }
         }
-    } else {
-        eprintln!(
+        _ => eprintln!(
             "bench: not pinning (taskset missing or a single core): the server and the load generator share the CPUs"
-        );
+        ),
+    }
+    if let Some(note) = &settings.cores_note {
+        eprintln!("bench: {note}");
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the bench's runtime")?;
-    let report = runtime.block_on(measure(&settings, machine))?;
+    let mut reports = Vec::new();
+    for run in 1..=settings.runs {
+        if settings.runs > 1 {
+            eprintln!("bench: run {run} of {}", settings.runs);
+        }
+        let report = runtime.block_on(measure(&settings, machine.clone()))?;
+        if settings.runs > 1 {
+            report.print();
+        }
+        reports.push(report);
+    }
     drop(runtime);
 
+    let report = runs::combine(reports)?;
+    if settings.runs > 1 {
+        println!(
+            "
+medians of {} runs:",
+            settings.runs
+        );
+    }
     report.print();
     let path = results_path();
     report.write(&path)?;
     eprintln!("\nbench: results written to {}", path.display());
+    if args.plot {
+        let svg = args
+            .svg
+            .clone()
+            .unwrap_or_else(|| path.with_extension("svg"));
+        plot::plot_file(&path, &svg)?;
+        eprintln!("bench: chart written to {}", svg.display());
+    }
     let mut failed: Vec<_> = report
         .scenarios
         .iter()
@@ -191,6 +276,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 fn chosen(asked: &[Scenario]) -> Vec<Scenario> {
     let mut scenarios = if asked.is_empty() {
         vec![
+            Scenario::FloorHttp,
             Scenario::Floor,
             Scenario::A,
             Scenario::B,
@@ -244,25 +330,51 @@ struct Users {
 }
 
 async fn measure(settings: &Settings, machine: Machine) -> anyhow::Result<Report> {
-    let scenarios = if settings.scenarios.iter().any(|s| *s != Scenario::Fleet) {
+    let (mut scenarios, idle_rss_kib) = if settings.scenarios.iter().any(|s| *s != Scenario::Fleet)
+    {
         measure_one_server(settings).await?
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     // After the single server has stopped, so the fleet has the machine to itself.
     let fleet = if settings.scenarios.contains(&Scenario::Fleet) {
-        Some(fleet::measure(settings, target_dir().join("release")).await?)
+        let (row, fleet) = fleet::measure(settings, target_dir().join("release")).await?;
+        scenarios.push(row);
+        Some(fleet)
     } else {
         None
     };
-    Ok(Report::new(settings.clone(), machine, scenarios, fleet))
+    Ok(Report::new(
+        settings.clone(),
+        machine,
+        idle_rss_kib,
+        scenarios,
+        fleet,
+    ))
 }
 
-/// The scenarios of issue 7, on one MCP server.
-async fn measure_one_server(settings: &Settings) -> anyhow::Result<Vec<ScenarioReport>> {
+/// The MCP server's environment under the bench: with `N` server cores, a runtime of
+/// `N` workers (tokio reads `TOKIO_WORKER_THREADS`), since the server starts on the
+/// generator's cores and is moved to its own only once it runs.
+fn server_env(settings: &Settings) -> std::collections::BTreeMap<String, String> {
+    let mut env = std::collections::BTreeMap::new();
+    if settings.pinned {
+        env.insert(
+            "TOKIO_WORKER_THREADS".to_owned(),
+            settings.server_cores.to_string(),
+        );
+    }
+    env
+}
+
+/// The scenarios of issues 7 and 16 on one MCP server, and the server's idle RSS.
+async fn measure_one_server(
+    settings: &Settings,
+) -> anyhow::Result<(Vec<ScenarioReport>, Option<u64>)> {
     let started = Instant::now();
     let system = RunningSystem::start(SystemConfig {
         bin_dir: target_dir().join("release"),
+        mcp_env: server_env(settings),
         ..SystemConfig::default()
     })
     .await
@@ -271,8 +383,12 @@ async fn measure_one_server(settings: &Settings) -> anyhow::Result<Vec<ScenarioR
         .mcp
         .pid()
         .context("the MCP server exited right after it started")?;
-    if settings.pinned
-        && let Err(e) = pin::pin_process(mcp_pid, SERVER_CORE)
+    let server_cores = settings
+        .layout
+        .filter(|_| settings.pinned)
+        .map(|l| l.server);
+    if let Some(cores) = server_cores
+        && let Err(e) = pin::pin_process(mcp_pid, cores)
     {
         eprintln!("bench: the MCP server is not pinned: {e:#}");
     }
@@ -286,11 +402,15 @@ async fn measure_one_server(settings: &Settings) -> anyhow::Result<Vec<ScenarioR
     );
 
     let users = mint(&system.tenant, settings).await?;
+    // Started, keys fetched (it is ready only then), no request served yet.
+    let idle_rss_kib = pin::current_rss_kib(mcp_pid);
 
     let mut scenarios = Vec::new();
     for &scenario in &settings.scenarios {
         let (tool, users, order) = match scenario {
-            Scenario::Floor | Scenario::A => (Tool::GetDatetime, &users.single, Order::Repeat),
+            Scenario::FloorHttp | Scenario::Floor | Scenario::A => {
+                (Tool::GetDatetime, &users.single, Order::Repeat)
+            }
             Scenario::B => (Tool::Greet, &users.greet_one, Order::Repeat),
             Scenario::C => (Tool::Greet, &users.rotating, Order::Repeat),
             Scenario::D => (Tool::Greet, &users.each_once, Order::EachOnce),
@@ -302,12 +422,22 @@ async fn measure_one_server(settings: &Settings) -> anyhow::Result<Vec<ScenarioR
             server: Some(&system.mcp),
             subject: Some(cpu::Subject::Process(mcp_pid)),
         };
-        let result = if scenario == Scenario::Floor {
-            let core = settings.pinned.then_some(SERVER_CORE);
-            let floor = Floor::start(system.tenant.issuer(), system.tenant.mcp_audience(), core)?;
+        let result = if scenario.is_floor() {
+            let kind = if scenario == Scenario::FloorHttp {
+                FloorKind::Http
+            } else {
+                FloorKind::Verify
+            };
+            let floor = Floor::start(
+                kind,
+                system.tenant.issuer(),
+                system.tenant.mcp_audience(),
+                server_cores,
+                settings.server_cores,
+            )?;
             let target = Target {
                 server: None,
-                subject: floor.thread_id.map(cpu::Subject::Thread),
+                subject: Some(cpu::Subject::Threads(floor.thread_ids())),
                 ..target
             };
             run_scenario(scenario, settings, &floor.url, plan, target).await?
@@ -317,7 +447,7 @@ async fn measure_one_server(settings: &Settings) -> anyhow::Result<Vec<ScenarioR
         eprintln!("{}", result.one_line());
         scenarios.push(result);
     }
-    Ok(scenarios)
+    Ok((scenarios, idle_rss_kib))
 }
 
 /// Mints every token up front: RSA signing is slow enough (about a millisecond each)
@@ -447,6 +577,17 @@ mod tests {
     #[test]
     fn the_fleet_runs_only_when_named_and_always_last() {
         assert!(!chosen(&[]).contains(&Scenario::Fleet));
+        assert_eq!(
+            chosen(&[]),
+            vec![
+                Scenario::FloorHttp,
+                Scenario::Floor,
+                Scenario::A,
+                Scenario::B,
+                Scenario::C,
+                Scenario::D
+            ]
+        );
         assert_eq!(
             chosen(&[Scenario::Fleet, Scenario::C, Scenario::Fleet]),
             vec![Scenario::C, Scenario::Fleet]
