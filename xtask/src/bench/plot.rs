@@ -34,6 +34,8 @@ pub struct PlotMachine {
 #[derive(Debug, Default, Deserialize)]
 pub struct PlotSettings {
     #[serde(default)]
+    pub quick: bool,
+    #[serde(default)]
     pub connections: usize,
     #[serde(default)]
     pub server_cores: Option<usize>,
@@ -82,7 +84,9 @@ pub fn draw(input: &PlotInput) -> anyhow::Result<String> {
 }
 
 fn title(input: &PlotInput) -> String {
-    let mut title = format!("cargo xtask bench  {}", input.date);
+    // To the second: `2026-12-01T10:59:54`.
+    let date = input.date.get(..19).unwrap_or(&input.date);
+    let mut title = format!("cargo xtask bench  {date}");
     if input.machine.nproc > 0 {
         title.push_str(&format!(
             "  |  {} × {}",
@@ -94,6 +98,9 @@ fn title(input: &PlotInput) -> String {
     }
     if let Some(cores) = input.settings.server_cores {
         title.push_str(&format!(", server on {cores} core(s)"));
+    }
+    if input.settings.quick {
+        title.push_str(" (--quick)");
     }
     if let Some(runs) = input.settings.runs.filter(|runs| *runs > 1) {
         title.push_str(&format!("  |  median of {runs} runs"));
