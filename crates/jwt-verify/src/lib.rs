@@ -91,6 +91,7 @@
 pub mod bearer;
 mod challenge;
 mod claims;
+mod clock;
 mod error;
 mod error_code;
 #[doc(hidden)]
@@ -103,10 +104,13 @@ mod key_cache;
 mod key_set;
 mod options;
 mod principal;
+mod verified_cache;
 mod verifier;
 
 pub use bearer::BearerError;
 pub use challenge::{Challenge, ChallengeParseError};
+#[doc(hidden)]
+pub use clock::ManualClock;
 pub use error::{ConfigError, JwksError, VerifyError};
 pub use error_code::BearerErrorCode;
 pub use issuer::Issuer;
@@ -115,4 +119,5 @@ pub use jwks_http::HttpJwksSource;
 pub use key_cache::JwksStats;
 pub use options::{Algorithm, JwksLocation, VerifierOptions};
 pub use principal::{AccessToken, Actor, Principal};
+pub use verified_cache::VerifiedCacheStats;
 pub use verifier::JwksVerifier;

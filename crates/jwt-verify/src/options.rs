@@ -125,6 +125,14 @@ pub struct VerifierOptions {
     /// Claims that must be present in addition to `iss`, `aud`, `exp` and `sub`, which
     /// are always required. Default: none.
     pub required_claims: Vec<String>,
+    /// How many verified tokens to remember, so a token seen again is answered without
+    /// checking its signature again (its `exp` and `nbf` still are, and entries of
+    /// replaced or forgotten keys never count). 0 turns the cache off. Default: 10,000.
+    ///
+    /// Each entry costs about BYTES_PER_ENTRY bytes of cache overhead plus the
+    /// [`Principal`](crate::Principal) it holds, whose size is mostly the token (an
+    /// Auth0 access token: about 1 KB); see docs/performance.md.
+    pub verified_cache_capacity: u64,
 }
 
 impl Default for VerifierOptions {
@@ -142,6 +150,7 @@ impl Default for VerifierOptions {
             max_jwks_bytes: 256 * 1024,
             http_timeout: Duration::from_secs(5),
             required_claims: Vec::new(),
+            verified_cache_capacity: 10_000,
         }
     }
 }
