@@ -50,7 +50,7 @@ pub struct VerifiedCacheStats {
     /// Verifications that looked in the cache and found no usable entry (none, another
     /// key-set generation), so were done in full. Zero when the cache is off.
     pub misses: u64,
-    /// Entries held now (approximate: moka applies inserts and evictions lazily).
+    /// Entries held now.
     pub entries: u64,
 }
 
@@ -155,16 +155,14 @@ impl VerifiedCache {
     }
 
     pub(crate) fn stats(&self) -> VerifiedCacheStats {
+        // Applies pending inserts and evictions, so the count is current (metrics are
+        // scraped every few seconds at most; this is not on the request path).
+        self.entries.run_pending_tasks();
         VerifiedCacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             entries: self.entries.entry_count(),
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn sync(&self) {
-        self.entries.run_pending_tasks();
     }
 }
 
