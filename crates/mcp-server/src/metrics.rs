@@ -310,10 +310,7 @@ fn describe() {
         VERIFIED_CACHE_MISSES,
         "Bearer tokens not in the verified-token cache (or cached under keys since replaced), verified in full."
     );
-    describe_gauge!(
-        VERIFIED_CACHE_ENTRIES,
-        "Verified tokens currently cached."
-    );
+    describe_gauge!(VERIFIED_CACHE_ENTRIES, "Verified tokens currently cached.");
 }
 
 /// `GET /metrics`.
