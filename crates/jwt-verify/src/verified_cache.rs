@@ -186,4 +186,76 @@ mod tests {
     fn capacity_zero_is_no_cache() {
         assert!(VerifiedCache::new(0, 60, crate::clock::Clock::system()).is_none());
     }
+
+    /// Resident memory, from /proc (Linux).
+    fn rss_bytes() -> u64 {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        let pages: u64 = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|field| field.parse().ok())
+            .unwrap_or(0);
+        pages * 4096
+    }
+
+    /// A principal as an Auth0 access token yields, with a token of `token_len` bytes.
+    fn typical_principal(token: String) -> Principal {
+        let claims = serde_json::json!({
+            "iss": "https://tenant.us.auth0.com/",
+            "sub": "auth0|64f1c2a9b7e3d10012345678",
+            "aud": ["https://mcp.example.com/mcp", "https://tenant.us.auth0.com/userinfo"],
+            "exp": 4_000_000_000u64,
+            "azp": "pQ8xZ2kLmN4vR7sT1uW3yA5bC6dE9fG0",
+            "scope": "openid profile email tool:whoami tool:greet",
+        });
+        let serde_json::Value::Object(claims) = claims else {
+            unreachable!()
+        };
+        crate::claims::principal_from_claims(claims, "https://tenant.us.auth0.com/", &[], &token)
+            .unwrap()
+    }
+
+    /// Measures what an entry costs, for docs/performance.md: run with
+    /// `cargo test -p jwt-verify --lib -- --ignored --nocapture bytes_per_entry`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn bytes_per_entry() {
+        const N: u64 = 100_000;
+        let entry = |principal: Arc<Principal>| Entry {
+            principal,
+            exp: 4_000_000_000,
+            nbf: None,
+            generation: 1,
+        };
+        let key = |i: u64| token_digest_bytes(&i.to_le_bytes());
+
+        // The cache's own cost: every entry shares one principal.
+        let shared = Arc::new(typical_principal("x".repeat(900)));
+        let before = rss_bytes();
+        let cache = VerifiedCache::new(N, 60, crate::clock::Clock::system()).unwrap();
+        for i in 0..N {
+            cache.insert(key(i), entry(Arc::clone(&shared)));
+        }
+        cache.entries.run_pending_tasks();
+        let overhead = (rss_bytes() - before) / N;
+        assert_eq!(cache.stats().entries, N);
+        drop(cache);
+
+        // With a principal of its own per entry, as in real use (a 900-byte token).
+        let before = rss_bytes();
+        let cache = VerifiedCache::new(N, 60, crate::clock::Clock::system()).unwrap();
+        for i in 0..N {
+            let mut token = "x".repeat(900);
+            token.push_str(&i.to_string());
+            cache.insert(key(i), entry(Arc::new(typical_principal(token))));
+        }
+        cache.entries.run_pending_tasks();
+        let total = (rss_bytes() - before) / N;
+        println!(
+            "verified-token cache, {N} entries: {overhead} bytes per entry of cache overhead \
+             (moka, key, entry), {total} bytes per entry with a principal of its own \
+             (900-byte token); size_of::<Entry>() = {}",
+            std::mem::size_of::<Entry>()
+        );
+    }
 }
