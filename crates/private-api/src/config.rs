@@ -61,7 +61,7 @@ pub struct Args {
 
     /// How many verified access tokens to remember, so a token seen again skips the
     /// signature check (its expiry is still checked, and the cache is cleared when the
-    /// signing keys change). About 1.5 KB per entry with an Auth0 token. 0 turns it off.
+    /// signing keys change). About 1.8 KB per entry with an Auth0-sized token. 0 turns it off.
     #[arg(long, env = "VERIFIED_TOKEN_CACHE_CAPACITY", default_value_t = 10_000)]
     pub verified_token_cache_capacity: u64,
 
