@@ -57,11 +57,7 @@ fn verify(c: &mut Criterion) {
         })
     });
     c.bench_function("verify_rs256_cache_hit", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(caching.verify(black_box(&rs256)))
-                .unwrap()
-        })
+        b.iter(|| runtime.block_on(caching.verify(black_box(&rs256))).unwrap())
     });
     c.bench_function("verify_es256_cached_keys", |b| {
         b.iter(|| {

@@ -162,7 +162,7 @@ impl JwksVerifier {
                 .map(|(principal, _)| principal);
         };
         let key = token_digest(token);
-        if let Some(answer) = self.from_cache(verified, &key).await {
+        if let Some(answer) = self.cached_answer(verified, &key).await {
             return answer;
         }
         let (principal, entry) = self.verify_fully(token).await?;
@@ -174,7 +174,7 @@ impl JwksVerifier {
 
     /// The answer the cache holds for `key`, if any: `None` sends the token to a full
     /// verification.
-    async fn from_cache(
+    async fn cached_answer(
         &self,
         verified: &VerifiedCache,
         key: &TokenDigest,
