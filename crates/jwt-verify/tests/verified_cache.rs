@@ -307,7 +307,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0..POOL.len()).prop_map(Op::Verify),
-        2 => (0u64..120).prop_map(Op::Advance),
+        3 => (0u64..150).prop_map(Op::Advance),
         1 => (0u64..90).prop_map(Op::Back),
         1 => Just(Op::Rotate),
         1 => Just(Op::ReAdd),
@@ -335,11 +335,11 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 });
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn with_or_without_the_cache_the_verdict_is_the_same(
-        ops in proptest::collection::vec(op(), 1..40)
+        ops in proptest::collection::vec(op(), 1..60)
     ) {
         RUNTIME.block_on(async {
             let keys = &*KEYS;
