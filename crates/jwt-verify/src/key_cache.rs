@@ -13,6 +13,10 @@
 //!   wait for it. Past the maximum staleness the keys are forgotten, once, with a
 //!   warning: a tenant that withdrew a compromised key must win eventually, so from
 //!   then on it is as if keys had never been fetched.
+//! - **Every key set has a generation.** A fetch that returns the same document (same
+//!   bytes) keeps the generation; a different one (rotation, a key removed), or a fetch
+//!   after the keys were forgotten, starts a new one. The verified-token cache serves
+//!   only entries of the generation a request sees.
 //! - **Unknown `kid` is rate-limited.** It may trigger one refetch per cooldown, so a
 //!   flood of tokens with made-up key ids costs the issuer at most one request each
 //!   cooldown.
@@ -41,6 +45,10 @@ pub struct JwksStats {
 #[derive(Debug)]
 pub(crate) struct CachedKeys {
     pub(crate) keys: KeySet,
+    /// Numbers the distinct key sets this cache has held, from 1; see the module doc.
+    pub(crate) generation: u64,
+    /// SHA-256 of the JWKS document, to tell a changed document from a refetched one.
+    document: [u8; 32],
     expires_at: Instant,
     usable_until: Instant,
 }
@@ -65,6 +73,8 @@ pub(crate) struct KeyCache {
     current: RwLock<Option<Arc<CachedKeys>>>,
     refresh: tokio::sync::Mutex<RefreshState>,
     attempts: AtomicU64,
+    /// The last generation handed out.
+    generations: AtomicU64,
     fetches_ok: AtomicU64,
     fetches_failed: AtomicU64,
     unknown_kid_refetches: AtomicU64,
@@ -82,6 +92,7 @@ impl KeyCache {
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
             attempts: AtomicU64::new(0),
+            generations: AtomicU64::new(0),
             fetches_ok: AtomicU64::new(0),
             fetches_failed: AtomicU64::new(0),
             unknown_kid_refetches: AtomicU64::new(0),
@@ -207,11 +218,20 @@ impl KeyCache {
     /// The one place keys are fetched; the caller holds the refresh lock.
     async fn fetch(&self, state: &mut RefreshState) -> Result<Arc<CachedKeys>, JwksError> {
         let result = match self.source.fetch().await {
-            Ok(fetched) => parse_jwks(&fetched.body).map(|keys| (keys, fetched.max_age)),
+            Ok(fetched) => parse_jwks(&fetched.body).map(|keys| {
+                let document = crate::verified_cache::token_digest_bytes(&fetched.body);
+                (keys, fetched.max_age, document)
+            }),
             Err(error) => Err(error),
         };
         let outcome = match result {
-            Ok((keys, max_age)) => {
+            Ok((keys, max_age, document)) => {
+                // `current()` forgets keys past their staleness bound, so a document
+                // fetched after that starts a new generation even if unchanged.
+                let generation = match self.current() {
+                    Some(old) if old.document == document => old.generation,
+                    _ => self.generations.fetch_add(1, Ordering::SeqCst) + 1,
+                };
                 let ttl = max_age
                     .unwrap_or(self.ttl_default)
                     .clamp(self.ttl_min, self.ttl_max);
@@ -219,6 +239,8 @@ impl KeyCache {
                 let expires_at = Instant::now() + ttl;
                 let cached = Arc::new(CachedKeys {
                     keys,
+                    generation,
+                    document,
                     expires_at,
                     usable_until: expires_at + self.max_staleness,
                 });
@@ -269,6 +291,8 @@ impl KeyCache {
         {
             *current = None;
             drop(current);
+            // Whatever was verified with these keys no longer counts.
+            self.generations.fetch_add(1, Ordering::SeqCst);
             tracing::warn!(
                 max_staleness_secs = self.max_staleness.as_secs(),
                 "the cached signing keys (JWKS) are past their maximum staleness and could not be refreshed; \

@@ -83,6 +83,17 @@
 //! server-side error. [`JwksVerifier::ensure_keys`] loads keys under the same limits,
 //! for callers such as readiness probes that anyone may trigger.
 //!
+//! # The verified-token cache
+//!
+//! A token verified once is remembered (up to
+//! [`VerifierOptions::verified_cache_capacity`] tokens, 10,000 by default; 0 turns it
+//! off), keyed by the SHA-256 of its bytes. Presented again, it skips the signature
+//! check and claims parsing, but its `exp` and `nbf` are checked again against the
+//! clock, and the entry counts only while the keys it was verified with are the ones
+//! held: a changed JWKS (rotation, a key withdrawn) or keys forgotten past their
+//! staleness bound clear it. Failures and tokens whose `nbf` is still ahead are never
+//! cached. [`JwksVerifier::verified_cache_stats`] counts hits and misses.
+//!
 //! # Secrets
 //!
 //! The token is kept in [`AccessToken`], whose `Debug` and `Display` are redacted. No
@@ -91,6 +102,7 @@
 pub mod bearer;
 mod challenge;
 mod claims;
+mod clock;
 mod error;
 mod error_code;
 #[doc(hidden)]
@@ -103,10 +115,13 @@ mod key_cache;
 mod key_set;
 mod options;
 mod principal;
+mod verified_cache;
 mod verifier;
 
 pub use bearer::BearerError;
 pub use challenge::{Challenge, ChallengeParseError};
+#[doc(hidden)]
+pub use clock::ManualClock;
 pub use error::{ConfigError, JwksError, VerifyError};
 pub use error_code::BearerErrorCode;
 pub use issuer::Issuer;
@@ -115,4 +130,5 @@ pub use jwks_http::HttpJwksSource;
 pub use key_cache::JwksStats;
 pub use options::{Algorithm, JwksLocation, VerifierOptions};
 pub use principal::{AccessToken, Actor, Principal};
+pub use verified_cache::VerifiedCacheStats;
 pub use verifier::JwksVerifier;

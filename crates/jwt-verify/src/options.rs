@@ -125,6 +125,16 @@ pub struct VerifierOptions {
     /// Claims that must be present in addition to `iss`, `aud`, `exp` and `sub`, which
     /// are always required. Default: none.
     pub required_claims: Vec<String>,
+    /// How many verified tokens to remember, so a token seen again is answered without
+    /// checking its signature again (its `exp` and `nbf` still are, and entries of
+    /// replaced or forgotten keys never count). 0 turns the cache off. Default: 10,000.
+    ///
+    /// Measured (RSS over 100,000 entries): about 420 bytes per entry for the cache
+    /// itself (moka's node, the 32-byte key, the entry), plus the
+    /// [`Principal`](crate::Principal) it holds, mostly its token: about 1,770 bytes in
+    /// all with a 900-byte token, so some 18 MB when 10,000 distinct tokens are held.
+    /// See docs/performance.md.
+    pub verified_cache_capacity: u64,
 }
 
 impl Default for VerifierOptions {
@@ -142,6 +152,7 @@ impl Default for VerifierOptions {
             max_jwks_bytes: 256 * 1024,
             http_timeout: Duration::from_secs(5),
             required_claims: Vec::new(),
+            verified_cache_capacity: 10_000,
         }
     }
 }

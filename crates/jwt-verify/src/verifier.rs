@@ -7,6 +7,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode};
 
 use crate::claims::{StrictObject, principal_from_claims};
+use crate::clock::{Clock, ManualClock};
 use crate::error::{ConfigError, JwksError, VerifyError};
 use crate::header;
 use crate::issuer::Issuer;
@@ -16,6 +17,7 @@ use crate::key_cache::{JwksStats, KeyCache};
 use crate::key_set::{Selection, VerificationKey};
 use crate::options::{Algorithm, VerifierOptions};
 use crate::principal::Principal;
+use crate::verified_cache::{Entry, TokenDigest, VerifiedCache, VerifiedCacheStats, token_digest};
 
 /// Verifies JWT access tokens from one issuer, for one audience, against the issuer's
 /// cached JWKS.
@@ -35,6 +37,10 @@ struct Inner {
     /// lists algorithms of another family than the key's.
     validations: Vec<(Algorithm, Validation)>,
     cache: KeyCache,
+    /// `None` when [`VerifierOptions::verified_cache_capacity`] is 0.
+    verified: Option<VerifiedCache>,
+    /// What `exp` and `nbf` are checked against.
+    clock: Clock,
 }
 
 impl fmt::Debug for JwksVerifier {
@@ -71,17 +77,50 @@ impl JwksVerifier {
         options: VerifierOptions,
         source: Arc<dyn JwksSource>,
     ) -> Result<Self, ConfigError> {
+        Self::build(issuer, audience.into(), options, source, Clock::system())
+    }
+
+    /// Like [`JwksVerifier::with_source`], with `exp` and `nbf` checked against `clock`
+    /// instead of the system clock. For tests only.
+    #[doc(hidden)]
+    pub fn with_clock(
+        issuer: Issuer,
+        audience: impl Into<String>,
+        options: VerifierOptions,
+        source: Arc<dyn JwksSource>,
+        clock: &ManualClock,
+    ) -> Result<Self, ConfigError> {
+        Self::build(
+            issuer,
+            audience.into(),
+            options,
+            source,
+            Clock::manual(clock),
+        )
+    }
+
+    fn build(
+        issuer: Issuer,
+        audience: String,
+        options: VerifierOptions,
+        source: Arc<dyn JwksSource>,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
         options.validate()?;
-        let audience = audience.into();
         if audience.trim().is_empty() {
             return Err(ConfigError::EmptyAudience);
         }
         let validations = options
             .algorithms
             .iter()
-            .map(|alg| (*alg, validation(*alg, &issuer, &audience, &options)))
+            .map(|alg| (*alg, validation(*alg)))
             .collect();
         let cache = KeyCache::new(source, &options);
+        let verified = VerifiedCache::new(
+            options.verified_cache_capacity,
+            options.leeway.as_secs(),
+            clock.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 issuer,
@@ -89,6 +128,8 @@ impl JwksVerifier {
                 options,
                 validations,
                 cache,
+                verified,
+                clock,
             }),
         })
     }
@@ -99,7 +140,12 @@ impl JwksVerifier {
     /// key named by `kid` (refetching the JWKS once if it is unknown); the signature;
     /// `exp`, `nbf` (with leeway), `iss` (exact), `aud`; then the typed claims (`sub`,
     /// client id, `scope`, `permissions`, `act`).
-    pub async fn verify(&self, token: &str) -> Result<Principal, VerifyError> {
+    ///
+    /// A token already verified under the keys now held is answered from the
+    /// verified-token cache ([`VerifierOptions::verified_cache_capacity`]) after
+    /// checking only its `exp` and `nbf` again: the same answer, without the signature
+    /// check and claims parsing.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, VerifyError> {
         let inner = &*self.inner;
         if token.is_empty() {
             return Err(VerifyError::Empty);
@@ -109,15 +155,80 @@ impl JwksVerifier {
                 limit: inner.options.max_token_bytes,
             });
         }
+        let Some(verified) = &inner.verified else {
+            return self
+                .verify_fully(token)
+                .await
+                .map(|(principal, _)| principal);
+        };
+        let key = token_digest(token);
+        if let Some(answer) = self.cached_answer(verified, &key).await {
+            return answer;
+        }
+        let (principal, entry) = self.verify_fully(token).await?;
+        if let Some(entry) = entry {
+            verified.insert(key, entry);
+        }
+        Ok(principal)
+    }
+
+    /// The answer the cache holds for `key`, if any: `None` sends the token to a full
+    /// verification.
+    async fn cached_answer(
+        &self,
+        verified: &VerifiedCache,
+        key: &TokenDigest,
+    ) -> Option<Result<Arc<Principal>, VerifyError>> {
+        let entry = verified.get(key)?;
+        // The token parsed and its key was found before, so a full verification would
+        // fail here too if the keys are unavailable now.
+        let snapshot = match self.inner.cache.snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => return Some(Err(VerifyError::KeysUnavailable(error))),
+        };
+        let generation = snapshot.keys.generation;
+        verified.note_generation(generation);
+        if entry.generation != generation {
+            verified.discard(key);
+            return None;
+        }
+        // The signature and every claim but the times were checked under these very
+        // keys; the times are checked as a full verification would.
+        if let Err(error) = check_times(
+            entry.exp,
+            entry.nbf,
+            self.inner.clock.now(),
+            self.inner.options.leeway.as_secs(),
+        ) {
+            verified.discard(key);
+            return Some(Err(error));
+        }
+        verified.hit();
+        Some(Ok(entry.principal))
+    }
+
+    /// The whole verification, and the cache entry it earns if the token may be
+    /// cached (valid now: not only within the `nbf` leeway).
+    async fn verify_fully(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Principal>, Option<Entry>), VerifyError> {
+        let inner = &*self.inner;
         let header = header::parse(token, &inner.options.algorithms)?;
         let snapshot = inner
             .cache
             .snapshot()
             .await
             .map_err(VerifyError::KeysUnavailable)?;
+        if let Some(verified) = &inner.verified {
+            verified.note_generation(snapshot.keys.generation);
+        }
         let kid = header.kid.as_deref();
-        let claims = match snapshot.keys.keys.select(kid, header.alg) {
-            Selection::Found(key) => self.decode(token, header.alg, key)?,
+        let (claims, generation) = match snapshot.keys.keys.select(kid, header.alg) {
+            Selection::Found(key) => (
+                self.decode(token, header.alg, key)?,
+                snapshot.keys.generation,
+            ),
             Selection::Mismatch => return Err(VerifyError::KeyMismatch),
             Selection::NotFound => {
                 let refreshed = inner
@@ -126,18 +237,35 @@ impl JwksVerifier {
                     .await
                     .ok_or(VerifyError::UnknownKey)?;
                 match refreshed.keys.select(kid, header.alg) {
-                    Selection::Found(key) => self.decode(token, header.alg, key)?,
+                    Selection::Found(key) => {
+                        (self.decode(token, header.alg, key)?, refreshed.generation)
+                    }
                     Selection::Mismatch => return Err(VerifyError::KeyMismatch),
                     Selection::NotFound => return Err(VerifyError::UnknownKey),
                 }
             }
         };
-        principal_from_claims(
+        let now = inner.clock.now();
+        let (exp, nbf) = registered_claims(
+            &claims,
+            now,
+            inner.options.leeway.as_secs(),
+            inner.issuer.as_str(),
+            &inner.audience,
+        )?;
+        let principal = Arc::new(principal_from_claims(
             claims,
             inner.issuer.as_str(),
             &inner.options.required_claims,
             token,
-        )
+        )?);
+        let entry = nbf.is_none_or(|nbf| nbf <= now).then(|| Entry {
+            principal: Arc::clone(&principal),
+            exp,
+            nbf,
+            generation,
+        });
+        Ok((principal, entry))
     }
 
     /// Fetches the JWKS now, whatever the cache holds and however recently a fetch
@@ -165,6 +293,15 @@ impl JwksVerifier {
     /// JWKS fetch counters, for metrics.
     pub fn stats(&self) -> JwksStats {
         self.inner.cache.stats()
+    }
+
+    /// Verified-token cache counters, for metrics (all zero when the cache is off).
+    pub fn verified_cache_stats(&self) -> VerifiedCacheStats {
+        self.inner
+            .verified
+            .as_ref()
+            .map(VerifiedCache::stats)
+            .unwrap_or_default()
     }
 
     /// The issuer tokens must come from.
@@ -203,23 +340,105 @@ impl JwksVerifier {
     }
 }
 
-fn validation(
-    alg: Algorithm,
-    issuer: &Issuer,
-    audience: &str,
-    options: &VerifierOptions,
-) -> Validation {
+/// jsonwebtoken checks the signature and that the registered claims are present;
+/// `exp`, `nbf`, `iss` and `aud` are checked by [`registered_claims`], because
+/// jsonwebtoken reads the system time itself and the verifier's clock must rule.
+fn validation(alg: Algorithm) -> Validation {
     let mut validation = Validation::new(alg.to_jsonwebtoken());
     // jsonwebtoken requires only `exp` by default: a token with no `iss` or `aud`
     // would pass the issuer and audience checks.
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.set_issuer(&[issuer.as_str()]);
-    validation.set_audience(&[audience]);
-    validation.leeway = options.leeway.as_secs();
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
-    validation.validate_aud = true;
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
     validation
+}
+
+/// A NumericDate as jsonwebtoken reads one: an unsigned integer, or a finite
+/// non-negative float rounded to the nearest second.
+enum NumericDate {
+    Absent,
+    Parsed(u64),
+    Invalid,
+}
+
+fn numeric_date(value: Option<&serde_json::Value>) -> NumericDate {
+    let Some(value) = value else {
+        return NumericDate::Absent;
+    };
+    let Some(number) = value.as_number() else {
+        return NumericDate::Invalid;
+    };
+    if let Some(seconds) = number.as_u64() {
+        return NumericDate::Parsed(seconds);
+    }
+    match number.as_f64() {
+        #[allow(clippy::cast_precision_loss)] // jsonwebtoken's bound, kept as it is.
+        Some(seconds)
+            if number.is_f64()
+                && seconds.is_finite()
+                && seconds >= 0.0
+                && seconds < u64::MAX as f64 =>
+        {
+            // The cast saturates; the range check keeps it meaningful.
+            NumericDate::Parsed(seconds.round() as u64)
+        }
+        _ => NumericDate::Invalid,
+    }
+}
+
+/// The registered-claim checks jsonwebtoken used to make, in its order and with its
+/// errors, against the verifier's clock: `exp` and `nbf` well-formed, not expired, not
+/// before `nbf` (both with leeway), then `iss` and `aud` (a string, or an array with
+/// ours in it). Presence was checked by jsonwebtoken. Returns `exp` and `nbf`.
+fn registered_claims(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    now: u64,
+    leeway: u64,
+    issuer: &str,
+    audience: &str,
+) -> Result<(u64, Option<u64>), VerifyError> {
+    use std::borrow::Cow;
+    let invalid = |name: &'static str| VerifyError::InvalidClaim(Cow::Borrowed(name));
+    let exp = match numeric_date(claims.get("exp")) {
+        NumericDate::Parsed(exp) => exp,
+        NumericDate::Invalid => return Err(invalid("exp")),
+        NumericDate::Absent => return Err(VerifyError::MissingClaim(Cow::Borrowed("exp"))),
+    };
+    let nbf = match numeric_date(claims.get("nbf")) {
+        NumericDate::Parsed(nbf) => Some(nbf),
+        NumericDate::Invalid => return Err(invalid("nbf")),
+        NumericDate::Absent => None,
+    };
+    check_times(exp, nbf, now, leeway)?;
+    if !names(claims.get("iss"), issuer) {
+        return Err(VerifyError::WrongIssuer);
+    }
+    if !names(claims.get("aud"), audience) {
+        return Err(VerifyError::WrongAudience);
+    }
+    Ok((exp, nbf))
+}
+
+/// `exp` and `nbf` against `now`, with leeway: on a full verification and on every
+/// cache hit.
+fn check_times(exp: u64, nbf: Option<u64>, now: u64, leeway: u64) -> Result<(), VerifyError> {
+    if exp < now.saturating_sub(leeway) {
+        return Err(VerifyError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(VerifyError::NotYetValid);
+    }
+    Ok(())
+}
+
+/// Whether an `iss` or `aud` value (a string, or an array of strings) names `expected`.
+fn names(value: Option<&serde_json::Value>, expected: &str) -> bool {
+    match value {
+        Some(serde_json::Value::String(one)) => one == expected,
+        Some(serde_json::Value::Array(many)) => many.iter().any(|one| one == expected),
+        _ => false,
+    }
 }
 
 fn map_jwt_error(kind: ErrorKind) -> VerifyError {

@@ -43,7 +43,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     }
 });
 
-fn verify(token: &str) -> Result<jwt_verify::Principal, jwt_verify::VerifyError> {
+fn verify(token: &str) -> Result<Arc<jwt_verify::Principal>, jwt_verify::VerifyError> {
     WORLD.runtime.block_on(WORLD.verifier.verify(token))
 }
 

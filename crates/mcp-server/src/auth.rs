@@ -6,6 +6,8 @@
 //! travels in the request's extensions, where rmcp hands it to the tools inside
 //! `http::request::Parts`.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -63,7 +65,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, Rejection> {
         })
 }
 
-async fn verify(state: &AppState, token: &str) -> Result<Principal, Rejection> {
+async fn verify(state: &AppState, token: &str) -> Result<Arc<Principal>, Rejection> {
     let verified = state.verifier.verify(token).await;
     state.metrics.token_verification(match &verified {
         Ok(_) => "ok",

@@ -118,6 +118,12 @@ pub struct ServerArgs {
     #[arg(long, env = "JWKS_MAX_STALENESS_SECS", default_value = "86400")]
     pub jwks_max_staleness_secs: String,
 
+    /// How many verified access tokens to remember, so a token seen again skips the
+    /// signature check (its expiry is still checked, and the cache is cleared when the
+    /// signing keys change). About 1.8 KB per entry with an Auth0-sized token. 0 turns it off.
+    #[arg(long, env = "VERIFIED_TOKEN_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub verified_token_cache_capacity: u64,
+
     /// The token cache shared by a fleet of replicas (Redis).
     #[command(flatten)]
     pub shared_cache: SharedCacheArgs,
@@ -160,6 +166,8 @@ pub struct Settings {
     pub listener: ListenerLimits,
     /// How long stale signing keys may keep verifying while the JWKS is unavailable.
     pub jwks_max_staleness: Duration,
+    /// Entries of the verified-token cache; 0: off.
+    pub verified_token_cache_capacity: u64,
     /// The fleet's shared token cache; `None`: this replica caches on its own.
     pub shared_cache: Option<SharedCacheSettings>,
 }
@@ -372,6 +380,7 @@ impl Settings {
                 metrics_addr,
                 listener,
                 jwks_max_staleness,
+                verified_token_cache_capacity: args.verified_token_cache_capacity,
                 shared_cache,
             }),
             _ => Err(ConfigError { problems }),
@@ -379,10 +388,11 @@ impl Settings {
     }
 
     /// How incoming tokens are verified: the library's defaults, with the staleness
-    /// bound from the settings.
+    /// bound and the verified-token cache's size from the settings.
     pub fn verifier_options(&self) -> VerifierOptions {
         VerifierOptions {
             jwks_max_staleness: self.jwks_max_staleness,
+            verified_cache_capacity: self.verified_token_cache_capacity,
             ..VerifierOptions::default()
         }
     }
@@ -501,6 +511,7 @@ mod tests {
             metrics_addr: None,
             listener: ListenerArgs::default(),
             jwks_max_staleness_secs: "86400".into(),
+            verified_token_cache_capacity: 10_000,
             shared_cache: SharedCacheArgs::default(),
         }
     }

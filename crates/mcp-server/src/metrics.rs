@@ -47,6 +47,9 @@ pub mod names {
     pub const JWKS_FETCHES: &str = "jwks_fetches_total";
     pub const JWKS_UNKNOWN_KID_REFETCHES: &str = "jwks_unknown_kid_refetches_total";
     pub const JWKS_KEYS_LOADED: &str = "jwks_keys_loaded";
+    pub const VERIFIED_CACHE_HITS: &str = "verified_token_cache_hits_total";
+    pub const VERIFIED_CACHE_MISSES: &str = "verified_token_cache_misses_total";
+    pub const VERIFIED_CACHE_ENTRIES: &str = "verified_token_cache_entries";
     pub const L2_HITS: &str = "exchanged_token_cache_l2_hits_total";
     pub const L2_MISSES: &str = "exchanged_token_cache_l2_misses_total";
     pub const L2_ERRORS: &str = "exchanged_token_cache_l2_errors_total";
@@ -176,12 +179,16 @@ impl Metrics {
     pub fn render(&self, verifier: &JwksVerifier, tokens: &TokenCache) -> String {
         let jwks = verifier.stats();
         let keys_loaded = verifier.has_keys();
+        let verified = verifier.verified_cache_stats();
         let cache = tokens.stats();
         self.with(|| {
             counter!(names::JWKS_FETCHES, "outcome" => "ok").absolute(jwks.fetches_ok);
             counter!(names::JWKS_FETCHES, "outcome" => "failed").absolute(jwks.fetches_failed);
             counter!(names::JWKS_UNKNOWN_KID_REFETCHES).absolute(jwks.unknown_kid_refetches);
             gauge!(names::JWKS_KEYS_LOADED).set(if keys_loaded { 1.0 } else { 0.0 });
+            counter!(names::VERIFIED_CACHE_HITS).absolute(verified.hits);
+            counter!(names::VERIFIED_CACHE_MISSES).absolute(verified.misses);
+            gauge!(names::VERIFIED_CACHE_ENTRIES).set(verified.entries as f64);
             counter!(names::CACHE_HITS).absolute(cache.hits);
             counter!(names::CACHE_MISSES).absolute(cache.misses);
             gauge!(names::CACHE_ENTRIES).set(cache.entry_count as f64);
@@ -295,6 +302,15 @@ fn describe() {
         JWKS_KEYS_LOADED,
         "1 when signing keys are cached (tokens can be verified), else 0."
     );
+    describe_counter!(
+        VERIFIED_CACHE_HITS,
+        "Bearer tokens answered from the verified-token cache (signature not checked again; exp and nbf are)."
+    );
+    describe_counter!(
+        VERIFIED_CACHE_MISSES,
+        "Bearer tokens not in the verified-token cache (or cached under keys since replaced), verified in full."
+    );
+    describe_gauge!(VERIFIED_CACHE_ENTRIES, "Verified tokens currently cached.");
 }
 
 /// `GET /metrics`.

@@ -64,7 +64,7 @@ pub async fn require_tool_scopes(
             .into_response_with(&state.resource_metadata_url);
         }
     };
-    if let Some(principal) = parts.extensions.get::<Principal>()
+    if let Some(principal) = parts.extensions.get::<std::sync::Arc<Principal>>()
         && let Some((tool, scope)) = first_unpermitted_call(&bytes, principal)
     {
         tracing::info!(sub = %principal.sub, tool = %tool, "tool call refused: insufficient scope");

@@ -228,7 +228,7 @@ impl ServerHandler for OboTools {
             let principal = context
                 .extensions
                 .get::<Parts>()
-                .and_then(|parts| parts.extensions.get::<Principal>());
+                .and_then(|parts| parts.extensions.get::<Arc<Principal>>());
             tools.retain(|tool| match required_scope(&tool.name) {
                 Some(Some(scope)) => principal.is_some_and(|p| p.has_scope(scope)),
                 Some(None) => true,
@@ -249,7 +249,7 @@ impl ServerHandler for OboTools {
 fn authorized<'a>(parts: &'a Parts, tool: &str) -> Result<&'a Principal, McpError> {
     let principal = parts
         .extensions
-        .get::<Principal>()
+        .get::<Arc<Principal>>()
         .ok_or_else(|| McpError::invalid_request("the request was not authenticated", None))?;
     if let Some(Some(scope)) = required_scope(tool)
         && !principal.has_scope(scope)
@@ -339,7 +339,7 @@ mod tests {
     }
 
     /// A request as rmcp hands it to a tool, carrying `principal` when given.
-    fn parts_with(principal: Option<Principal>) -> Parts {
+    fn parts_with(principal: Option<Arc<Principal>>) -> Parts {
         let mut request = http::Request::new(());
         if let Some(principal) = principal {
             request.extensions_mut().insert(principal);
@@ -348,7 +348,7 @@ mod tests {
     }
 
     /// A `Principal` as the verifier makes it, from a token granting `scope`.
-    fn principal(scope: &str) -> Principal {
+    fn principal(scope: &str) -> Arc<Principal> {
         use obo_tests::keys::{TestKey, jwks_json};
         use obo_tests::token::TokenBuilder;
         const ISSUER: &str = "https://tenant.example.com/";

@@ -53,6 +53,7 @@ impl Setup {
             metrics_addr: None,
             listener: Default::default(),
             jwks_max_staleness_secs: "86400".into(),
+            verified_token_cache_capacity: 10_000,
             shared_cache: Default::default(),
         }
     }

@@ -205,6 +205,13 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
     assert_eq!(v("jwks_fetches_total", &[("outcome", "failed")]), Some(0.0));
     assert_eq!(v("jwks_keys_loaded", &[]), Some(1.0));
 
+    // The verified-token cache: alice's token verified once, then served twice from
+    // the cache; bob's, carol's and the expired one verified in full (the expired one
+    // is not cached).
+    assert_eq!(v("verified_token_cache_hits_total", &[]), Some(2.0));
+    assert_eq!(v("verified_token_cache_misses_total", &[]), Some(4.0));
+    assert_eq!(v("verified_token_cache_entries", &[]), Some(3.0));
+
     // Every series is described.
     for name in [
         "http_requests_total",
@@ -214,6 +221,9 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
         "tool_call_duration_seconds",
         "private_api_calls_total",
         "jwks_fetches_total",
+        "verified_token_cache_hits_total",
+        "verified_token_cache_misses_total",
+        "verified_token_cache_entries",
     ] {
         assert!(body.contains(&format!("# HELP {name} ")), "{name}: {body}");
     }

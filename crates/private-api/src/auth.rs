@@ -1,6 +1,8 @@
 //! The bearer-token extractor: a handler that takes [`Authenticated`] only runs for a
 //! request whose token verified for this API's audience.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -13,7 +15,7 @@ use crate::rejection::Rejection;
 
 /// The verified caller. Extracting it verifies the `Authorization: Bearer` token.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Principal);
+pub struct Authenticated(pub Arc<Principal>);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = Response;
@@ -29,7 +31,7 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Rejection> {
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Arc<Principal>, Rejection> {
     let mut values = parts.headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(Rejection::missing_token());

@@ -59,6 +59,12 @@ pub struct Args {
     #[command(flatten)]
     pub listener: ListenerArgs,
 
+    /// How many verified access tokens to remember, so a token seen again skips the
+    /// signature check (its expiry is still checked, and the cache is cleared when the
+    /// signing keys change). About 1.8 KB per entry with an Auth0-sized token. 0 turns it off.
+    #[arg(long, env = "VERIFIED_TOKEN_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub verified_token_cache_capacity: u64,
+
     /// Read settings from this file instead of ./.env. Only the working directory's
     /// .env is read otherwise, never one in a parent directory. Variables already set
     /// in the environment win over the file. (Read by `main` before the other options.)
@@ -81,6 +87,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Bounds on every wait of the listener, and how long shutdown drains.
     pub listener: ListenerLimits,
+    /// Entries of the verified-token cache; 0: off.
+    pub verified_token_cache_capacity: u64,
 }
 
 /// One thing wrong with the configuration.
@@ -262,6 +270,7 @@ impl Config {
                         format,
                     },
                     listener,
+                    verified_token_cache_capacity: args.verified_token_cache_capacity,
                 })
             }
             _ => Err(ConfigError { problems }),

@@ -12,7 +12,8 @@ pub struct AppState {
 
 impl AppState {
     /// A verifier for `config`'s issuer and audience, with the default options
-    /// (RS256 only, 60 s leeway, keys at `{issuer}.well-known/jwks.json`).
+    /// (RS256 only, 60 s leeway, keys at `{issuer}.well-known/jwks.json`), and the
+    /// verified-token cache sized by the settings.
     ///
     /// # Errors
     ///
@@ -21,7 +22,10 @@ impl AppState {
         let verifier = JwksVerifier::new(
             config.issuer.clone(),
             config.audience.clone(),
-            VerifierOptions::default(),
+            VerifierOptions {
+                verified_cache_capacity: config.verified_token_cache_capacity,
+                ..VerifierOptions::default()
+            },
         )?;
         Ok(Self::from_verifier(verifier))
     }

@@ -141,7 +141,7 @@ pub fn fast_options() -> VerifierOptions {
 /// token.
 #[track_caller]
 pub fn assert_refused(
-    result: Result<jwt_verify::Principal, VerifyError>,
+    result: Result<std::sync::Arc<jwt_verify::Principal>, VerifyError>,
     token: &str,
     kind: &str,
 ) -> VerifyError {

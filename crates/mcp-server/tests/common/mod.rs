@@ -130,6 +130,7 @@ impl Prepared {
             metrics_addr: None,
             listener: Default::default(),
             jwks_max_staleness_secs: "86400".into(),
+            verified_token_cache_capacity: 10_000,
             shared_cache: Default::default(),
         };
         let settings = Settings::from_args(&args).expect("valid test settings");

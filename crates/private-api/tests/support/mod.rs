@@ -22,6 +22,7 @@ pub fn args(auth0_domain: Option<&str>, audience: Option<&str>) -> Args {
         rust_log: "info".to_owned(),
         log_format: "text".to_owned(),
         listener: Default::default(),
+        verified_token_cache_capacity: 10_000,
         env_file: None,
     }
 }
