@@ -204,6 +204,8 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
     assert_eq!(v("jwks_fetches_total", &[("outcome", "ok")]), Some(1.0));
     assert_eq!(v("jwks_fetches_total", &[("outcome", "failed")]), Some(0.0));
     assert_eq!(v("jwks_keys_loaded", &[]), Some(1.0));
+    // The in-process server logs to the test's subscriber, not the writer thread.
+    assert_eq!(v("log_lines_dropped_total", &[]), Some(0.0));
 
     // Every series is described.
     for name in [
@@ -214,6 +216,7 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
         "tool_call_duration_seconds",
         "private_api_calls_total",
         "jwks_fetches_total",
+        "log_lines_dropped_total",
     ] {
         assert!(body.contains(&format!("# HELP {name} ")), "{name}: {body}");
     }
