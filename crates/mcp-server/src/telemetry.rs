@@ -77,7 +77,7 @@ pub enum LogFormat {
 /// results, which are the user's data and may hold anything a client put in them,
 /// a token included (invariant 4). At `info` it writes three lines for every stateless
 /// request (the whole initialize parameters among them), which cost about 10 µs a
-/// call and repeat what our own request and tool-call lines say. So rmcp speaks only
+/// call and repeat what our own access line says. So rmcp speaks only
 /// of warnings unless `RUST_LOG` names it, e.g. `RUST_LOG=trace,rmcp=debug`.
 const RMCP_WITHOUT_PAYLOADS: &str = "rmcp=warn";
 
