@@ -937,49 +937,43 @@ async fn a_body_over_1_mib_is_413() {
     sut.assert_still_serving().await;
 }
 
+/// MCP 2025-06-18 removed batching: a batch (even an empty one, even one hiding a
+/// call the token may not make) is HTTP 400 with the JSON-RPC error -32600, never 415.
 #[tokio::test]
-async fn jsonrpc_6_a_batch_request_is_a_4xx_or_a_jsonrpc_error() {
+async fn jsonrpc_6_a_batch_request_is_400_with_a_jsonrpc_invalid_request() {
     let sut = sut().await;
-    let batch = json!([
-        tool_call_body(1, "get_datetime", json!({})),
-        tool_call_body(2, "whoami", json!({})),
-    ]);
-    let reply = sut.post_as_alice(&batch).await;
-    assert!(reply.status < 500, "{} {}", reply.status, reply.text);
-    let is_jsonrpc_error = reply.json["error"]["code"].is_i64()
-        || reply
-            .json
-            .as_array()
-            .is_some_and(|answers| answers.iter().all(|a| a["error"]["code"].is_i64()));
-    assert!(
-        (400..500).contains(&reply.status) || is_jsonrpc_error,
-        "{} {}",
-        reply.status,
-        reply.text
-    );
-    let reply = sut.post_as_alice(&json!([])).await;
-    assert!(
-        (200..500).contains(&reply.status),
-        "{} {}",
-        reply.status,
-        reply.text
-    );
-    sut.assert_still_serving().await;
-}
-
-#[tokio::test]
-async fn a_batch_hiding_a_greet_call_without_its_scope_is_403() {
-    let sut = sut().await;
-    let token = sut.tenant().token_for("auth0|mallory", &["tool:whoami"]);
-    let batch = json!([
-        tool_call_body(1, "whoami", json!({})),
-        tool_call_body(2, "get_datetime", json!({})),
-        tool_call_body(3, "greet", json!({"name": "x"})),
-    ]);
-    let reply = sut.post(Some(&format!("Bearer {token}")), &batch).await;
-    sut.assert_challenge(&reply, 403, Some("insufficient_scope"));
-    let challenge = reply.challenge().unwrap();
-    assert_eq!(challenge.get("scope"), Some("tool:greet"));
+    let alice = sut.good_token();
+    // mallory may not call greet: the batch still gets the batch answer, not a 403.
+    let mallory = sut.tenant().token_for("auth0|mallory", &["tool:whoami"]);
+    for (token, batch) in [
+        (
+            &alice,
+            json!([
+                tool_call_body(1, "get_datetime", json!({})),
+                tool_call_body(2, "whoami", json!({})),
+            ]),
+        ),
+        (&alice, json!([])),
+        (
+            &mallory,
+            json!([
+                tool_call_body(1, "whoami", json!({})),
+                tool_call_body(2, "get_datetime", json!({})),
+                tool_call_body(3, "greet", json!({"name": "x"})),
+            ]),
+        ),
+    ] {
+        let reply = sut.post(Some(&format!("Bearer {token}")), &batch).await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+        assert_eq!(reply.json["error"]["code"], -32600, "{}", reply.text);
+        assert!(reply.json["id"].is_null(), "{}", reply.text);
+        let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("batches are not supported by this protocol version"),
+            "{}",
+            reply.text
+        );
+    }
     assert_eq!(sut.tenant().exchange_attempts(), 0);
     sut.assert_still_serving().await;
 }

@@ -449,7 +449,7 @@ async fn session_leaks_nothing(format: &str) {
     }
     for expected in [
         USER,
-        "tool call",
+        "finished processing request",
         "greet",
         "whoami",
         "refused",

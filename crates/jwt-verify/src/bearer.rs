@@ -15,9 +15,13 @@ pub enum BearerError {
     /// `Bearer` with nothing after it.
     #[error("the Bearer credentials contain no token")]
     MissingToken,
-    /// What follows `Bearer ` is not exactly one RFC 6750 `b64token`.
+    /// What follows `Bearer ` is more than one token (it holds a space or a tab).
     #[error("the Bearer credentials are not a single b64token")]
     InvalidToken,
+    /// What follows `Bearer ` is one token, but with characters outside RFC 6750's
+    /// `b64token` (or an `=` before its end).
+    #[error("the bearer token holds characters outside RFC 6750's b64token")]
+    NotB64Token,
 }
 
 impl BearerError {
@@ -29,7 +33,7 @@ impl BearerError {
     pub fn error_code(&self) -> Option<BearerErrorCode> {
         match self {
             Self::NotBearer => None,
-            Self::Empty | Self::MissingToken | Self::InvalidToken => {
+            Self::Empty | Self::MissingToken | Self::InvalidToken | Self::NotB64Token => {
                 Some(BearerErrorCode::InvalidRequest)
             }
         }
@@ -42,6 +46,9 @@ impl BearerError {
             Self::NotBearer => "Use the Bearer authentication scheme",
             Self::MissingToken => "The Authorization header has no bearer token",
             Self::InvalidToken => "The Authorization header must hold exactly one bearer token",
+            Self::NotB64Token => {
+                "The bearer token holds characters outside RFC 6750's b64token (letters, digits, - . _ ~ + / and trailing =)"
+            }
         }
     }
 }
@@ -50,14 +57,16 @@ impl BearerError {
 ///
 /// The scheme is matched case-insensitively (RFC 9110 §11.1) and must be followed by
 /// spaces and exactly one `b64token` (`1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" /
-/// "/" ) *"="`). Anything else, such as two tokens or a comma, is refused rather than
-/// guessed at.
+/// "/" ) *"="`). Anything else is refused rather than guessed at: two tokens (or a tab)
+/// as [`BearerError::InvalidToken`], one token with other characters, such as a comma
+/// or `!`, as [`BearerError::NotB64Token`], so the description says which is wrong.
 ///
 /// ```
 /// use jwt_verify::bearer::{parse_authorization, BearerError};
 /// assert_eq!(parse_authorization("Bearer abc.def-_.x~+/=="), Ok("abc.def-_.x~+/=="));
 /// assert_eq!(parse_authorization("bearer abc"), Ok("abc"));
 /// assert_eq!(parse_authorization("Bearer a b"), Err(BearerError::InvalidToken));
+/// assert_eq!(parse_authorization("Bearer !!!.x.y"), Err(BearerError::NotB64Token));
 /// assert_eq!(parse_authorization("Basic dXNlcjpwYXNz"), Err(BearerError::NotBearer));
 /// ```
 pub fn parse_authorization(value: &str) -> Result<&str, BearerError> {
@@ -73,8 +82,11 @@ pub fn parse_authorization(value: &str) -> Result<&str, BearerError> {
     if token.is_empty() {
         return Err(BearerError::MissingToken);
     }
-    if !is_b64token(token) {
+    if token.contains([' ', '\t']) {
         return Err(BearerError::InvalidToken);
+    }
+    if !is_b64token(token) {
+        return Err(BearerError::NotB64Token);
     }
     Ok(token)
 }
@@ -99,6 +111,10 @@ mod tests {
         assert!(described("Basic dXNlcjpwYXNz").contains("Bearer"));
         assert!(described("Bearer").contains("no bearer token"));
         assert!(described("Bearer a b").contains("exactly one bearer token"));
+        assert_eq!(
+            described("Bearer !!!.x.y"),
+            "The bearer token holds characters outside RFC 6750's b64token (letters, digits, - . _ ~ + / and trailing =)"
+        );
     }
 
     #[test]
@@ -127,15 +143,19 @@ mod tests {
         );
         assert_eq!(
             parse_authorization("Bearer a,b"),
-            Err(BearerError::InvalidToken)
+            Err(BearerError::NotB64Token)
         );
         assert_eq!(
             parse_authorization("Bearer =="),
-            Err(BearerError::InvalidToken)
+            Err(BearerError::NotB64Token)
         );
         assert_eq!(
             parse_authorization("Bearer a=b"),
-            Err(BearerError::InvalidToken)
+            Err(BearerError::NotB64Token)
+        );
+        assert_eq!(
+            parse_authorization("Bearer !!!.x.y"),
+            Err(BearerError::NotB64Token)
         );
         assert_eq!(
             parse_authorization("Bearer\tabc"),
@@ -143,7 +163,7 @@ mod tests {
         );
         assert_eq!(
             parse_authorization("Bearer é"),
-            Err(BearerError::InvalidToken)
+            Err(BearerError::NotB64Token)
         );
         assert_eq!(
             parse_authorization("Bearerabc"),
@@ -160,6 +180,10 @@ mod tests {
         assert_eq!(BearerError::NotBearer.error_code(), None);
         assert_eq!(
             BearerError::InvalidToken.error_code(),
+            Some(BearerErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            BearerError::NotB64Token.error_code(),
             Some(BearerErrorCode::InvalidRequest)
         );
     }

@@ -16,6 +16,7 @@ use jwt_verify::{BearerErrorCode, Principal, bearer};
 
 use crate::app::AppState;
 use crate::rejection::Rejection;
+use crate::telemetry::RequestLog;
 
 /// Verifies the bearer token and stores the [`Principal`] in the request.
 pub async fn authenticate(
@@ -27,12 +28,16 @@ pub async fn authenticate(
         Ok(token) => verify(&state, &token).await,
         Err(rejection) => Err(rejection),
     };
+    let log = RequestLog::current();
     match verified {
         Ok(principal) => {
+            log.0.record("sub", tracing::field::display(&principal.sub));
+            request.extensions_mut().insert(log);
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
         Err(rejection) => {
+            log.0.record("outcome", rejection.kind());
             tracing::info!(outcome = rejection.kind(), "request to /mcp refused");
             rejection.into_response_with(&state.resource_metadata_url)
         }

@@ -68,36 +68,45 @@ async fn main() -> ExitCode {
         let code = check::command(args, &mut std::io::stdout()).await;
         return ExitCode::from(code);
     }
-    if let Err(e) = telemetry::init(cli.log_format) {
-        eprintln!("mcp-server cannot start: {e}");
-        return ExitCode::from(2);
-    }
-    if let Some(path) = &env_file {
-        tracing::info!(env_file = %path.display(), "settings read from the env file");
-    }
-    let settings = match Settings::from_args(&cli.server) {
-        Ok(settings) => settings,
+    // Log lines leave through a writer thread; the guard writes what is pending when
+    // it is dropped, so every exit below goes through `exit`, which drops it first and
+    // then writes its own message: the lines come out in the order they were logged.
+    let log_guard = match telemetry::init(cli.log_format) {
+        Ok(guard) => guard,
         Err(e) => {
             eprintln!("mcp-server cannot start: {e}");
             return ExitCode::from(2);
         }
     };
+    let exit = |code: u8, message: String| {
+        drop(log_guard);
+        if !message.is_empty() {
+            eprintln!("{message}");
+        }
+        ExitCode::from(code)
+    };
+    if let Some(path) = &env_file {
+        tracing::info!(env_file = %path.display(), "settings read from the env file");
+    }
+    let settings = match Settings::from_args(&cli.server) {
+        Ok(settings) => settings,
+        Err(e) => return exit(2, format!("mcp-server cannot start: {e}")),
+    };
     let addr = SocketAddr::new(settings.host, settings.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!(
-                "mcp-server cannot listen on {addr}: {e}. Is another process using the port? Set PORT to a free one."
+            return exit(
+                1,
+                format!(
+                    "mcp-server cannot listen on {addr}: {e}. Is another process using the port? Set PORT to a free one."
+                ),
             );
-            return ExitCode::from(1);
         }
     };
     match mcp_server::serve(settings, listener, mcp_server::shutdown_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mcp-server failed: {e:#}");
-            ExitCode::FAILURE
-        }
+        Ok(()) => exit(0, String::new()),
+        Err(e) => exit(1, format!("mcp-server failed: {e:#}")),
     }
 }
 

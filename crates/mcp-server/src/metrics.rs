@@ -59,6 +59,7 @@ pub mod names {
     pub const LOCK_WAITS: &str = "exchanged_token_cache_lock_waits_total";
     pub const LOCK_WAIT_EXCHANGES: &str = "exchanged_token_cache_lock_wait_exchanges_total";
     pub const BUDGET_EXHAUSTED: &str = "token_exchange_budget_exhausted_total";
+    pub const LOG_LINES_DROPPED: &str = "log_lines_dropped_total";
 }
 
 /// Latency buckets, in seconds: from a cached call (a few ms) to the upstream timeout.
@@ -189,6 +190,7 @@ impl Metrics {
             counter!(names::VERIFIED_CACHE_HITS).absolute(verified.hits);
             counter!(names::VERIFIED_CACHE_MISSES).absolute(verified.misses);
             gauge!(names::VERIFIED_CACHE_ENTRIES).set(verified.entries as f64);
+            counter!(names::LOG_LINES_DROPPED).absolute(crate::telemetry::log_lines_dropped());
             counter!(names::CACHE_HITS).absolute(cache.hits);
             counter!(names::CACHE_MISSES).absolute(cache.misses);
             gauge!(names::CACHE_ENTRIES).set(cache.entry_count as f64);
@@ -297,6 +299,10 @@ fn describe() {
     describe_counter!(
         BUDGET_EXHAUSTED,
         "Calls refused because the fleet-wide exchange budget (EXCHANGE_RATE_LIMIT) had no room in time."
+    );
+    describe_counter!(
+        LOG_LINES_DROPPED,
+        "Log lines dropped because the log writer thread fell behind (stderr blocked); 0 unless it did."
     );
     describe_gauge!(
         JWKS_KEYS_LOADED,

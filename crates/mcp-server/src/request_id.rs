@@ -45,7 +45,8 @@ pub async fn drop_unacceptable(mut request: Request) -> Request {
 }
 
 /// The span around each request: its id, method and route template. Never the raw
-/// URI (its query could hold a secret) and never a header.
+/// URI (its query could hold a secret) and never a header. The access line (status and
+/// latency, at `info`) is written inside it and so carries its fields.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestSpan;
 
@@ -60,11 +61,18 @@ impl<B> MakeSpan<B> for RequestSpan {
             .extensions()
             .get::<MatchedPath>()
             .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        // `sub`, `tool`, `outcome` and `token_from_cache` are filled in on `/mcp` by
+        // the bearer layer, the scope gate and the tools ([`crate::telemetry::RequestLog`]),
+        // so the one access line of a tool call says who called what and how it ended.
         tracing::info_span!(
             "request",
             request_id = %request_id,
             method = %request.method(),
             route = %route,
+            sub = tracing::field::Empty,
+            tool = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            token_from_cache = tracing::field::Empty,
         )
     }
 }

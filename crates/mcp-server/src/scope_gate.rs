@@ -3,26 +3,42 @@
 //! The MCP authorization spec ("Scope challenge handling") asks for a 403 with an
 //! `insufficient_scope` challenge naming the scopes the operation needs, so that a
 //! client can step up. The tool a `tools/call` targets is only known from the
-//! JSON-RPC body, so this layer reads the body (bounded), looks at the calls it holds,
-//! and passes the same bytes on to rmcp untouched.
+//! JSON-RPC body, so this layer reads the body (bounded), reads only `method` and
+//! `params.name` of it, and passes the same bytes on to rmcp untouched. A JSON-RPC
+//! batch is answered here, with the JSON-RPC error the protocol defines.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
+use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use jwt_verify::Principal;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::rejection::Rejection;
+use crate::telemetry::RequestLog;
 use crate::tools::{TOOLS, required_scope};
 
 /// The largest JSON-RPC body accepted on `/mcp`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The JSON-RPC error a batch gets (HTTP 400): the MCP revision this server speaks
+/// (2025-06-18 and later) removed batching, and answering it with rmcp's 415 or
+/// running part of it would both mislead the client.
+pub const BATCH_ERROR_MESSAGE: &str = "Invalid Request: JSON-RPC batches are not supported by this protocol version (MCP 2025-06-18 and later)";
+
 /// Only the fields needed to route a call; everything else is rmcp's to parse.
+///
+/// A plain struct, read straight from the bytes: serde skips the other fields (and
+/// `params.arguments`, however large) without building anything, and the strings are
+/// borrowed unless they hold escapes. An `#[serde(untagged)]` enum, which this was,
+/// first buffers the whole body into serde's `Content` tree: a full parse before
+/// rmcp's own (docs/performance.md, "One parse per request").
 #[derive(Debug, Deserialize)]
 struct JsonRpcCall<'a> {
     #[serde(borrow, default)]
@@ -37,13 +53,32 @@ struct CallParams<'a> {
     name: Option<Cow<'a, str>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Envelope<'a> {
-    #[serde(borrow)]
-    One(JsonRpcCall<'a>),
-    #[serde(borrow)]
-    Batch(Vec<JsonRpcCall<'a>>),
+/// Whether the body is a JSON-RPC batch: its first non-whitespace byte is `[`.
+pub fn is_batch(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|b| *b == b'[')
+}
+
+/// The tool a single JSON-RPC `tools/call` names; `None` for any other body (another
+/// method, no name, not JSON). Reads only `method` and `params.name`.
+pub fn called_tool(body: &[u8]) -> Option<Cow<'_, str>> {
+    let call = serde_json::from_slice::<JsonRpcCall<'_>>(body).ok()?;
+    if call.method.as_deref() != Some("tools/call") {
+        return None;
+    }
+    call.params?.name
+}
+
+/// HTTP 400 with the JSON-RPC error `-32600` (Invalid Request) and a null id: the id
+/// of a batch's calls cannot stand for the whole.
+fn batch_refused() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32600, "message": BATCH_ERROR_MESSAGE},
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 pub async fn require_tool_scopes(
@@ -64,10 +99,15 @@ pub async fn require_tool_scopes(
             .into_response_with(&state.resource_metadata_url);
         }
     };
-    if let Some(principal) = parts.extensions.get::<std::sync::Arc<Principal>>()
-        && let Some((tool, scope)) = first_unpermitted_call(&bytes, principal)
+    if is_batch(&bytes) {
+        RequestLog::current().0.record("outcome", "batch_refused");
+        return batch_refused();
+    }
+    if let Some(principal) = parts.extensions.get::<Arc<Principal>>()
+        && let Some((tool, scope)) = unpermitted_call(&bytes, principal)
     {
         tracing::info!(sub = %principal.sub, tool = %tool, "tool call refused: insufficient scope");
+        RequestLog::current().tool_call(&tool, "insufficient_scope");
         // The label comes from our own list: only known tools need a scope.
         if let Some((name, _)) = TOOLS.iter().find(|(name, _)| *name == tool) {
             state.metrics.tool_call(name, "insufficient_scope", None);
@@ -82,21 +122,45 @@ pub async fn require_tool_scopes(
         .await
 }
 
-/// The first `tools/call` in the body whose tool needs a scope the principal lacks.
+/// The tool of the body's `tools/call` when it needs a scope the principal lacks.
 ///
 /// A body that is not JSON, or a call of an unknown tool, passes: rmcp answers those
-/// with the JSON-RPC error the protocol defines.
-fn first_unpermitted_call(body: &[u8], principal: &Principal) -> Option<(String, &'static str)> {
-    let calls = match serde_json::from_slice::<Envelope<'_>>(body).ok()? {
-        Envelope::One(call) => vec![call],
-        Envelope::Batch(calls) => calls,
-    };
-    calls.into_iter().find_map(|call| {
-        if call.method.as_deref() != Some("tools/call") {
-            return None;
-        }
-        let name = call.params?.name?;
-        let scope = required_scope(&name)??;
-        (!principal.has_scope(scope)).then(|| (name.into_owned(), scope))
-    })
+/// with the JSON-RPC error the protocol defines (and each tool checks its scope again).
+fn unpermitted_call(body: &[u8], principal: &Principal) -> Option<(String, &'static str)> {
+    let name = called_tool(body)?;
+    let scope = required_scope(&name)??;
+    (!principal.has_scope(scope)).then(|| (name.into_owned(), scope))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_an_array_after_any_whitespace() {
+        assert!(is_batch(b"[]"));
+        assert!(is_batch(b" \r\n\t[{\"jsonrpc\":\"2.0\"}]"));
+        assert!(!is_batch(b"{\"method\":\"[\"}"));
+        assert!(!is_batch(b""));
+        assert!(!is_batch(b"   "));
+    }
+
+    #[test]
+    fn only_a_tools_call_names_a_tool() {
+        let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"x","deep":[1,{"a":null}]},"name":"greet"}}"#;
+        assert_eq!(called_tool(call).as_deref(), Some("greet"));
+        let escaped = br#"{"method":"tools\/call","params":{"name":"gr\u0065et"}}"#;
+        assert_eq!(called_tool(escaped).as_deref(), Some("greet"));
+        assert_eq!(
+            called_tool(br#"{"method":"tools/list","params":{"name":"greet"}}"#),
+            None
+        );
+        assert_eq!(called_tool(br#"{"method":"tools/call","params":{}}"#), None);
+        assert_eq!(called_tool(br#"{"method":"tools/call"}"#), None);
+        assert_eq!(called_tool(b"not json"), None);
+        assert_eq!(
+            called_tool(br#"[{"method":"tools/call","params":{"name":"greet"}}]"#),
+            None
+        );
+    }
 }

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::advice;
 use crate::delegation::Delegation;
+use crate::telemetry::RequestLog;
 
 pub const WHOAMI_SCOPE: &str = "tool:whoami";
 pub const GREET_SCOPE: &str = "tool:greet";
@@ -83,7 +84,8 @@ impl OboTools {
     )]
     async fn whoami(&self, Extension(parts): Extension<Parts>) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
-        let principal = authorized(&parts, "whoami").inspect_err(|_| self.refused("whoami"))?;
+        let principal = authorized(&parts, "whoami")
+            .inspect_err(|_| self.refused(&parts, "whoami", "refused"))?;
         let body = json!({
             "sub": principal.sub,
             "client_id": principal.client_id,
@@ -96,7 +98,7 @@ impl OboTools {
             "permissions": principal.permissions,
             "delegation_chain": principal.delegation_chain,
         });
-        self.finished(principal, "whoami", "ok", "ok", started, None);
+        self.finished(&parts, "whoami", "ok", "ok", started, None);
         Ok(CallToolResult::success(vec![ContentBlock::text(pretty(
             &body,
         ))]))
@@ -113,16 +115,14 @@ impl OboTools {
         Extension(parts): Extension<Parts>,
     ) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
-        let principal = authorized(&parts, "greet").inspect_err(|_| self.refused("greet"))?;
-        let name = greeting_name(args.name.as_deref()).inspect_err(|_| {
-            self.delegation
-                .metrics()
-                .tool_call("greet", "invalid_params", None)
-        })?;
+        let principal = authorized(&parts, "greet")
+            .inspect_err(|_| self.refused(&parts, "greet", "refused"))?;
+        let name = greeting_name(args.name.as_deref())
+            .inspect_err(|_| self.refused(&parts, "greet", "invalid_params"))?;
         match self.delegation.private_scope(principal).await {
             Ok(delegated) => {
                 let from_cache = Some(delegated.token_from_cache);
-                self.finished(principal, "greet", "ok", "ok", started, from_cache);
+                self.finished(&parts, "greet", "ok", "ok", started, from_cache);
                 // Serialised from the struct, so the fields keep the API's order.
                 let upstream = serde_json::to_string_pretty(&delegated.response)
                     .unwrap_or_else(|_| "{}".to_owned());
@@ -136,7 +136,7 @@ impl OboTools {
                     crate::delegation::DelegationError::Exchange(_) => "exchange_error",
                     crate::delegation::DelegationError::Api(_) => "api_error",
                 };
-                self.finished(principal, "greet", outcome, error.kind(), started, None);
+                self.finished(&parts, "greet", outcome, error.kind(), started, None);
                 Ok(CallToolResult::error(vec![ContentBlock::text(
                     advice::explain(&error),
                 )]))
@@ -158,10 +158,10 @@ impl OboTools {
         Extension(parts): Extension<Parts>,
     ) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
-        let principal =
-            authorized(&parts, "get_datetime").inspect_err(|_| self.refused("get_datetime"))?;
+        authorized(&parts, "get_datetime")
+            .inspect_err(|_| self.refused(&parts, "get_datetime", "refused"))?;
         let now = utc_now_rfc3339_millis();
-        self.finished(principal, "get_datetime", "ok", "ok", started, None);
+        self.finished(&parts, "get_datetime", "ok", "ok", started, None);
         Ok(CallToolResult::success(vec![ContentBlock::text(now)]))
     }
 }
@@ -170,11 +170,14 @@ impl OboTools {
 /// scope is missing), `invalid_params`, `exchange_error`, `api_error`; the scope gate
 /// adds `insufficient_scope` for calls it stops before they reach a tool.
 impl OboTools {
-    /// One log line (with the caller's `sub` and the failure's own kind) and one
-    /// metric sample (with the outcome class) for every tool call that ran.
+    /// The tool and the failure's own kind on the request's access line (which
+    /// already carries the caller's `sub`), and one metric sample (with the outcome
+    /// class) for every tool call that ran. There is no line of its own: one line per
+    /// request, written off the request path (docs/decisions.md, "Logging off the hot
+    /// path").
     fn finished(
         &self,
-        principal: &Principal,
+        parts: &Parts,
         tool: &'static str,
         outcome: &'static str,
         detail: &str,
@@ -182,21 +185,23 @@ impl OboTools {
         token_from_cache: Option<bool>,
     ) {
         let elapsed = started.elapsed();
-        tracing::info!(
-            sub = %principal.sub,
-            tool,
-            outcome = detail,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            token_from_cache,
-            "tool call"
-        );
+        if let Some(log) = parts.extensions.get::<RequestLog>() {
+            log.tool_call(tool, detail);
+            if let Some(from_cache) = token_from_cache {
+                log.0.record("token_from_cache", from_cache);
+            }
+        }
         self.delegation
             .metrics()
             .tool_call(tool, outcome, Some(elapsed));
     }
 
-    fn refused(&self, tool: &'static str) {
-        self.delegation.metrics().tool_call(tool, "refused", None);
+    /// A call that did not run: `refused` or `invalid_params`.
+    fn refused(&self, parts: &Parts, tool: &'static str, outcome: &'static str) {
+        if let Some(log) = parts.extensions.get::<RequestLog>() {
+            log.tool_call(tool, outcome);
+        }
+        self.delegation.metrics().tool_call(tool, outcome, None);
     }
 }
 

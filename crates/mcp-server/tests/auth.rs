@@ -261,6 +261,19 @@ async fn rfc6750_3_1_a_bearer_header_with_two_tokens_is_invalid_request() {
     );
 }
 
+/// The issue 16 probe: `!` is outside RFC 6750's `b64token`, and the description says
+/// so rather than blaming the number of tokens.
+#[tokio::test]
+async fn rfc6750_2_1_a_bearer_token_outside_b64token_is_invalid_request_saying_so() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = server.http().post(&["Bearer !!!.x.y"], list()).await;
+    assert_invalid_request(
+        &server,
+        &answer,
+        "The bearer token holds characters outside RFC 6750's b64token (letters, digits, - . _ ~ + / and trailing =)",
+    );
+}
+
 #[tokio::test]
 async fn rfc6750_3_1_a_bearer_header_without_a_token_is_invalid_request() {
     let server = TestServer::start(Options::default()).await;

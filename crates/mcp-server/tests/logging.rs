@@ -146,7 +146,7 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
         .to_owned();
 
     lines.wait_for(&generated).await;
-    lines.wait_for("\"tool call\"").await;
+    lines.wait_for("\"greet\"").await;
     child.kill().await.unwrap();
 
     let all = lines.all();
@@ -165,23 +165,28 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
         .iter()
         .filter(|o| request_id(o).as_deref() == Some("greet-req-1"))
         .collect();
-    let messages: Vec<&str> = of_greet
+    // One line for the whole call: the access line carries the tool, its outcome and
+    // the caller, recorded into the request's span.
+    let access: Vec<&&Value> = of_greet
         .iter()
-        .filter_map(|o| o["message"].as_str())
+        .filter(|o| o["message"] == "finished processing request")
         .collect();
-    assert!(messages.contains(&"tool call"), "{all:#?}");
+    assert_eq!(access.len(), 1, "{all:#?}");
+    let access = access[0];
     assert!(
-        messages.contains(&"finished processing request"),
+        !of_greet.iter().any(|o| o["message"] == "tool call"),
         "{all:#?}"
     );
-    let tool_call = of_greet
-        .iter()
-        .find(|o| o["message"] == "tool call")
-        .unwrap();
-    assert_eq!(tool_call["tool"], "greet");
-    assert_eq!(tool_call["outcome"], "ok");
-    assert_eq!(tool_call["spans"][0]["route"], "/mcp");
-    assert_eq!(tool_call["spans"][0]["method"], "POST");
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["status"], 200);
+    assert!(access["latency"].is_string(), "{access}");
+    let span = &access["spans"][0];
+    assert_eq!(span["route"], "/mcp");
+    assert_eq!(span["method"], "POST");
+    assert_eq!(span["sub"], "auth0|alice");
+    assert_eq!(span["tool"], "greet");
+    assert_eq!(span["outcome"], "ok");
+    assert_eq!(span["token_from_cache"], false);
     assert!(
         objects
             .iter()

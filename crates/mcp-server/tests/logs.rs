@@ -103,10 +103,10 @@ async fn invariant_4_logs_of_a_whole_run_contain_no_token_secret_or_authorizatio
     assert_eq!(server.tenant.exchanges(), 3);
 
     let captured = logs.contents();
-    // It did capture the run: the tool call lines, with who called what.
+    // It did capture the run: the access lines, with who called what.
     assert!(!captured.is_empty());
     for needle in [
-        "tool call",
+        "finished processing request",
         "sub=auth0|alice",
         "tool=\"whoami\"",
         "tool=\"greet\"",

@@ -204,6 +204,8 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
     assert_eq!(v("jwks_fetches_total", &[("outcome", "ok")]), Some(1.0));
     assert_eq!(v("jwks_fetches_total", &[("outcome", "failed")]), Some(0.0));
     assert_eq!(v("jwks_keys_loaded", &[]), Some(1.0));
+    // The in-process server logs to the test's subscriber, not the writer thread.
+    assert_eq!(v("log_lines_dropped_total", &[]), Some(0.0));
 
     // The verified-token cache: alice's token verified once, then served twice from
     // the cache; bob's, carol's and the expired one verified in full (the expired one
@@ -224,6 +226,7 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
         "verified_token_cache_hits_total",
         "verified_token_cache_misses_total",
         "verified_token_cache_entries",
+        "log_lines_dropped_total",
     ] {
         assert!(body.contains(&format!("# HELP {name} ")), "{name}: {body}");
     }

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::post_service;
 use common::{
-    McpHttp, Options, Prepared, TestServer, call, connect, jwt_claims, text_of, tool_text,
+    McpHttp, Options, Prepared, TestServer, call, connect, jwt_claims, read, text_of, tool_text,
     upstream_json,
 };
 use jwt_verify::{BearerErrorCode, Challenge};
@@ -526,26 +526,66 @@ async fn an_unknown_tool_passes_the_gate_and_gets_a_json_rpc_error() {
     assert!(answer.header("www-authenticate").is_none());
 }
 
+/// MCP 2025-06-18 removed JSON-RPC batching: a batch is refused whole, with HTTP 400
+/// and the JSON-RPC error -32600, never rmcp's 415 and never run in part. A batch
+/// hiding a call the token may not make is refused the same way, before any exchange.
 #[tokio::test]
-async fn a_batch_hiding_an_unpermitted_call_is_still_refused() {
+async fn a_batch_is_refused_with_400_and_a_jsonrpc_invalid_request_and_runs_nothing() {
     let server = TestServer::start(Options::default()).await;
-    let token = server.no_scope_token("auth0|alice");
-    let answer = server
-        .http()
-        .post(
-            &[&format!("Bearer {token}")],
+    let expected = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32600,
+            "message": "Invalid Request: JSON-RPC batches are not supported by this protocol version (MCP 2025-06-18 and later)",
+        },
+    });
+    let full = server.full_token("auth0|alice");
+    let narrow = server.no_scope_token("auth0|bob");
+    for (token, batch) in [
+        (
+            &full,
+            json!([
+                {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "greet", "arguments": {}}},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            ]),
+        ),
+        (
+            &narrow,
             json!([
                 {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_datetime", "arguments": {}}},
                 {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "greet", "arguments": {}}},
             ]),
-        )
-        .await;
-    assert_eq!(answer.status, 403, "{answer:?}");
-    assert_eq!(
-        answer.challenge().scopes().collect::<Vec<_>>(),
-        ["tool:greet"]
-    );
+        ),
+        (&full, json!([])),
+    ] {
+        let answer = server
+            .http()
+            .post(&[&format!("Bearer {token}")], batch)
+            .await;
+        assert_eq!(answer.status, 400, "{answer:?}");
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        assert_eq!(answer.body, expected);
+    }
+    // Whitespace before the `[` does not hide a batch.
+    let answer = read(
+        server
+            .http()
+            .http
+            .post(server.mcp_url())
+            .header("authorization", format!("Bearer {full}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(" \r\n\t[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}]")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.body, expected);
     assert_eq!(server.tenant.exchange_attempts(), 0);
+    assert_eq!(server.api_requests().await, 0);
 }
 
 #[tokio::test]
