@@ -27,10 +27,10 @@ use auth0_obo::{
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Answers at once with a token of the requested size, as Auth0 would.
-struct Sized(usize);
+struct OfLength(usize);
 
 #[async_trait]
-impl TokenExchanger for Sized {
+impl TokenExchanger for OfLength {
     fn client_id(&self) -> &str {
         "memory-client"
     }
@@ -82,7 +82,7 @@ fn main() {
         .collect();
 
     let cache = TokenCache::new(
-        Arc::new(Sized(token_bytes)),
+        Arc::new(OfLength(token_bytes)),
         CacheOptions::default().max_entries(entries as u64),
     );
     let before = rss();
@@ -99,7 +99,10 @@ fn main() {
     let mut plain: HashMap<[u8; 32], Arc<str>> = HashMap::with_capacity(entries);
     for request in &requests {
         let mut token = request.subject_token().secret().to_owned();
-        token.extend(std::iter::repeat_n('x', token_bytes.saturating_sub(token.len())));
+        token.extend(std::iter::repeat_n(
+            'x',
+            token_bytes.saturating_sub(token.len()),
+        ));
         plain.insert(*cache.key(request).as_bytes(), Arc::from(token));
     }
     let without_moka = rss().saturating_sub(before);
