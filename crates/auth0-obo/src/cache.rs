@@ -29,7 +29,8 @@ use moka::Expiry;
 use crate::error::{ERROR_KINDS, ExchangeError};
 use crate::exchanger::TokenExchanger;
 use crate::request::ExchangeRequest;
-use crate::response::ExchangedToken;
+use crate::response::{ExchangedToken, TokenType};
+use crate::secret::AccessToken;
 use crate::shared_tier::{FleetSettings, Origin, SharedTier};
 use crate::store::{STORE_ERROR_KINDS, SharedTokenStore, StoredToken};
 
@@ -269,23 +270,57 @@ pub enum TokenSource {
 }
 
 /// A token from [`TokenCache::get_token`], with where it came from.
-#[derive(Debug, Clone)]
+///
+/// It holds the cache's compact entry (one shared allocation), so a cache hit copies
+/// no token. [`access_token_secret`](Self::access_token_secret) reads the token
+/// without allocating; [`token`](Self::token) rebuilds the full [`ExchangedToken`].
+#[derive(Clone)]
 pub struct CachedToken {
-    token: Arc<ExchangedToken>,
+    entry: Entry,
     source: TokenSource,
 }
 
+impl fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("token", &self.entry)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
 impl CachedToken {
-    /// The exchanged token.
+    /// The exchanged token, rebuilt from the compact entry (it allocates its
+    /// strings). To present the token, [`access_token_secret`](Self::access_token_secret)
+    /// is enough and allocates nothing.
     #[must_use]
-    pub fn token(&self) -> &ExchangedToken {
-        &self.token
+    pub fn token(&self) -> ExchangedToken {
+        self.entry.to_token()
     }
 
     /// The exchanged token, shared.
     #[must_use]
     pub fn into_token(self) -> Arc<ExchangedToken> {
-        self.token
+        Arc::new(self.entry.to_token())
+    }
+
+    /// The access token itself, e.g. for an `Authorization` header: the same as
+    /// `token().access_token.secret()`, without rebuilding the token.
+    #[must_use]
+    pub fn access_token_secret(&self) -> &str {
+        self.entry.access_token()
+    }
+
+    /// How to present the token (`Bearer`, `DPoP`).
+    #[must_use]
+    pub fn token_type(&self) -> TokenType {
+        self.entry.token_type()
+    }
+
+    /// When the token expires by our clock.
+    #[must_use]
+    pub fn expires_at(&self) -> SystemTime {
+        self.entry.expires_at
     }
 
     /// Where it came from.
@@ -374,12 +409,112 @@ impl Counters {
     }
 }
 
-/// What the cache stores. `usable_until` already accounts for the skew and the
-/// subject token's expiry (and, from the shared store, the entry's own end).
+/// What the cache stores, inline in moka's own per-entry node: the token's strings
+/// share one allocation (`text`), and everything else is inline, so an entry costs
+/// moka's bookkeeping plus one allocation of about the token's length (the layout
+/// before this one cost four more: the entry, the token, and two strings).
+///
+/// `text` is the access token, then `issued_token_type`, then the scope (if any),
+/// then the `token_type` when it is neither `Bearer` nor `DPoP`; `ends` marks where
+/// the first three end. `usable_until` already accounts for the skew and the subject
+/// token's expiry (and, from the shared store, the entry's own end). Its `Debug`
+/// shows no part of `text`.
+#[derive(Clone)]
 struct Entry {
-    token: Arc<ExchangedToken>,
+    text: Arc<str>,
+    ends: [usize; 3],
+    has_scope: bool,
+    kind: TypeKind,
+    expires_in: Duration,
+    expires_at: SystemTime,
     usable_until: SystemTime,
     origin: Origin,
+}
+
+/// The `token_type` without its text: `Other`'s value is at the end of
+/// [`Entry::text`].
+#[derive(Clone, Copy, Debug)]
+enum TypeKind {
+    Bearer,
+    DPoP,
+    Other,
+}
+
+impl Entry {
+    fn new(token: &ExchangedToken, usable_until: SystemTime, origin: Origin) -> Self {
+        let (kind, other) = match &token.token_type {
+            TokenType::Bearer => (TypeKind::Bearer, ""),
+            TokenType::DPoP => (TypeKind::DPoP, ""),
+            TokenType::Other(value) => (TypeKind::Other, value.as_str()),
+        };
+        let access = token.access_token.secret();
+        let scope = token.scope.as_deref().unwrap_or("");
+        let mut text = String::with_capacity(
+            access.len() + token.issued_token_type.len() + scope.len() + other.len(),
+        );
+        text.push_str(access);
+        let token_end = text.len();
+        text.push_str(&token.issued_token_type);
+        let issued_end = text.len();
+        text.push_str(scope);
+        let scope_end = text.len();
+        text.push_str(other);
+        Self {
+            text: Arc::from(text),
+            ends: [token_end, issued_end, scope_end],
+            has_scope: token.scope.is_some(),
+            kind,
+            expires_in: token.expires_in,
+            expires_at: token.expires_at,
+            usable_until,
+            origin,
+        }
+    }
+
+    /// The `index`th string of `text` (0: token, 1: issued type, 2: scope, 3: other
+    /// type). Offsets always fall on the boundaries they were taken at; `get` keeps
+    /// even a wrong one from panicking.
+    fn part(&self, index: usize) -> &str {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let end = self.ends.get(index).copied().unwrap_or(self.text.len());
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    fn access_token(&self) -> &str {
+        self.part(0)
+    }
+
+    fn token_type(&self) -> TokenType {
+        match self.kind {
+            TypeKind::Bearer => TokenType::Bearer,
+            TypeKind::DPoP => TokenType::DPoP,
+            TypeKind::Other => TokenType::Other(self.part(3).to_owned()),
+        }
+    }
+
+    fn to_token(&self) -> ExchangedToken {
+        ExchangedToken {
+            access_token: AccessToken::new(self.access_token()),
+            token_type: self.token_type(),
+            issued_token_type: self.part(1).to_owned(),
+            scope: self.has_scope.then(|| self.part(2).to_owned()),
+            expires_in: self.expires_in,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("access_token", &AccessToken::new(""))
+            .field("token_type", &self.kind)
+            .field("issued_token_type", &self.part(1))
+            .field("scope", &self.has_scope.then(|| self.part(2)))
+            .field("expires_at", &self.expires_at)
+            .field("usable_until", &self.usable_until)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Per-entry lifetime for moka: until `usable_until`, measured when inserted. A
@@ -387,11 +522,11 @@ struct Entry {
 /// arrival: the calls waiting for that exchange get it, nobody after them does.
 struct UntilUsable;
 
-impl Expiry<TokenCacheKey, Arc<Entry>> for UntilUsable {
+impl Expiry<TokenCacheKey, Entry> for UntilUsable {
     fn expire_after_create(
         &self,
         _key: &TokenCacheKey,
-        value: &Arc<Entry>,
+        value: &Entry,
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(
@@ -410,7 +545,7 @@ impl Expiry<TokenCacheKey, Arc<Entry>> for UntilUsable {
 #[derive(Clone)]
 pub struct TokenCache {
     exchanger: Arc<dyn TokenExchanger>,
-    entries: moka::future::Cache<TokenCacheKey, Arc<Entry>>,
+    entries: moka::future::Cache<TokenCacheKey, Entry>,
     skew: Duration,
     counters: Arc<Counters>,
     shared: Option<Arc<SharedTier>>,
@@ -469,7 +604,7 @@ impl TokenCache {
             if SystemTime::now() < entry.usable_until {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(CachedToken {
-                    token: Arc::clone(&entry.token),
+                    entry,
                     source: TokenSource::Cache,
                 });
             }
@@ -490,22 +625,18 @@ impl TokenCache {
                             .await?
                     }
                 };
-                Ok::<_, ExchangeError>(Arc::new(Entry {
-                    token: Arc::new(stored.token),
-                    usable_until: stored.usable_until,
-                    origin,
-                }))
+                Ok::<_, ExchangeError>(Entry::new(&stored.token, stored.usable_until, origin))
             })
             .await;
         match outcome {
             Ok(entry) => Ok(CachedToken {
-                token: Arc::clone(&entry.token),
                 source: match (entry.origin, loaded_here) {
                     (Origin::Exchange, true) => TokenSource::Exchange,
                     (Origin::Exchange, false) => TokenSource::SharedExchange,
                     (Origin::Store, _) => TokenSource::SharedStore,
                     (Origin::Fleet, _) => TokenSource::FleetExchange,
                 },
+                entry,
             }),
             Err(shared) => Err((*shared).clone()),
         }
@@ -655,6 +786,32 @@ mod tests {
             TokenCacheKey::new("ab", &req("c", "d", "")),
             TokenCacheKey::new("a", &req("bc", "d", ""))
         );
+    }
+
+    #[test]
+    fn an_entry_gives_back_every_field_of_the_token_it_packs() {
+        let until = SystemTime::now() + Duration::from_secs(600);
+        for token_type in [
+            TokenType::Bearer,
+            TokenType::DPoP,
+            TokenType::Other("N_A".to_owned()),
+        ] {
+            for scope in [None, Some(String::new()), Some("read:private".to_owned())] {
+                let token = ExchangedToken::new(
+                    "eyJ.secret-api-token.sig",
+                    token_type.clone(),
+                    "urn:ietf:params:oauth:token-type:access_token",
+                    scope.clone(),
+                    Duration::from_secs(3600),
+                );
+                let entry = Entry::new(&token, until, Origin::Exchange);
+                assert_eq!(entry.to_token(), token);
+                assert_eq!(entry.access_token(), "eyJ.secret-api-token.sig");
+                assert_eq!(entry.token_type(), token_type);
+                let shown = format!("{entry:?}");
+                assert!(!shown.contains("secret-api-token"), "{shown}");
+            }
+        }
     }
 
     #[test]

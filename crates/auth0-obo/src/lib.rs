@@ -57,7 +57,7 @@
 //!             token.source(),
 //!             token.token().remaining_lifetime(),
 //!         );
-//!         // Use it: Authorization: Bearer {token.token().access_token.secret()}
+//!         // Use it: Authorization: Bearer {token.access_token_secret()}
 //!     }
 //!
 //!     // If the API rejects the token (revoked, say), drop it so the next call

@@ -133,7 +133,7 @@ async fn invariant_4_no_secret_in_debug_display_errors_or_logs() {
     let got = cache.get_token(&request).await.unwrap();
     assert_eq!(got.token().access_token.secret(), API_TOKEN);
     assert_printable_clean("cached token", &got);
-    assert_printable_clean("exchanged token", got.token());
+    assert_printable_clean("exchanged token", &got.token());
     assert_clean("token type", &got.token().token_type.to_string());
     let hit = cache.get_token(&request).await.unwrap();
     assert_printable_clean("hit", &hit);

@@ -261,7 +261,7 @@ async fn the_shared_entry_ends_at_expires_at_minus_skew_capped_by_the_subject_to
         stored.usable_until,
         token.token().expires_at - Duration::from_secs(60)
     );
-    assert_eq!(&stored.token, token.token());
+    assert_eq!(stored.token, token.token());
 
     let subject_exp = SystemTime::now() + Duration::from_secs(120);
     let req = request(USER_B_TOKEN).with_subject_expires_at(subject_exp);

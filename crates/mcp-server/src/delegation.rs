@@ -87,7 +87,7 @@ impl Delegation {
             request = request.with_subject_expires_at(expires_at);
         }
         let cached = self.tokens.get_token(&request).await?;
-        match self.call_api(cached.token().access_token.secret()).await {
+        match self.call_api(cached.access_token_secret()).await {
             Ok(response) => Ok(Delegated {
                 response,
                 token_from_cache: cached.from_cache(),
@@ -96,7 +96,7 @@ impl Delegation {
                 tracing::info!(sub = %principal.sub, "the private API refused the exchanged token; exchanging afresh once");
                 self.tokens.invalidate(&request).await;
                 let fresh = self.tokens.get_token(&request).await?;
-                let response = self.call_api(fresh.token().access_token.secret()).await?;
+                let response = self.call_api(fresh.access_token_secret()).await?;
                 Ok(Delegated {
                     response,
                     token_from_cache: false,

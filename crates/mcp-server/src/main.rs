@@ -49,8 +49,40 @@ enum Command {
     Check(CheckArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    match runtime() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("mcp-server cannot start its async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Threads that may run blocking work at once (DNS lookups for the tenant, the private
+/// API and the key set, as reqwest resolves names on tokio's blocking pool). tokio's
+/// default is 512; each thread keeps its own stack and allocator heap while it lives,
+/// so a burst of lookups could hold megabytes. Four let the three upstream hosts
+/// resolve at once; more lookups wait their turn.
+const MAX_BLOCKING_THREADS: usize = 4;
+
+/// How long an idle blocking thread stays for the next lookup (tokio's default is
+/// 10 s). Lookups are rare once connections are pooled; a thread that ends gives back
+/// its stack and heap.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The server's runtime: one worker per CPU this process may use (tokio counts the
+/// CPU affinity mask and the cgroup quota, so a one-core container gets one worker;
+/// `TOKIO_WORKER_THREADS` overrides it), and a small blocking pool.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .build()
+}
+
+async fn run() -> ExitCode {
     // Clap reads the environment while it parses, so the file has to be loaded before
     // the parse that counts: a first parse only finds out which file to load.
     let env_file = match load_env_file(Cli::parse().env_file.as_deref()) {
