@@ -18,9 +18,15 @@
 //!   staleness start a new generation, so a token signed by a withdrawn key stops
 //!   passing as soon as the verifier learns of the change, and a verification that
 //!   started under old keys cannot insert an entry that later counts.
+//! - **A token is admitted on its second verification.** The first one only leaves an
+//!   8-byte fingerprint in a bounded set (the "doorkeeper" of TinyLFU). A token seen
+//!   once and never again (a one-off caller, a flood of distinct tokens) costs no entry
+//!   of about 1.8 KB (the principal holds the token); a client that keeps its token,
+//!   which MCP clients do, pays one more full verification per token lifetime.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
@@ -95,6 +101,10 @@ pub(crate) struct VerifiedCache {
     /// The newest key-set generation seen; when it moves, every entry is dropped at
     /// once rather than one by one as each is looked up.
     generation_seen: AtomicU64,
+    /// Fingerprints of tokens verified once and not admitted yet: at most `capacity`
+    /// of them (8 bytes each), cleared when full.
+    seen_once: Mutex<HashSet<u64>>,
+    capacity: usize,
 }
 
 impl VerifiedCache {
@@ -108,7 +118,37 @@ impl VerifiedCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             generation_seen: AtomicU64::new(0),
+            seen_once: Mutex::new(HashSet::new()),
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
         })
+    }
+
+    /// Caches `entry` if its token was verified before (and is still in the
+    /// doorkeeper); otherwise only remembers that it has now been seen once.
+    pub(crate) fn offer(&self, key: TokenDigest, entry: Entry) {
+        if self.seen_before(&key) {
+            self.insert(key, entry);
+        }
+    }
+
+    fn seen_before(&self, key: &TokenDigest) -> bool {
+        let mut fingerprint = [0u8; 8];
+        fingerprint.copy_from_slice(&key[..8]);
+        let fingerprint = u64::from_le_bytes(fingerprint);
+        let mut seen = self
+            .seen_once
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.remove(&fingerprint) {
+            return true;
+        }
+        // A full doorkeeper starts over: a token of the old set then needs one more
+        // verification, which costs time, never correctness.
+        if seen.len() >= self.capacity {
+            seen.clear();
+        }
+        seen.insert(fingerprint);
+        false
     }
 
     /// The entry for `key`, whatever its generation; counts a miss when there is none.
@@ -180,6 +220,33 @@ mod tests {
             .collect();
         assert_eq!(hex, expected);
         assert_ne!(token_digest("a.b.c"), token_digest("a.b.d"));
+    }
+
+    #[test]
+    fn a_token_is_admitted_on_its_second_offer_and_the_doorkeeper_stays_bounded() {
+        let cache = VerifiedCache::new(2, 60, crate::clock::Clock::system()).unwrap();
+        let principal = Arc::new(typical_principal("t".repeat(10)));
+        let entry = || Entry {
+            principal: Arc::clone(&principal),
+            exp: 4_000_000_000,
+            nbf: None,
+            generation: 1,
+        };
+        let key = |i: u64| token_digest_bytes(&i.to_le_bytes());
+        cache.offer(key(1), entry());
+        assert!(cache.get(&key(1)).is_none(), "seen once: not cached");
+        cache.offer(key(1), entry());
+        assert!(cache.get(&key(1)).is_some(), "seen twice: cached");
+        // Two more one-off tokens fill the doorkeeper; a third starts it over, so the
+        // first of them must be seen twice again.
+        cache.offer(key(2), entry());
+        cache.offer(key(3), entry());
+        cache.offer(key(4), entry());
+        assert!(cache.seen_once.lock().unwrap().len() <= 2);
+        cache.offer(key(2), entry());
+        assert!(cache.get(&key(2)).is_none());
+        cache.offer(key(4), entry());
+        assert!(cache.get(&key(4)).is_some());
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl JwksVerifier {
         }
         let (principal, entry) = self.verify_fully(token).await?;
         if let Some(entry) = entry {
-            verified.insert(key, entry);
+            verified.offer(key, entry);
         }
         Ok(principal)
     }
