@@ -29,9 +29,30 @@ use crate::scope_gate::MAX_BODY_BYTES;
 use crate::tools::{OboTools, tool_scopes};
 use crate::{auth, metadata, metrics, readiness, request_id, scope_gate};
 
-/// What every handler and layer shares. Cheap to clone.
+/// What every handler and layer shares: one reference count, so that the clones axum
+/// makes for every layer of every request cost one atomic increment each.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// Copy-on-write: a state changed before it is handed to the router (tests do) is
+/// this state's own.
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut SharedState {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// The components behind [`AppState`].
+#[derive(Debug, Clone)]
+pub struct SharedState {
     pub verifier: JwksVerifier,
     pub delegation: Arc<Delegation>,
     pub resource_metadata_url: Arc<str>,
@@ -105,7 +126,7 @@ impl AppState {
         )
         .with_metrics(metrics.clone());
         let scopes = tool_scopes();
-        Ok(Self {
+        Ok(Self(Arc::new(SharedState {
             verifier,
             delegation: Arc::new(delegation),
             resource_metadata_url: settings.resource_metadata_url().into(),
@@ -123,7 +144,7 @@ impl AppState {
             metrics,
             readiness: Arc::default(),
             shared_store,
-        })
+        })))
     }
 }
 

@@ -64,7 +64,9 @@ pub struct GreetArgs {
 pub struct OboTools {
     delegation: Arc<Delegation>,
     hide_unpermitted_tools: bool,
-    tool_router: ToolRouter<Self>,
+    /// Shared: rmcp's stateless mode clones the handler for every request, and a
+    /// router clone would copy every tool's definition.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 #[tool_router]
@@ -73,7 +75,7 @@ impl OboTools {
         Self {
             delegation,
             hide_unpermitted_tools,
-            tool_router: Self::tool_router(),
+            tool_router: Arc::new(Self::tool_router()),
         }
     }
 
