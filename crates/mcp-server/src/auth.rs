@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use jwt_verify::{BearerErrorCode, Principal, bearer};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::rejection::Rejection;
 use crate::telemetry::RequestLog;
 

@@ -19,21 +19,20 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth0_obo::{ExchangeClient, ExchangeRequest, StoreError};
+use auth0_obo::{ExchangeRequest, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Args;
 use jwt_verify::{JwksVerifier, VerifierOptions};
-use private_api_client::{ApiError, ClientOptions, PrivateApiClient};
+use private_api_client::ApiError;
 use redis_token_store::RedisTokenStore;
 use serde_json::Value;
 use url::Url;
 
 use crate::advice;
 use crate::config::{ServerArgs, Settings};
-use crate::delegation::DelegationError;
 use crate::shared_cache::SharedCacheSettings;
-use crate::tools::tool_scopes;
+use crate::apis::DEFAULT_API;
 
 /// The largest discovery document or JWKS the check reads.
 const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
@@ -601,7 +600,10 @@ async fn check_private_api<W: Write>(
     settings: &Settings,
     with_token: bool,
 ) {
-    let url = &settings.api_base_url;
+    let Some(api) = settings.api(DEFAULT_API) else {
+        return;
+    };
+    let url = api.base_url();
     match http.get(url.clone()).send().await {
         Ok(response) => r.pass(
             names::PRIVATE_API,
@@ -729,8 +731,10 @@ async fn check_token<W: Write>(
         detail.push_str(&format!(" act=[{}]", chain.join(" > ")));
     }
     r.pass(names::TOKEN, detail);
-    let missing: Vec<&str> = tool_scopes()
-        .into_iter()
+    let scopes = crate::quickstart::Quickstart::scopes();
+    let missing: Vec<&str> = scopes
+        .iter()
+        .map(String::as_str)
         .filter(|scope| !principal.has_scope(scope))
         .collect();
     if !missing.is_empty() {
@@ -756,32 +760,27 @@ async fn check_token<W: Write>(
         );
     }
 
-    let exchange = match ExchangeClient::builder(
-        settings.issuer.as_str(),
-        settings.client_id.clone(),
-        settings.client_secret.clone(),
-    )
-    .auth_method(settings.client_auth_method)
-    .timeout(settings.upstream_timeout)
-    .build()
-    {
+    let Some(api_settings) = settings.api(DEFAULT_API) else {
+        return;
+    };
+    let exchange = match settings.exchange_client() {
         Ok(exchange) => exchange,
         Err(e) => {
             r.fail(
                 names::EXCHANGE,
                 format!("cannot set up the exchange: {e}"),
-                advice::exchange_hint(&e),
+                "check AUTH0_DOMAIN".to_owned(),
             );
             return;
         }
     };
-    let request = match ExchangeRequest::new(token, &settings.api_audience) {
-        Ok(request) => request.with_scope(&settings.exchange_scope),
+    let request = match ExchangeRequest::new(token, api_settings.audience()) {
+        Ok(request) => request.with_scope(api_settings.scope()),
         Err(e) => {
             r.fail(
                 names::EXCHANGE,
                 format!("the exchange request is invalid: {e}"),
-                advice::exchange_hint(&e),
+                advice::exchange_hint(&e, api_settings),
             );
             return;
         }
@@ -792,7 +791,7 @@ async fn check_token<W: Write>(
             r.fail(
                 names::EXCHANGE,
                 format!("Auth0 refused: {e}"),
-                advice::exchange_hint(&e),
+                advice::exchange_hint(&e, api_settings),
             );
             r.skip(
                 names::API_CALL,
@@ -804,35 +803,28 @@ async fn check_token<W: Write>(
     let granted = exchanged
         .scope
         .clone()
-        .unwrap_or_else(|| settings.exchange_scope.clone());
+        .unwrap_or_else(|| api_settings.scope().to_owned());
     r.pass(
         names::EXCHANGE,
         format!(
             "Auth0 issued a token for {:?} with scope {:?}, expiring in {}",
-            settings.api_audience,
+            api_settings.audience(),
             granted,
             human_duration(exchanged.expires_in.as_secs()),
         ),
     );
-    if granted != settings.exchange_scope {
+    if granted != api_settings.scope() {
         r.warn(
             names::EXCHANGE,
             format!(
                 "the granted scope {granted:?} differs from MCP_AUTH0_EXCHANGE_SCOPE {:?}",
-                settings.exchange_scope
+                api_settings.scope()
             ),
             "the exchanged token's scope holds only what the client grant allows and the user's roles carry: give the user a role carrying these scopes on the private API, and check the client grant's scopes".to_owned(),
         );
     }
 
-    let api = match PrivateApiClient::with_options(
-        settings.api_base_url.as_str(),
-        ClientOptions {
-            timeout: settings.upstream_timeout,
-            allow_plain_http: settings.api_allow_plain_http,
-            ..ClientOptions::default()
-        },
-    ) {
+    let api = match settings.api_client(api_settings) {
         Ok(api) => api,
         Err(e) => {
             r.fail(
@@ -867,7 +859,7 @@ async fn check_token<W: Write>(
 
 fn api_fix(error: &ApiError) -> String {
     // The tool's advice is written for its user; the same text is the fix here.
-    advice::explain(&DelegationError::Api(error.clone()))
+    advice::explain_api(error, DEFAULT_API)
 }
 
 /// What to change for a token the server refuses.
@@ -954,7 +946,8 @@ fn human_duration(secs: u64) -> String {
 /// check passed, 1 when one failed, 2 when the configuration or the token could not be
 /// read at all.
 pub async fn command(args: &CheckArgs, out: &mut impl Write) -> u8 {
-    let settings = match Settings::from_args(&args.server) {
+    let server_args = args.server.clone().with_named_apis(std::env::vars());
+    let settings = match Settings::from_args(&server_args) {
         Ok(settings) => settings,
         Err(e) => {
             for problem in &e.problems {

@@ -202,3 +202,70 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
         "{text}"
     );
 }
+
+/// The `.env` of Auth0's quickstart samples, with their variable names only, starts
+/// the binary as it always did: the three tools, and `greet` through the private API.
+#[tokio::test]
+async fn the_quickstart_dot_env_starts_the_server_with_its_three_tools() {
+    let tenant = MockTenant::start(TenantConfig::default()).await;
+    let api = MockServer::start().await;
+    mount_private_api(&api, tenant.api_audience()).await;
+    let dir = std::env::temp_dir().join(format!("obo-quickstart-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "AUTH0_DOMAIN={}\nAUTH0_AUDIENCE={}\nMCP_AUTH0_CLIENT_ID={}\nMCP_AUTH0_CLIENT_SECRET={}\nAPI_AUTH0_AUDIENCE={}\nAPI_BASE_URL={}\nMCP_AUTH0_EXCHANGE_SCOPE=read:private\nPORT=0\n",
+            tenant.issuer(),
+            tenant.mcp_audience(),
+            tenant.client_id(),
+            tenant.client_secret(),
+            tenant.api_audience(),
+            api.uri(),
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
+        .env_clear()
+        .current_dir(&dir)
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let lines = Lines::default();
+    let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = reader.next_line().await {
+            sink.0.lock().unwrap().push(line);
+        }
+    });
+    let listening: Value =
+        serde_json::from_str(&lines.wait_for("obo-mcp listening").await).unwrap();
+    let base = format!("http://{}", listening["addr"].as_str().unwrap());
+    let http = common::McpHttp::new(&format!("{base}/mcp"));
+    let token = tenant.token_for("auth0|alice", &["tool:whoami", "tool:greet"]);
+
+    let listed = http.list_tools(&token).await;
+    let mut names: Vec<&str> = listed.body["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["get_datetime", "greet", "whoami"]);
+    let (text, is_error) = common::tool_text(
+        &http
+            .call_tool(Some(&token), "greet", serde_json::json!({"name": "Ada"}))
+            .await,
+    );
+    assert!(!is_error, "{text}");
+    assert!(text.starts_with("Hello, Ada (auth0|alice)! Upstream API Response: "), "{text}");
+    assert_eq!(tenant.exchanges(), 1);
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,6 +47,12 @@ pub enum ApiError {
     /// RFC 6750's `b64token`). Nothing was sent.
     #[error("the bearer token is empty or not a valid RFC 6750 b64token")]
     InvalidBearer,
+    /// The path is absolute or leaves the API's base URL. Nothing was sent.
+    #[error("the path {0:?} is not under the API's base URL: pass a path relative to it, such as `orders/7`")]
+    InvalidPath(String),
+    /// The request body could not be serialised as JSON. Nothing was sent.
+    #[error("the request body cannot be serialised as JSON: {0}")]
+    InvalidRequest(String),
 }
 
 impl ApiError {
@@ -75,6 +81,8 @@ impl ApiError {
             Self::InvalidResponse(_) => "invalid_response",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::InvalidBearer => "invalid_bearer",
+            Self::InvalidPath(_) => "invalid_path",
+            Self::InvalidRequest(_) => "invalid_request",
         }
     }
 
