@@ -71,13 +71,16 @@ pub(crate) fn explain_api(error: &ApiError, api: &str) -> String {
             scope.as_deref().unwrap_or("(not stated)"),
             variable(api, Setting::Scope)
         ),
-        ApiError::Timeout => format!("{} did not answer in time; retry shortly.", capitalised(&the_api)),
+        ApiError::Timeout => format!(
+            "{} did not answer in time; retry shortly.",
+            capitalised(&the_api)
+        ),
         ApiError::Transport { .. } => format!(
             "{} is unreachable: check {} and that the API is running.",
             capitalised(&the_api),
             variable(api, Setting::BaseUrl)
         ),
-        other => format!("The call of {the_api} failed: {other}."),
+        other => format!("{} call failed: {other}.", capitalised(&the_api)),
     }
 }
 

@@ -223,9 +223,7 @@ pub(crate) fn parse_bool(value: Option<&str>, variable: &str, problems: &mut Vec
         None | Some("" | "false" | "0") => false,
         Some("true" | "1") => true,
         Some(other) => {
-            problems.push(format!(
-                "{variable} must be true or false (got {other:?})"
-            ));
+            problems.push(format!("{variable} must be true or false (got {other:?})"));
             false
         }
     }
@@ -264,7 +262,17 @@ mod tests {
     #[test]
     fn each_missing_or_bad_setting_is_named_by_its_variable() {
         let mut problems = Vec::new();
-        assert!(validate("orders", None, Some("ftp://x"), Some(" "), false, &mut problems).is_none());
+        assert!(
+            validate(
+                "orders",
+                None,
+                Some("ftp://x"),
+                Some(" "),
+                false,
+                &mut problems
+            )
+            .is_none()
+        );
         let text = problems.join("\n");
         for expected in [
             "API_ORDERS_AUDIENCE is not set",
@@ -274,10 +282,31 @@ mod tests {
             assert!(text.contains(expected), "{expected}: {text}");
         }
         problems.clear();
-        assert!(validate("orders", Some("a"), Some("http://orders.example.com"), Some("x"), false, &mut problems).is_none());
-        assert!(problems[0].contains("set API_ORDERS_ALLOW_PLAIN_HTTP=true"), "{problems:?}");
+        assert!(
+            validate(
+                "orders",
+                Some("a"),
+                Some("http://orders.example.com"),
+                Some("x"),
+                false,
+                &mut problems
+            )
+            .is_none()
+        );
+        assert!(
+            problems[0].contains("set API_ORDERS_ALLOW_PLAIN_HTTP=true"),
+            "{problems:?}"
+        );
         problems.clear();
-        let api = validate("orders", Some(" https://orders/ "), Some("https://orders.example.com/v1"), Some("write:o read:o"), false, &mut problems).unwrap();
+        let api = validate(
+            "orders",
+            Some(" https://orders/ "),
+            Some("https://orders.example.com/v1"),
+            Some("write:o read:o"),
+            false,
+            &mut problems,
+        )
+        .unwrap();
         assert_eq!(api.audience(), "https://orders/");
         assert_eq!(api.base_url().as_str(), "https://orders.example.com/v1/");
         assert_eq!(api.scope(), "read:o write:o");
@@ -286,11 +315,30 @@ mod tests {
 
     #[test]
     fn the_default_api_speaks_the_quickstart_variable_names() {
-        assert_eq!(variable(DEFAULT_API, Setting::Audience), "API_AUTH0_AUDIENCE");
-        assert_eq!(variable(DEFAULT_API, Setting::Scope), "MCP_AUTH0_EXCHANGE_SCOPE");
-        assert_eq!(variable("order_history", Setting::BaseUrl), "API_ORDER_HISTORY_BASE_URL");
+        assert_eq!(
+            variable(DEFAULT_API, Setting::Audience),
+            "API_AUTH0_AUDIENCE"
+        );
+        assert_eq!(
+            variable(DEFAULT_API, Setting::Scope),
+            "MCP_AUTH0_EXCHANGE_SCOPE"
+        );
+        assert_eq!(
+            variable("order_history", Setting::BaseUrl),
+            "API_ORDER_HISTORY_BASE_URL"
+        );
         let mut problems = Vec::new();
-        assert!(validate("auth0", Some("a"), Some("https://x"), Some("s"), false, &mut problems).is_none());
+        assert!(
+            validate(
+                "auth0",
+                Some("a"),
+                Some("https://x"),
+                Some("s"),
+                false,
+                &mut problems
+            )
+            .is_none()
+        );
         assert!(problems[0].contains("not AUTH0"), "{problems:?}");
     }
 }

@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use jwt_verify::{BearerErrorCode, Principal, bearer};
 
-use crate::state::AppState;
 use crate::rejection::Rejection;
+use crate::state::AppState;
 use crate::telemetry::RequestLog;
 
 /// Verifies the bearer token and stores the [`Principal`] in the request.

@@ -99,7 +99,9 @@ impl Caller {
     /// [`DownstreamError::UnknownApi`] for an API the configuration does not name,
     /// [`DownstreamError::Exchange`] when Auth0 does not exchange the token.
     pub async fn token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
-        self.try_token(api).await.inspect_err(|e| self.record.failed(e))
+        self.try_token(api)
+            .await
+            .inspect_err(|e| self.record.failed(e))
     }
 
     async fn try_token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
@@ -220,8 +222,12 @@ impl ApiClient {
     /// (after one retry on 401), [`DownstreamError::Exchange`] if the retry's exchange
     /// fails.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, DownstreamError> {
-        self.call(|api, bearer| async move { api.client.get_json(path, bearer.access_token_secret()).await })
-            .await
+        self.call(|api, bearer| async move {
+            api.client
+                .get_json(path, bearer.access_token_secret())
+                .await
+        })
+        .await
     }
 
     /// `method {base}/{path}` with `body` as JSON, and its JSON answer; see
@@ -242,7 +248,11 @@ impl ApiClient {
     {
         self.call(|api, bearer| {
             let method = method.clone();
-            async move { api.client.send_json(method, path, body, bearer.access_token_secret()).await }
+            async move {
+                api.client
+                    .send_json(method, path, body, bearer.access_token_secret())
+                    .await
+            }
         })
         .await
     }

@@ -30,9 +30,9 @@ use serde_json::Value;
 use url::Url;
 
 use crate::advice;
+use crate::apis::DEFAULT_API;
 use crate::config::{ServerArgs, Settings};
 use crate::shared_cache::SharedCacheSettings;
-use crate::apis::DEFAULT_API;
 
 /// The largest discovery document or JWKS the check reads.
 const MAX_DOCUMENT_BYTES: usize = 512 * 1024;

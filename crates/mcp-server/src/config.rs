@@ -16,7 +16,9 @@ use http_serve::{ListenerArgs, ListenerLimits};
 use jwt_verify::{Issuer, VerifierOptions};
 use url::Url;
 
-use crate::apis::{ApiArgs, ApiSettings, DEFAULT_API, Setting, named_api_args, parse_bool, validate, variable};
+use crate::apis::{
+    ApiArgs, ApiSettings, DEFAULT_API, Setting, named_api_args, parse_bool, validate, variable,
+};
 use crate::shared_cache::{SharedCacheArgs, SharedCacheSettings};
 
 /// jwt-verify's own ceiling for `jwks_max_staleness`.
@@ -149,11 +151,10 @@ impl ServerArgs {
             #[command(flatten)]
             server: ServerArgs,
         }
-        let parsed = <EnvOnly as clap::Parser>::try_parse_from(["mcp-server"]).map_err(|e| {
-            ConfigError {
+        let parsed =
+            <EnvOnly as clap::Parser>::try_parse_from(["mcp-server"]).map_err(|e| ConfigError {
                 problems: vec![e.to_string().trim().to_owned()],
-            }
-        })?;
+            })?;
         Ok(parsed.server.with_named_apis(std::env::vars()))
     }
 
@@ -630,7 +631,8 @@ mod tests {
         let settings = Settings::from_args(&args).unwrap();
         assert!(settings.api(DEFAULT_API).is_none());
 
-        let mut args = complete().with_named_apis([("API_ORDERS_SCOPE".to_owned(), "read:orders".to_owned())]);
+        let mut args =
+            complete().with_named_apis([("API_ORDERS_SCOPE".to_owned(), "read:orders".to_owned())]);
         args.api_auth0_audience = None;
         let text = Settings::from_args(&args).unwrap_err().to_string();
         assert!(text.contains("API_ORDERS_AUDIENCE is not set"), "{text}");

@@ -143,9 +143,11 @@ impl Delegation {
     }
 
     pub(crate) fn api(&self, name: &str) -> Result<&Arc<Api>, DownstreamError> {
-        self.apis.get(name).ok_or_else(|| DownstreamError::UnknownApi {
-            name: name.to_owned(),
-        })
+        self.apis
+            .get(name)
+            .ok_or_else(|| DownstreamError::UnknownApi {
+                name: name.to_owned(),
+            })
     }
 
     /// The exchange request for `principal`'s token and `api`.
@@ -205,4 +207,3 @@ impl Delegation {
         result
     }
 }
-

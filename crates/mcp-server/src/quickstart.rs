@@ -172,7 +172,10 @@ mod tests {
     fn each_tool_declares_its_scope_next_to_it() {
         let tools = Quickstart::tool_router().list_all();
         let scope = |name: &str| {
-            let tool = tools.iter().find(|t| t.name == name).expect("the tool exists");
+            let tool = tools
+                .iter()
+                .find(|t| t.name == name)
+                .expect("the tool exists");
             let annotations = tool.annotations.as_ref().expect("annotated");
             assert_eq!(annotations.read_only_hint, Some(true));
             assert!(annotations.title.is_some());

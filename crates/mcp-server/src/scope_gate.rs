@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use jwt_verify::Principal;
 use serde::Deserialize;
 
-use crate::state::AppState;
 use crate::rejection::Rejection;
+use crate::state::AppState;
 use crate::telemetry::RequestLog;
 
 /// The largest JSON-RPC body accepted on `/mcp`.

@@ -177,9 +177,7 @@ impl<T: Clone + Send + Sync + 'static> Server<T> {
             Arc::clone(tools.scopes()),
             shared_store,
         );
-        let metrics_app = settings
-            .metrics_addr
-            .map(|_| metrics_router(state.clone()));
+        let metrics_app = settings.metrics_addr.map(|_| metrics_router(state.clone()));
         let app = router(&settings, state.clone(), tools, self.gate_scopes, shutdown);
         Ok(Built {
             app,

@@ -301,10 +301,18 @@ mod tests {
     #[test]
     fn the_description_says_what_the_tool_needs_once() {
         for (description, scope, want) in [
-            ("List orders.", Some("read:orders"), "List orders. Requires the scope read:orders."),
+            (
+                "List orders.",
+                Some("read:orders"),
+                "List orders. Requires the scope read:orders.",
+            ),
             ("Time.", None, "Time. Needs no scope."),
             ("Both.", Some("a b"), "Both. Requires the scopes a b."),
-            ("Says it. Requires the scope x.", Some("x"), "Says it. Requires the scope x."),
+            (
+                "Says it. Requires the scope x.",
+                Some("x"),
+                "Says it. Requires the scope x.",
+            ),
             ("", Some("x"), "Requires the scope x."),
         ] {
             let mut t = tool(description, scope);

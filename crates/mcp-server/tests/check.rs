@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use common::{closed_port, mount_private_api};
 use mcp_server::check::{self, CheckReport, Outcome, names};
-use mcp_server::config::{ServerArgs, Settings};
+use mcp_server::{ServerArgs, Settings};
 use obo_tests::tenant::{Fault, MockTenant, TenantConfig};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -55,6 +55,7 @@ impl Setup {
             jwks_max_staleness_secs: "86400".into(),
             verified_token_cache_capacity: 10_000,
             shared_cache: Default::default(),
+            named_apis: Default::default(),
         }
     }
 

@@ -128,8 +128,13 @@ async fn start() -> Running {
 #[tokio::test]
 async fn a_custom_tool_without_its_scope_gets_the_403_step_up() {
     let server = start().await;
-    let token = server.prepared_tenant.token_for("auth0|alice", &["tool:billing"]);
-    let answer = server.http.call_tool(Some(&token), "list_orders", json!({})).await;
+    let token = server
+        .prepared_tenant
+        .token_for("auth0|alice", &["tool:billing"]);
+    let answer = server
+        .http
+        .call_tool(Some(&token), "list_orders", json!({}))
+        .await;
     assert_eq!(answer.status, 403, "{answer:?}");
     let challenge = answer.challenge();
     assert_eq!(
@@ -156,7 +161,9 @@ async fn a_custom_tool_scope_is_published_and_described() {
         metadata["scopes_supported"],
         json!(["tool:billing", "tool:orders"])
     );
-    let token = server.prepared_tenant.token_for("auth0|alice", &["tool:orders"]);
+    let token = server
+        .prepared_tenant
+        .token_for("auth0|alice", &["tool:orders"]);
     let tools = server.http.list_tools(&token).await;
     let orders = tools.body["result"]["tools"]
         .as_array()
@@ -175,17 +182,27 @@ async fn a_custom_tool_scope_is_published_and_described() {
 #[tokio::test]
 async fn a_custom_tool_calls_its_api_with_a_token_exchanged_for_that_api() {
     let server = start().await;
-    let token = server.prepared_tenant.token_for("auth0|alice", &["tool:orders"]);
-    let (text, is_error) =
-        tool_text(&server.http.call_tool(Some(&token), "list_orders", json!({})).await);
+    let token = server
+        .prepared_tenant
+        .token_for("auth0|alice", &["tool:orders"]);
+    let (text, is_error) = tool_text(
+        &server
+            .http
+            .call_tool(Some(&token), "list_orders", json!({}))
+            .await,
+    );
     assert!(!is_error, "{text}");
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["sub"], "auth0|alice");
-    assert_eq!(answer["aud"], ORDERS, "a token for the orders API, not the caller's");
+    assert_eq!(
+        answer["aud"], ORDERS,
+        "a token for the orders API, not the caller's"
+    );
     assert_eq!(answer["scope"], "read:orders");
     let sent = server.orders.received_requests().await.unwrap();
     assert!(
-        sent.iter().all(|r| r.headers["authorization"] != format!("Bearer {token}")),
+        sent.iter()
+            .all(|r| r.headers["authorization"] != format!("Bearer {token}")),
         "the caller's token never reaches the API"
     );
 }
@@ -196,8 +213,12 @@ async fn an_api_without_a_client_grant_names_it_and_the_other_api_keeps_working(
     let token = server
         .prepared_tenant
         .token_for("auth0|alice", &["tool:orders", "tool:billing"]);
-    let (text, is_error) =
-        tool_text(&server.http.call_tool(Some(&token), "list_invoices", json!({})).await);
+    let (text, is_error) = tool_text(
+        &server
+            .http
+            .call_tool(Some(&token), "list_invoices", json!({}))
+            .await,
+    );
     assert!(is_error, "{text}");
     assert!(text.contains("access_denied"), "{text}");
     assert!(text.contains("client grant"), "{text}");
@@ -206,8 +227,12 @@ async fn an_api_without_a_client_grant_names_it_and_the_other_api_keeps_working(
     assert!(text.contains("API_BILLING_SCOPE"), "{text}");
     assert!(!text.contains(&token), "{text}");
 
-    let (text, is_error) =
-        tool_text(&server.http.call_tool(Some(&token), "list_orders", json!({})).await);
+    let (text, is_error) = tool_text(
+        &server
+            .http
+            .call_tool(Some(&token), "list_orders", json!({}))
+            .await,
+    );
     assert!(!is_error, "{text}");
 }
 

@@ -33,7 +33,8 @@ async fn orders_api(tenant: &MockTenant) -> String {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .ok_or(StatusCode::UNAUTHORIZED)?;
-        let token = bearer::parse_authorization(authorization).map_err(|_| StatusCode::UNAUTHORIZED)?;
+        let token =
+            bearer::parse_authorization(authorization).map_err(|_| StatusCode::UNAUTHORIZED)?;
         let principal = verifier
             .verify(token)
             .await
@@ -103,13 +104,18 @@ async fn the_orders_example_lists_the_callers_orders_through_an_exchanged_token(
     // With it: alice's orders, fetched with a token the tenant issued to the orders API.
     let token = tenant.token_for("auth0|alice", &["tool:orders"]);
     for status in [json!({}), json!({"status": "open"})] {
-        let (text, is_error) = tool_text(&http.call_tool(Some(&token), "list_orders", status).await);
+        let (text, is_error) =
+            tool_text(&http.call_tool(Some(&token), "list_orders", status).await);
         assert!(!is_error, "{text}\n{}", example.log());
         assert!(text.starts_with("Orders of auth0|alice: "), "{text}");
         assert!(text.contains(r#""actor":"mcp-server-client""#), "{text}");
         assert!(text.contains(r#""id":7"#), "{text}");
     }
-    assert_eq!(tenant.exchanges_for("auth0|alice"), 1, "the second call hit the cache");
+    assert_eq!(
+        tenant.exchanges_for("auth0|alice"),
+        1,
+        "the second call hit the cache"
+    );
     assert!(
         !example.log().contains(&token),
         "the caller's token is never logged"

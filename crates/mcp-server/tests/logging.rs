@@ -264,7 +264,10 @@ async fn the_quickstart_dot_env_starts_the_server_with_its_three_tools() {
             .await,
     );
     assert!(!is_error, "{text}");
-    assert!(text.starts_with("Hello, Ada (auth0|alice)! Upstream API Response: "), "{text}");
+    assert!(
+        text.starts_with("Hello, Ada (auth0|alice)! Upstream API Response: "),
+        "{text}"
+    );
     assert_eq!(tenant.exchanges(), 1);
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);

@@ -198,7 +198,10 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
         v("api_calls_total", &[("api", "default"), ("status", "2xx")]),
         Some(2.0)
     );
-    assert_eq!(v("api_call_duration_seconds_count", &[("api", "default")]), Some(2.0));
+    assert_eq!(
+        v("api_call_duration_seconds_count", &[("api", "default")]),
+        Some(2.0)
+    );
 
     // JWKS fetched once, keys loaded.
     assert_eq!(v("jwks_fetches_total", &[("outcome", "ok")]), Some(1.0));
@@ -269,7 +272,11 @@ async fn a_failing_private_api_is_counted_by_status() {
     assert!(is_error);
     let body = scrape(&server.url("/metrics")).await;
     assert_eq!(
-        value(&body, "api_calls_total", &[("status", "transport")]),
+        value(
+            &body,
+            "api_calls_total",
+            &[("api", "default"), ("status", "transport")]
+        ),
         Some(1.0),
         "{body}"
     );
@@ -318,7 +325,7 @@ async fn with_metrics_addr_the_metrics_leave_the_main_listener() {
     prepared.reconfigure(|args| args.metrics_addr = Some(format!("127.0.0.1:{metrics_port}")));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let base = prepared.base.clone();
-    let server = prepared.serve(async move {
+    let server = common::serve(prepared.settings, prepared.listener, async move {
         let _ = stopped.await;
     });
 

@@ -31,7 +31,7 @@ async fn shutdown_drains_an_in_flight_tool_call_then_serve_returns() {
     let token = prepared.tenant.token_for("auth0|alice", &["tool:greet"]);
     let mcp_url = format!("{}/mcp", prepared.base);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = prepared.serve(async move {
+    let server = common::serve(prepared.settings, prepared.listener, async move {
         let _ = stopped.await;
     });
 

@@ -5,9 +5,8 @@
 
 mod common;
 
-
 use common::{
-    McpHttp, Options, Prepared, TestServer, call, connect, jwt_claims, read, text_of, tool_text,
+    McpHttp, Options, TestServer, call, connect, jwt_claims, read, text_of, tool_text,
     upstream_json,
 };
 use jwt_verify::{BearerErrorCode, Challenge};

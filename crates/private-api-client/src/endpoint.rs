@@ -88,7 +88,10 @@ mod tests {
         for (path, want) in [
             ("orders", "https://api.example.com/v1/orders"),
             ("/orders", "https://api.example.com/v1/orders"),
-            ("orders/7?limit=10", "https://api.example.com/v1/orders/7?limit=10"),
+            (
+                "orders/7?limit=10",
+                "https://api.example.com/v1/orders/7?limit=10",
+            ),
             ("a/../orders", "https://api.example.com/v1/orders"),
         ] {
             assert_eq!(join_under(&base, path).unwrap().as_str(), want, "{path}");

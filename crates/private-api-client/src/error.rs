@@ -48,7 +48,9 @@ pub enum ApiError {
     #[error("the bearer token is empty or not a valid RFC 6750 b64token")]
     InvalidBearer,
     /// The path is absolute or leaves the API's base URL. Nothing was sent.
-    #[error("the path {0:?} is not under the API's base URL: pass a path relative to it, such as `orders/7`")]
+    #[error(
+        "the path {0:?} is not under the API's base URL: pass a path relative to it, such as `orders/7`"
+    )]
     InvalidPath(String),
     /// The request body could not be serialised as JSON. Nothing was sent.
     #[error("the request body cannot be serialised as JSON: {0}")]

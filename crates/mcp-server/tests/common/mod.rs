@@ -161,14 +161,16 @@ impl Prepared {
         change(&mut self.args);
         self.settings = Settings::from_args(&self.args).expect("valid test settings");
     }
+}
 
-    /// The quickstart server these settings describe, serving until `shutdown`.
-    pub fn serve(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> tokio::task::JoinHandle<Result<(), mcp_server::ServeError>> {
-        tokio::spawn(Quickstart::server(self.settings).serve(self.listener, shutdown))
-    }
+/// The quickstart server `settings` describe, serving on `listener` until `shutdown`,
+/// as `main` runs it.
+pub fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), mcp_server::ServeError>> {
+    tokio::spawn(Quickstart::server(settings).serve(listener, shutdown))
 }
 
 impl TestServer {
