@@ -188,7 +188,7 @@ impl PrivateApiClient {
         let response = request
             .send()
             .await
-            .map_err(|e| map_reqwest_error(&e, bearer))?;
+            .map_err(|e| ApiError::from_reqwest(&e, bearer))?;
 
         // Defence in depth for a caller-supplied client that followed a redirect:
         // whatever another origin says is not the API's answer.
@@ -266,43 +266,6 @@ fn is_b64token(token: &str) -> bool {
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
-}
-
-/// Maps a reqwest error to [`ApiError`], keeping its description but never its URL
-/// (harmless here, but not ours to log) and never the token.
-pub(crate) fn map_reqwest_error(error: &reqwest::Error, token: &str) -> ApiError {
-    if error.is_timeout() {
-        return ApiError::Timeout;
-    }
-    // reqwest's own Display names the URL; describe the kind instead, then the
-    // underlying causes (hyper and io errors, which carry no headers).
-    let kind = if error.is_connect() {
-        "connection failed"
-    } else if error.is_redirect() {
-        "redirect failed"
-    } else if error.is_body() || error.is_decode() {
-        "reading the response failed"
-    } else {
-        "request failed"
-    };
-    let detail = std::error::Error::source(error)
-        .map(|s| {
-            let mut chain = s.to_string();
-            let mut next = s.source();
-            while let Some(e) = next {
-                chain.push_str(": ");
-                chain.push_str(&e.to_string());
-                next = e.source();
-            }
-            chain
-        })
-        .unwrap_or_default();
-    let text = if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {detail}")
-    };
-    ApiError::Transport(sanitize(&text, token, MAX_EXCERPT_CHARS))
 }
 
 #[cfg(test)]
