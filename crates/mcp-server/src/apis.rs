@@ -170,6 +170,7 @@ pub(crate) fn validate(
         ));
     }
     let base_url = match base_url.map(str::trim).filter(|u| !u.is_empty()) {
+        // Shown without what could be a secret: a query, a fragment, credentials.
         None => {
             problems.push(format!(
                 "{} is not set: set it to where the API is served, e.g. https://api.example.com",
@@ -181,16 +182,18 @@ pub(crate) fn validate(
             Ok(url) => Some(url),
             Err(private_api_client::ConfigError::PlainHttp { .. }) => {
                 problems.push(format!(
-                    "{} uses plain http on a host that is not loopback (got {raw:?}): every exchanged token is sent there, so use https, or set {}=true if the network in between is trusted",
+                    "{} uses plain http on a host that is not loopback (got {:?}): every exchanged token is sent there, so use https, or set {}=true if the network in between is trusted",
                     var(Setting::BaseUrl),
+                    shown(raw),
                     var(Setting::AllowPlainHttp)
                 ));
                 None
             }
             Err(e) => {
                 problems.push(format!(
-                    "{} must be an http:// or https:// URL with a host and no query ({e}; got {raw:?})",
-                    var(Setting::BaseUrl)
+                    "{} must be an http:// or https:// URL with a host and no query or fragment ({e}; got {:?})",
+                    var(Setting::BaseUrl),
+                    shown(raw)
                 ));
                 None
             }
@@ -214,6 +217,23 @@ pub(crate) fn validate(
             allow_plain_http,
         }),
         _ => None,
+    }
+}
+
+/// A URL as an error may show it: without its query, fragment and credentials, which
+/// can hold secrets (`?api_key=`), even when it does not parse.
+fn shown(raw: &str) -> String {
+    let cut = raw.find(['?', '#']).map_or(raw, |end| &raw[..end]);
+    match cut.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_start = rest
+                .find('/')
+                .map_or(rest, |end| &rest[..end])
+                .rfind('@')
+                .map_or(0, |at| at + 1);
+            format!("{scheme}://{}", &rest[host_start..])
+        }
+        None => cut.to_owned(),
     }
 }
 
@@ -311,6 +331,33 @@ mod tests {
         assert_eq!(api.base_url().as_str(), "https://orders.example.com/v1/");
         assert_eq!(api.scope(), "read:o write:o");
         assert!(problems.is_empty());
+    }
+
+    #[test]
+    fn a_refused_base_url_is_shown_without_query_fragment_or_credentials() {
+        let mut problems = Vec::new();
+        for raw in [
+            "https://api.example.com/v1/?api_key=s3cr3t#s3cr3t",
+            "https://user:s3cr3t@api.example.com/v1?x=1",
+            "ftp://user:s3cr3t@api.example.com/?s3cr3t",
+        ] {
+            problems.clear();
+            assert!(
+                validate(
+                    "orders",
+                    Some("a"),
+                    Some(raw),
+                    Some("s"),
+                    false,
+                    &mut problems
+                )
+                .is_none()
+            );
+            let text = problems.join("\n");
+            assert!(text.contains("API_ORDERS_BASE_URL"), "{text}");
+            assert!(text.contains("api.example.com"), "{text}");
+            assert!(!text.contains("s3cr3t"), "{text}");
+        }
     }
 
     #[test]
