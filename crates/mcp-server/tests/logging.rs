@@ -87,24 +87,9 @@ impl Lines {
     }
 }
 
-#[tokio::test]
-async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
-    let tenant = MockTenant::start(TenantConfig::default()).await;
-    let api = MockServer::start().await;
-    mount_private_api(&api, tenant.api_audience()).await;
-    let dir = std::env::temp_dir();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
-        .env_clear()
-        .current_dir(&dir)
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("PORT", "0")
-        .env("AUTH0_DOMAIN", tenant.issuer())
-        .env("AUTH0_AUDIENCE", tenant.mcp_audience())
-        .env("MCP_AUTH0_CLIENT_ID", tenant.client_id())
-        .env("MCP_AUTH0_CLIENT_SECRET", tenant.client_secret())
-        .env("API_AUTH0_AUDIENCE", tenant.api_audience())
-        .env("API_BASE_URL", api.uri())
+/// Starts `command` with its stderr collected into [`Lines`]; killed when dropped.
+fn spawn_logging(mut command: tokio::process::Command) -> (tokio::process::Child, Lines) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -119,6 +104,28 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
             sink.0.lock().unwrap().push(line);
         }
     });
+    (child, lines)
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
+    let tenant = MockTenant::start(TenantConfig::default()).await;
+    let api = MockServer::start().await;
+    mount_private_api(&api, tenant.api_audience()).await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"));
+    command
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("PORT", "0")
+        .env("AUTH0_DOMAIN", tenant.issuer())
+        .env("AUTH0_AUDIENCE", tenant.mcp_audience())
+        .env("MCP_AUTH0_CLIENT_ID", tenant.client_id())
+        .env("MCP_AUTH0_CLIENT_SECRET", tenant.client_secret())
+        .env("API_AUTH0_AUDIENCE", tenant.api_audience())
+        .env("API_BASE_URL", api.uri());
+    let (mut child, lines) = spawn_logging(command);
 
     let listening: Value =
         serde_json::from_str(&lines.wait_for("obo-mcp listening").await).unwrap();
@@ -225,24 +232,12 @@ async fn the_quickstart_dot_env_starts_the_server_with_its_three_tools() {
         ),
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"));
+    command
         .env_clear()
         .current_dir(&dir)
-        .env("LOG_FORMAT", "json")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let lines = Lines::default();
-    let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = lines.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = reader.next_line().await {
-            sink.0.lock().unwrap().push(line);
-        }
-    });
+        .env("LOG_FORMAT", "json");
+    let (child, lines) = spawn_logging(command);
     let listening: Value =
         serde_json::from_str(&lines.wait_for("obo-mcp listening").await).unwrap();
     let base = format!("http://{}", listening["addr"].as_str().unwrap());
