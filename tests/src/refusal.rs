@@ -59,7 +59,7 @@ impl Refused {
 
     /// No credentials: 401 and a challenge with no error (RFC 6750 §3.1).
     pub fn missing_token(resource_metadata: Option<&str>) -> Self {
-        Self::refused(
+        Self::answer(
             401,
             Some(challenge("", resource_metadata)),
             "invalid_token",
@@ -91,7 +91,7 @@ impl Refused {
         let params = format!(
             r#"error="insufficient_scope", error_description="{description}", scope="{scope}""#
         );
-        Self::refused(
+        Self::answer(
             403,
             Some(challenge(&params, resource_metadata)),
             "insufficient_scope",
@@ -104,7 +104,7 @@ impl Refused {
     pub fn keys_unavailable() -> Self {
         Self {
             retry_after: Some("5".to_owned()),
-            ..Self::refused(
+            ..Self::answer(
                 503,
                 None,
                 "temporarily_unavailable",
@@ -120,7 +120,7 @@ impl Refused {
         resource_metadata: Option<&str>,
     ) -> Self {
         let params = format!(r#"error="{error}", error_description="{description}""#);
-        Self::refused(
+        Self::answer(
             status,
             Some(challenge(&params, resource_metadata)),
             error,
@@ -128,7 +128,7 @@ impl Refused {
         )
     }
 
-    fn refused(
+    fn answer(
         status: u16,
         www_authenticate: Option<String>,
         error: &str,
