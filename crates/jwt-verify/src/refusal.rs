@@ -73,7 +73,9 @@ pub struct Refusal {
     status: u16,
     error: &'static str,
     description: String,
-    challenge: Option<Challenge>,
+    // Boxed: a refusal travels in `Err`, and the challenge's six optional strings
+    // would make every `Result` carrying one several times larger.
+    challenge: Option<Box<Challenge>>,
     cause: &'static str,
 }
 
@@ -84,7 +86,7 @@ impl Refusal {
             status: 401,
             error: BearerErrorCode::InvalidToken.as_str(),
             description: MISSING_TOKEN_DESCRIPTION.to_owned(),
-            challenge: Some(Challenge::new()),
+            challenge: Some(Box::new(Challenge::new())),
             cause: "missing_token",
         }
     }
@@ -146,7 +148,7 @@ impl Refusal {
         description.clone_into(&mut self.description);
         self.challenge = self.challenge.map(|challenge| {
             if challenge.error_code().is_some() {
-                challenge.error_description(description)
+                Box::new(challenge.error_description(description))
             } else {
                 challenge
             }
@@ -161,7 +163,7 @@ impl Refusal {
     pub fn resource_metadata(mut self, url: &str) -> Self {
         self.challenge = self
             .challenge
-            .map(|challenge| challenge.resource_metadata(url));
+            .map(|challenge| Box::new(challenge.resource_metadata(url)));
         self
     }
 
@@ -182,12 +184,12 @@ impl Refusal {
 
     /// The challenge, when the refusal has one (every 4xx does, a 503 does not).
     pub fn challenge(&self) -> Option<&Challenge> {
-        self.challenge.as_ref()
+        self.challenge.as_deref()
     }
 
     /// The `WWW-Authenticate` value: every parameter quoted and escaped.
     pub fn www_authenticate(&self) -> Option<String> {
-        self.challenge.as_ref().map(Challenge::to_string)
+        self.challenge.as_deref().map(Challenge::to_string)
     }
 
     /// `Retry-After` in seconds, for a refusal that is the server's fault.
@@ -223,7 +225,7 @@ impl Refusal {
     /// `missing_token`, `invalid_request`, `invalid_token`, `insufficient_scope` or
     /// `unavailable`.
     pub fn kind(&self) -> &'static str {
-        match self.challenge.as_ref().map(Challenge::error_code) {
+        match self.challenge.as_deref().map(Challenge::error_code) {
             None => "unavailable",
             Some(None) => "missing_token",
             Some(Some(code)) => code.as_str(),
@@ -242,13 +244,17 @@ impl Refusal {
             status: code.http_status(),
             error: code.as_str(),
             description: description.to_owned(),
-            challenge: Some(Challenge::new().error(code).error_description(description)),
+            challenge: Some(Box::new(
+                Challenge::new().error(code).error_description(description),
+            )),
             cause,
         }
     }
 
     fn scope(mut self, scopes: &[&str]) -> Self {
-        self.challenge = self.challenge.map(|challenge| challenge.scope(scopes));
+        self.challenge = self
+            .challenge
+            .map(|challenge| Box::new(challenge.scope(scopes)));
         self
     }
 }
