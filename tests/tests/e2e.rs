@@ -139,7 +139,7 @@ async fn unauthenticated_requests_get_401_challenges_and_metadata_is_public() {
         );
         assert_eq!(
             document["scopes_supported"],
-            json!(["tool:whoami", "tool:greet"])
+            json!(["tool:greet", "tool:whoami"])
         );
         assert_eq!(document["bearer_methods_supported"], json!(["header"]));
     }

@@ -14,7 +14,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::error::ExchangeError;
+use crate::error::{ExchangeError, describe_reqwest_error};
 use crate::exchanger::TokenExchanger;
 use crate::issuer::{Issuer, is_loopback_url};
 use crate::request::ExchangeRequest;
@@ -288,7 +288,7 @@ impl ExchangeClient {
             .form(&form)
             .send()
             .await
-            .map_err(|e| transport_error(&e))?;
+            .map_err(|e| ExchangeError::transport(&e))?;
         let received_at = SystemTime::now();
         let status = response.status();
         let content_type = content_type(
@@ -329,7 +329,7 @@ impl ExchangeClient {
                     .header(ACCEPT, "application/json")
                     .send()
                     .await
-                    .map_err(|e| transport_error(&e))?;
+                    .map_err(|e| ExchangeError::transport(&e))?;
                 let status = response.status();
                 if status.is_server_error() {
                     return Err(ExchangeError::Server { status });
@@ -464,7 +464,10 @@ impl ExchangeClientBuilder {
             http = http.tls_certs_merge(certs);
         }
         let http = http.build().map_err(|e| {
-            ExchangeError::config(format!("cannot build the HTTP client: {}", error_chain(&e)))
+            ExchangeError::config(format!(
+                "cannot build the HTTP client: {}",
+                describe_reqwest_error(&e)
+            ))
         })?;
 
         let basic_header = basic_authorization(&self.client_id, &self.client_secret)?;
@@ -542,50 +545,6 @@ fn parse_discovery(body: &[u8], content_type: &str, issuer: &Issuer) -> Result<U
     })
 }
 
-/// A transport error as text that is safe to log. reqwest's own `Display`
-/// includes the request URL; we describe the failure from its kind and its
-/// source chain instead, and cut anything that looks like a query string.
-pub(crate) fn transport_error(error: &reqwest::Error) -> ExchangeError {
-    ExchangeError::Transport {
-        message: error_chain(error),
-    }
-}
-
-fn error_chain(error: &reqwest::Error) -> String {
-    let what = if error.is_connect() {
-        "connection failed"
-    } else if error.is_timeout() {
-        "timed out"
-    } else if error.is_body() || error.is_decode() {
-        "reading the response failed"
-    } else if error.is_request() {
-        "sending the request failed"
-    } else if error.is_builder() {
-        "building the request failed"
-    } else {
-        "HTTP failure"
-    };
-    let mut message = what.to_owned();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&strip_queries(&cause.to_string()));
-        source = cause.source();
-    }
-    message.chars().take(300).collect()
-}
-
-/// Removes `?…` from every URL-looking word: query strings can carry secrets.
-fn strip_queries(text: &str) -> String {
-    text.split(' ')
-        .map(|word| match (word.contains("://"), word.find('?')) {
-            (true, Some(q)) => &word[..q],
-            _ => word,
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,14 +580,6 @@ mod tests {
                 .allow_plain_http(true)
                 .build()
                 .is_ok()
-        );
-    }
-
-    #[test]
-    fn strip_queries_cuts_url_queries() {
-        assert_eq!(
-            strip_queries("error for https://x/y?token=abc: refused"),
-            "error for https://x/y refused"
         );
     }
 }

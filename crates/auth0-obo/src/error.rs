@@ -164,6 +164,14 @@ impl ExchangeError {
         }
     }
 
+    /// The request could not be sent or its answer not read, described by
+    /// [`describe_reqwest_error`].
+    pub(crate) fn transport(error: &reqwest::Error) -> Self {
+        Self::Transport {
+            message: describe_reqwest_error(error),
+        }
+    }
+
     /// Maps an RFC 6749 §5.2 / RFC 8693 §2.2.2 `error` code to its variant.
     pub(crate) fn from_oauth_code(code: &str, details: OAuthErrorDetails) -> Self {
         match code {
@@ -290,9 +298,97 @@ pub const ERROR_KINDS: [&str; 17] = [
     "config",
 ];
 
+/// Describes a failed HTTP request in words safe to log and to return: what failed
+/// (connecting, timing out, reading the answer…) and the chain of causes under it.
+///
+/// reqwest's own `Display` names the request URL, query included, and a query can
+/// carry secrets. This description leaves the URL out (the error's variant already
+/// says which endpoint: the token endpoint, the discovery document), cuts the query
+/// and fragment from any URL a cause mentions, drops control characters and stays
+/// under 300 characters. The subject token and the client secret travel only in the
+/// form body and the `Authorization` header, which a reqwest error never holds.
+pub(crate) fn describe_reqwest_error(error: &reqwest::Error) -> String {
+    let what = if error.is_connect() {
+        "connection failed"
+    } else if error.is_timeout() {
+        "timed out"
+    } else if error.is_body() || error.is_decode() {
+        "reading the response failed"
+    } else if error.is_request() {
+        "sending the request failed"
+    } else if error.is_builder() {
+        "building the request failed"
+    } else {
+        "HTTP failure"
+    };
+    let mut message = what.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&strip_url_queries(&cause.to_string()));
+        source = cause.source();
+    }
+    message
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_DESCRIPTION_CHARS)
+        .collect()
+}
+
+/// The longest [`describe_reqwest_error`] text, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 300;
+
+/// Cuts `?…` and `#…` from every URL-looking word of `text`.
+fn strip_url_queries(text: &str) -> String {
+    text.split(' ')
+        .map(|word| match word.find("://") {
+            Some(scheme_end) => word[scheme_end..]
+                .find(['?', '#'])
+                .map_or(word, |cut| &word[..scheme_end + cut]),
+            None => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_queries_and_fragments_are_cut_from_every_word() {
+        assert_eq!(
+            strip_url_queries("error for https://x/y?token=abc: refused (http://z/#f) a?b"),
+            "error for https://x/y refused (http://z/ a?b"
+        );
+    }
+
+    /// A real failure, to a port nothing listens on, against a URL with a secret in
+    /// its query: reqwest's own `Display` shows it, the description does not.
+    #[tokio::test]
+    async fn a_refused_connection_is_described_without_the_url_or_its_query() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/oauth/token?secret=s3cr3t#frag");
+        let error = reqwest::Client::new()
+            .post(&url)
+            .form(&[("subject_token", "eyJ.subject.token")])
+            .send()
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("s3cr3t"), "the hazard is real");
+        let text = ExchangeError::transport(&error).to_string();
+        assert!(
+            text.starts_with("could not reach the token endpoint: connection failed: "),
+            "{text}"
+        );
+        for hidden in ["s3cr3t", "secret", "oauth/token", "eyJ.subject.token"] {
+            assert!(!text.contains(hidden), "{hidden} in {text}");
+        }
+    }
 
     fn details() -> OAuthErrorDetails {
         OAuthErrorDetails {

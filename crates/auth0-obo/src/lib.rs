@@ -68,6 +68,24 @@
 //! }
 //! ```
 //!
+//! # Example: an axum API that calls another API as its caller
+//!
+//! `examples/axum_gateway.rs` is a whole service, not MCP, in one readable file: it
+//! verifies each caller's bearer token (with the `jwt-verify` crate; any verifier
+//! will do), exchanges it through a [`TokenCache`], calls the downstream API with the
+//! new token, invalidating and exchanging once more if that API answers 401, and
+//! maps each failure to an HTTP answer. It is configured from the environment
+//! (`AUTH0_DOMAIN`, `AUTH0_AUDIENCE`, `AUTH0_CLIENT_ID`, `AUTH0_CLIENT_SECRET`,
+//! `DOWNSTREAM_AUDIENCE`, `DOWNSTREAM_SCOPE`, `DOWNSTREAM_URL`, `LISTEN_ADDR`):
+//!
+//! ```sh
+//! cargo run -p auth0-obo --example axum_gateway
+//! ```
+//!
+//! Its test (`tests/axum_gateway_example.rs`) runs it against the mock Auth0 tenant and
+//! the sample private API, which then reports the user as `sub` and the gateway's
+//! client as the current actor.
+//!
 //! # A fleet of replicas: a shared second tier
 //!
 //! Behind a load balancer, each replica's in-process cache would cost a user one

@@ -138,7 +138,7 @@ pub(crate) async fn read_body_limited(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| crate::client::transport_error(&e))?
+        .map_err(|e| ExchangeError::transport(&e))?
     {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());

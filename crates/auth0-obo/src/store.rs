@@ -31,7 +31,8 @@ pub struct StoredToken {
     pub usable_until: SystemTime,
 }
 
-/// Why a shared store could not answer. It never fails a call: see the [module](self).
+/// Why a shared store could not answer. It never fails a call: a [`TokenCache`](crate::TokenCache)
+/// treats it as a miss (or as "no lock"), logs it and counts it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -94,7 +95,7 @@ impl fmt::Debug for FleetLock {
     }
 }
 
-/// A cache tier shared by a fleet (see the [module](self)).
+/// A cache tier shared by a fleet: see [the crate docs](crate#a-fleet-of-replicas-a-shared-second-tier).
 ///
 /// `request` is passed so that a store can bind what it keeps to the user: the store
 /// in `redis-token-store` derives each entry's encryption key from the subject token,

@@ -6,6 +6,17 @@ use crate::error_code::BearerErrorCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BearerError {
+    /// The request has no `Authorization` header at all.
+    #[error("the request has no Authorization header")]
+    Missing,
+    /// The request has more than one `Authorization` header: ambiguous, so neither
+    /// is used.
+    #[error("the request has more than one Authorization header")]
+    Repeated,
+    /// The header value holds bytes outside visible ASCII, space and tab (RFC 9110
+    /// §5.5 obs-text, or bytes that are not UTF-8): it cannot hold a `b64token`.
+    #[error("the Authorization header holds bytes outside visible ASCII")]
+    NotVisibleAscii,
     /// The header value is empty or blank.
     #[error("the Authorization header is empty")]
     Empty,
@@ -27,21 +38,27 @@ pub enum BearerError {
 impl BearerError {
     /// The RFC 6750 error code for the challenge.
     ///
-    /// A request using another authentication scheme is treated like one without
+    /// A request without the header, or using another authentication scheme, has no
     /// credentials, so the challenge carries no error code (RFC 6750 §3.1); every
-    /// malformed `Bearer` header is `invalid_request`.
+    /// malformed header is `invalid_request`.
     pub fn error_code(&self) -> Option<BearerErrorCode> {
         match self {
-            Self::NotBearer => None,
-            Self::Empty | Self::MissingToken | Self::InvalidToken | Self::NotB64Token => {
-                Some(BearerErrorCode::InvalidRequest)
-            }
+            Self::Missing | Self::NotBearer => None,
+            Self::Repeated
+            | Self::NotVisibleAscii
+            | Self::Empty
+            | Self::MissingToken
+            | Self::InvalidToken
+            | Self::NotB64Token => Some(BearerErrorCode::InvalidRequest),
         }
     }
 
     /// A description safe to send to the client.
     pub fn description(&self) -> &'static str {
         match self {
+            Self::Missing => "an access token is required",
+            Self::Repeated => "send exactly one Authorization header",
+            Self::NotVisibleAscii => "the Authorization header is not visible ASCII",
             Self::Empty => "The Authorization header is empty",
             Self::NotBearer => "Use the Bearer authentication scheme",
             Self::MissingToken => "The Authorization header has no bearer token",
@@ -95,6 +112,45 @@ pub fn parse_authorization(value: &str) -> Result<&str, BearerError> {
         return Err(BearerError::NotB64Token);
     }
     Ok(token)
+}
+
+/// Extracts the token from a request's `Authorization` header values, as a server
+/// receives them (with the `http` crate: `headers.get_all(AUTHORIZATION).iter().map(HeaderValue::as_bytes)`).
+///
+/// No header is [`BearerError::Missing`]; two or more are [`BearerError::Repeated`],
+/// because picking one would let whatever sits between client and server choose; a
+/// value that is not visible ASCII is [`BearerError::NotVisibleAscii`]. One visible
+/// value is read by [`parse_authorization`]. Every server built on this crate thus
+/// refuses the same header the same way.
+///
+/// ```
+/// use jwt_verify::bearer::{parse_authorization_headers, BearerError};
+/// let one: [&[u8]; 1] = [b"Bearer abc"];
+/// assert_eq!(parse_authorization_headers(one), Ok("abc"));
+/// assert_eq!(parse_authorization_headers([]), Err(BearerError::Missing));
+/// let two: [&[u8]; 2] = [b"Bearer abc", b"Bearer abc"];
+/// assert_eq!(parse_authorization_headers(two), Err(BearerError::Repeated));
+/// let latin1: [&[u8]; 1] = [b"Bearer \xe9"];
+/// assert_eq!(parse_authorization_headers(latin1), Err(BearerError::NotVisibleAscii));
+/// ```
+pub fn parse_authorization_headers<'a, I>(values: I) -> Result<&'a str, BearerError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut values = values.into_iter();
+    let Some(value) = values.next() else {
+        return Err(BearerError::Missing);
+    };
+    if values.next().is_some() {
+        return Err(BearerError::Repeated);
+    }
+    // Controls other than tab cannot reach here through an HTTP parser; anything
+    // else outside b64token is refused by parse_authorization, which says why.
+    let value = std::str::from_utf8(value)
+        .ok()
+        .filter(|value| value.is_ascii())
+        .ok_or(BearerError::NotVisibleAscii)?;
+    parse_authorization(value)
 }
 
 /// The bytes of a `b64token`, and its trailing `=`.
@@ -187,7 +243,33 @@ mod tests {
     }
 
     #[test]
+    fn rfc6750_2_1_one_header_of_visible_ascii() {
+        let values = |values: &[&'static str]| {
+            parse_authorization_headers(values.iter().copied().map(str::as_bytes))
+        };
+        assert_eq!(values(&["Bearer abc"]), Ok("abc"));
+        assert_eq!(values(&[]), Err(BearerError::Missing));
+        assert_eq!(
+            values(&["Bearer a", "Bearer b"]),
+            Err(BearerError::Repeated)
+        );
+        assert_eq!(values(&["Bearer a", ""]), Err(BearerError::Repeated));
+        assert_eq!(values(&["Bearer é"]), Err(BearerError::NotVisibleAscii));
+        assert_eq!(values(&["Bearer a,b"]), Err(BearerError::NotB64Token));
+        assert_eq!(values(&["Basic abc"]), Err(BearerError::NotBearer));
+        assert_eq!(
+            parse_authorization_headers([&b"Bearer \xff"[..]]),
+            Err(BearerError::NotVisibleAscii)
+        );
+    }
+
+    #[test]
     fn rfc6750_3_1_other_schemes_get_no_error_code() {
+        assert_eq!(BearerError::Missing.error_code(), None);
+        assert_eq!(
+            BearerError::Repeated.error_code(),
+            Some(BearerErrorCode::InvalidRequest)
+        );
         assert_eq!(BearerError::NotBearer.error_code(), None);
         assert_eq!(
             BearerError::InvalidToken.error_code(),

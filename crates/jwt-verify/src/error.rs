@@ -181,14 +181,15 @@ pub enum JwksError {
     /// The endpoint answered with a non-success status.
     #[error("{url} answered HTTP {status}")]
     Status {
-        /// The URL fetched.
+        /// The URL fetched, without its query and fragment.
         url: String,
         /// The HTTP status code.
         status: u16,
     },
-    /// The request failed: connection, TLS, timeout.
-    #[error("request to the JWKS endpoint failed")]
-    Transport(#[source] Arc<reqwest::Error>),
+    /// The request failed: connection, TLS, timeout. The text is
+    /// [`describe_reqwest_error`]'s: no URL, no query.
+    #[error("request to the JWKS endpoint failed: {0}")]
+    Transport(String),
     /// The response body exceeded the configured limit.
     #[error("the response is larger than {limit} bytes")]
     TooLarge {
@@ -207,4 +208,109 @@ pub enum JwksError {
     /// A custom [`JwksSource`](crate::JwksSource) failed.
     #[error("the JWKS source failed")]
     Source(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+/// Describes a failed HTTP request in words safe to log and to show: what failed
+/// (connecting, timing out, reading the answer…) and the chain of causes under it.
+///
+/// reqwest's own `Display` names the request URL, query included, and a query can
+/// carry secrets (an API key, a signed link). This description leaves the URL out
+/// (the caller knows which endpoint it called and says so), cuts the query and
+/// fragment from any URL a cause mentions, drops control characters and stays under
+/// 300 characters. A reqwest error never holds headers or bodies, so no token can
+/// appear in it.
+///
+/// ```no_run
+/// # async fn run() {
+/// let error = reqwest::get("http://127.0.0.1:9/keys?secret=s3cr3t").await.unwrap_err();
+/// let text = jwt_verify::describe_reqwest_error(&error);
+/// assert!(text.starts_with("connection failed"));
+/// assert!(!text.contains("s3cr3t"));
+/// # }
+/// ```
+pub fn describe_reqwest_error(error: &reqwest::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_redirect() {
+        "following a redirect failed"
+    } else if error.is_body() || error.is_decode() {
+        "reading the response failed"
+    } else if error.is_builder() {
+        "building the request failed"
+    } else {
+        "sending the request failed"
+    };
+    let mut text = what.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&strip_url_queries(&cause.to_string()));
+        source = cause.source();
+    }
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_DESCRIPTION_CHARS)
+        .collect()
+}
+
+/// The longest [`describe_reqwest_error`] text, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 300;
+
+/// `url` as text without its query and fragment, for errors and logs.
+pub(crate) fn url_without_query(url: &url::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.into()
+}
+
+/// Cuts `?…` and `#…` from every URL-looking word of `text`.
+fn strip_url_queries(text: &str) -> String {
+    text.split(' ')
+        .map(|word| match word.find("://") {
+            Some(scheme_end) => word[scheme_end..]
+                .find(['?', '#'])
+                .map_or(word, |cut| &word[..scheme_end + cut]),
+            None => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_queries_and_fragments_are_cut_from_every_word() {
+        assert_eq!(
+            strip_url_queries("error for (https://x/y?token=abc) and http://z/#frag?x plain?text"),
+            "error for (https://x/y and http://z/ plain?text"
+        );
+        let url = url::Url::parse("https://x.example/jwks?sig=s3cr3t#k").unwrap();
+        assert_eq!(url_without_query(&url), "https://x.example/jwks");
+    }
+
+    /// A real failure, to a port nothing listens on, against a URL with a secret in
+    /// its query: reqwest's own `Display` shows it, the description does not.
+    #[tokio::test]
+    async fn a_refused_connection_is_described_without_the_url_or_its_query() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/jwks?secret=s3cr3t#frag");
+        let error = reqwest::get(&url).await.unwrap_err();
+        assert!(error.to_string().contains("s3cr3t"), "the hazard is real");
+        let text = describe_reqwest_error(&error);
+        assert!(text.starts_with("connection failed: "), "{text}");
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("secret"),
+            "{text}"
+        );
+        assert!(!text.contains("/jwks"), "{text}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Fetching an issuer's JWKS over HTTP, bounded in time and size.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,7 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::claims::parse_object;
-use crate::error::{ConfigError, JwksError};
+use crate::error::{ConfigError, JwksError, describe_reqwest_error, url_without_query};
 use crate::issuer::{Issuer, check_fetchable};
 use crate::jwks::{FetchedJwks, JwksSource};
 use crate::options::{JwksLocation, VerifierOptions};
@@ -111,7 +111,7 @@ impl HttpJwksSource {
     }
 
     async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), JwksError> {
-        let transport = |e| JwksError::Transport(Arc::new(e));
+        let transport = |e| JwksError::Transport(describe_reqwest_error(&e));
         let mut response = self
             .client
             .get(url.clone())
@@ -122,7 +122,7 @@ impl HttpJwksSource {
         let status = response.status();
         if !status.is_success() {
             return Err(JwksError::Status {
-                url: url.to_string(),
+                url: url_without_query(url),
                 status: status.as_u16(),
             });
         }

@@ -9,11 +9,16 @@
 //!    cached ([`JwksSource`]), and returns a [`Principal`]: who the token speaks for,
 //!    with which scopes, through which chain of actors (RFC 8693 `act`).
 //! 3. On failure, the [`VerifyError`] knows its RFC 6750 error code and a description
-//!    fit for the client, and [`Challenge`] renders the `WWW-Authenticate` header.
+//!    fit for the client, [`Refusal`] turns it into the whole answer (status,
+//!    `WWW-Authenticate` challenge, `Cache-Control: no-store`, JSON body) without
+//!    tying you to an HTTP framework, and [`Challenge`] renders and parses the header.
 //!
 //! ```no_run
-//! use jwt_verify::{bearer, Challenge, Issuer, JwksVerifier, VerifierOptions};
+//! use jwt_verify::{bearer, Issuer, JwksVerifier, Refusal, VerifierOptions};
 //!
+//! # fn send(refusal: Refusal) {
+//! #     println!("{} {:?} {}", refusal.status(), refusal.headers(), refusal.body());
+//! # }
 //! # async fn handle(authorization: &str) -> Result<(), Box<dyn std::error::Error>> {
 //! // Once, at startup: the issuer exactly as tokens carry it in `iss`, and our audience.
 //! let verifier = JwksVerifier::new(
@@ -26,29 +31,18 @@
 //! // Per request:
 //! let token = match bearer::parse_authorization(authorization) {
 //!     Ok(token) => token,
-//!     Err(error) => {
-//!         let mut challenge = Challenge::new().error_description(error.description());
-//!         if let Some(code) = error.error_code() {
-//!             challenge = challenge.error(code);
-//!         }
-//!         println!("400/401 WWW-Authenticate: {challenge}");
-//!         return Ok(());
-//!     }
+//!     // 400 invalid_request, or 401 with a bare challenge for another scheme.
+//!     Err(error) => return Ok(send(Refusal::from_bearer_error(error))),
 //! };
 //! match verifier.verify(token).await {
 //!     Ok(principal) if principal.has_scope("tool:greet") => {
 //!         println!("hello {} via {:?}", principal.sub, principal.current_actor());
 //!     }
-//!     Ok(_) => { /* 403 with an insufficient_scope challenge */ }
-//!     Err(error) => match error.error_code() {
-//!         // The client's fault: 401 and a challenge that says why.
-//!         Some(code) => {
-//!             let challenge = Challenge::new().error(code).error_description(&error.description());
-//!             println!("401 WWW-Authenticate: {challenge} ({})", error.kind());
-//!         }
-//!         // Ours (the issuer's keys are unreachable): 503, not 401.
-//!         None => println!("503: {error}"),
-//!     },
+//!     // 403 with an insufficient_scope challenge: the client can step up.
+//!     Ok(_) => send(Refusal::insufficient_scope(["tool:greet"])),
+//!     // 401 invalid_token when the token is at fault; 503 (no challenge) when the
+//!     // issuer's keys are unreachable, so the client keeps its good token.
+//!     Err(error) => send(Refusal::from_verify_error(&error)),
 //! }
 //! # Ok(())
 //! # }
@@ -97,7 +91,9 @@
 //! # Secrets
 //!
 //! The token is kept in [`AccessToken`], whose `Debug` and `Display` are redacted. No
-//! error, log line or `Debug` output of this crate contains a token.
+//! error, log line or `Debug` output of this crate contains a token. A failed JWKS
+//! fetch is described by [`describe_reqwest_error`], never by reqwest's `Display`, which
+//! would show the URL's query; the function is public for other callers of reqwest.
 
 pub mod bearer;
 mod challenge;
@@ -115,6 +111,7 @@ mod key_cache;
 mod key_set;
 mod options;
 mod principal;
+mod refusal;
 mod verified_cache;
 mod verifier;
 
@@ -122,7 +119,7 @@ pub use bearer::BearerError;
 pub use challenge::{Challenge, ChallengeParseError};
 #[doc(hidden)]
 pub use clock::ManualClock;
-pub use error::{ConfigError, JwksError, VerifyError};
+pub use error::{ConfigError, JwksError, VerifyError, describe_reqwest_error};
 pub use error_code::BearerErrorCode;
 pub use issuer::Issuer;
 pub use jwks::{FetchedJwks, JwksSource, StaticJwks};
@@ -130,5 +127,6 @@ pub use jwks_http::HttpJwksSource;
 pub use key_cache::JwksStats;
 pub use options::{Algorithm, JwksLocation, VerifierOptions};
 pub use principal::{AccessToken, Actor, Principal};
+pub use refusal::Refusal;
 pub use verified_cache::VerifiedCacheStats;
 pub use verifier::JwksVerifier;

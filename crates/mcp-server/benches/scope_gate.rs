@@ -84,7 +84,7 @@ fn reads(c: &mut Criterion) {
         // Every read must find the tool, or the comparison is of nothing.
         assert_eq!(untagged::called_tool(&body).as_deref(), Some("greet"));
         assert_eq!(
-            mcp_server::scope_gate::called_tool(&body).as_deref(),
+            mcp_server::internals::called_tool(&body).as_deref(),
             Some("greet")
         );
         group.throughput(Throughput::Bytes(body.len() as u64));
@@ -94,8 +94,8 @@ fn reads(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("partial", label), &body, |b, body| {
             b.iter(|| {
                 let body = black_box(body.as_slice());
-                (mcp_server::scope_gate::is_batch(body)
-                    || mcp_server::scope_gate::called_tool(body).is_some())
+                (mcp_server::internals::is_batch(body)
+                    || mcp_server::internals::called_tool(body).is_some())
                 .then_some(())
             })
         });

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use jwt_verify::{BearerErrorCode, Principal, bearer};
+use jwt_verify::{Principal, Refusal, bearer};
 
-use crate::app::AppState;
 use crate::rejection::Rejection;
+use crate::state::AppState;
 use crate::telemetry::RequestLog;
 
 /// Verifies the bearer token and stores the [`Principal`] in the request.
@@ -47,27 +47,10 @@ pub async fn authenticate(
 /// The token of the single `Authorization: Bearer` header. Owned, because the request
 /// body is not `Sync` and so the request cannot be borrowed across the verification.
 fn bearer_token(headers: &HeaderMap) -> Result<String, Rejection> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(Rejection::MissingToken);
-    };
-    if values.next().is_some() {
-        return Err(Rejection::InvalidRequest {
-            description: "send exactly one Authorization header".to_owned(),
-        });
-    }
-    let value = value.to_str().map_err(|_| Rejection::InvalidRequest {
-        description: "the Authorization header is not visible ASCII".to_owned(),
-    })?;
-    bearer::parse_authorization(value)
+    let values = headers.get_all(header::AUTHORIZATION).iter();
+    bearer::parse_authorization_headers(values.map(HeaderValue::as_bytes))
         .map(str::to_owned)
-        .map_err(|e| match e.error_code() {
-            // Another scheme is no Bearer credentials at all (RFC 6750 §3.1).
-            None => Rejection::MissingToken,
-            Some(_) => Rejection::InvalidRequest {
-                description: e.description().to_string(),
-            },
-        })
+        .map_err(|e| Refusal::from_bearer_error(e).into())
 }
 
 async fn verify(state: &AppState, token: &str) -> Result<Arc<Principal>, Rejection> {
@@ -76,12 +59,5 @@ async fn verify(state: &AppState, token: &str) -> Result<Arc<Principal>, Rejecti
         Ok(_) => "ok",
         Err(e) => e.kind(),
     });
-    verified.map_err(|e| {
-        let description = e.description().to_string();
-        match e.error_code() {
-            Some(BearerErrorCode::InvalidRequest) => Rejection::InvalidRequest { description },
-            Some(_) => Rejection::InvalidToken { description },
-            None => Rejection::Unavailable { description },
-        }
-    })
+    verified.map_err(|e| Refusal::from_verify_error(&e).into())
 }

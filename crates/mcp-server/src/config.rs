@@ -5,6 +5,7 @@
 //! reports every problem at once, each naming the variable and what it expects, so a
 //! user fixes their `.env` in one pass instead of one restart per mistake.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -15,6 +16,9 @@ use http_serve::{ListenerArgs, ListenerLimits};
 use jwt_verify::{Issuer, VerifierOptions};
 use url::Url;
 
+use crate::apis::{
+    ApiArgs, ApiSettings, DEFAULT_API, Setting, named_api_args, parse_bool, validate, variable,
+};
 use crate::shared_cache::{SharedCacheArgs, SharedCacheSettings};
 
 /// jwt-verify's own ceiling for `jwks_max_staleness`.
@@ -127,6 +131,39 @@ pub struct ServerArgs {
     /// The token cache shared by a fleet of replicas (Redis).
     #[command(flatten)]
     pub shared_cache: SharedCacheArgs,
+
+    /// More downstream APIs, by name: `API_{NAME}_AUDIENCE`, `_BASE_URL`, `_SCOPE`
+    /// and `_ALLOW_PLAIN_HTTP` from the environment ([`named_api_args`]); not flags.
+    #[arg(skip)]
+    pub named_apis: BTreeMap<String, ApiArgs>,
+}
+
+impl ServerArgs {
+    /// The arguments from the environment alone (and `.env`, if the program loaded
+    /// it), named APIs included: what [`Settings::from_env`] validates.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when a variable cannot be read as its flag's type.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        #[derive(clap::Parser)]
+        struct EnvOnly {
+            #[command(flatten)]
+            server: ServerArgs,
+        }
+        let parsed =
+            <EnvOnly as clap::Parser>::try_parse_from(["mcp-server"]).map_err(|e| ConfigError {
+                problems: vec![e.to_string().trim().to_owned()],
+            })?;
+        Ok(parsed.server.with_named_apis(std::env::vars()))
+    }
+
+    /// Adds the named APIs found among `vars` (usually `std::env::vars()`).
+    #[must_use]
+    pub fn with_named_apis(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.named_apis = named_api_args(vars);
+        self
+    }
 }
 
 /// `client_secret_basic` or `client_secret_post`, as RFC 7591 names them.
@@ -139,37 +176,35 @@ pub enum AuthMethodArg {
     ClientSecretPost,
 }
 
-/// Validated settings: everything the server needs, in the types it uses.
+/// Validated settings: everything the server needs, in the types it uses. Made only
+/// by [`Settings::from_env`] or [`Settings::from_args`], so a `Settings` is always
+/// valid; read it through its methods.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub issuer: Issuer,
-    pub audience: String,
-    pub host: IpAddr,
-    pub port: u16,
-    pub public_url: Url,
-    pub client_id: String,
-    pub client_secret: ClientSecret,
-    pub client_auth_method: ClientAuthMethod,
-    pub exchange_scope: String,
-    pub api_audience: String,
-    pub api_base_url: Url,
-    /// Whether `api_base_url` may be plain http off loopback; the private API client
-    /// enforces the same rule, so it needs to know.
-    pub api_allow_plain_http: bool,
-    pub cors_origins: Vec<String>,
-    pub hide_unpermitted_tools: bool,
-    pub resource_name: String,
-    pub upstream_timeout: Duration,
+    pub(crate) issuer: Issuer,
+    pub(crate) audience: String,
+    pub(crate) host: IpAddr,
+    pub(crate) port: u16,
+    pub(crate) public_url: Url,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: ClientSecret,
+    pub(crate) client_auth_method: ClientAuthMethod,
+    /// The downstream APIs, the quickstart's (`default`) first when configured.
+    pub(crate) apis: Vec<ApiSettings>,
+    pub(crate) cors_origins: Vec<String>,
+    pub(crate) hide_unpermitted_tools: bool,
+    pub(crate) resource_name: String,
+    pub(crate) upstream_timeout: Duration,
     /// Where `/metrics` is served on its own; `None`: on the main listener.
-    pub metrics_addr: Option<SocketAddr>,
+    pub(crate) metrics_addr: Option<SocketAddr>,
     /// Bounds on every wait of the listeners, and how long shutdown drains.
-    pub listener: ListenerLimits,
+    pub(crate) listener: ListenerLimits,
     /// How long stale signing keys may keep verifying while the JWKS is unavailable.
-    pub jwks_max_staleness: Duration,
+    pub(crate) jwks_max_staleness: Duration,
     /// Entries of the verified-token cache; 0: off.
-    pub verified_token_cache_capacity: u64,
+    pub(crate) verified_token_cache_capacity: u64,
     /// The fleet's shared token cache; `None`: this replica caches on its own.
-    pub shared_cache: Option<SharedCacheSettings>,
+    pub(crate) shared_cache: Option<SharedCacheSettings>,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -192,6 +227,16 @@ impl fmt::Display for ConfigError {
 }
 
 impl Settings {
+    /// The settings from the environment (and `.env`, if the program loaded it), every
+    /// problem reported at once: what a server on this crate usually starts with.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] listing every missing or invalid variable, each with its fix.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_args(&ServerArgs::from_env()?)
+    }
+
     /// Validates the raw options, collecting every problem rather than the first.
     pub fn from_args(args: &ServerArgs) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
@@ -225,11 +270,6 @@ impl Settings {
                 .map(ClientSecret::secret),
             "MCP_AUTH0_CLIENT_SECRET",
             "set it to the client secret of the MCP server's Custom API client",
-        );
-        let api_audience = required(
-            args.api_auth0_audience.as_deref(),
-            "API_AUTH0_AUDIENCE",
-            "set it to the identifier of the private API in Auth0, e.g. http://localhost:8787/",
         );
 
         let issuer = domain.and_then(|d| match Issuer::parse(&d) {
@@ -276,25 +316,7 @@ impl Settings {
                 )
             }),
         };
-        let api_base_url = parse_http_url(args.api_base_url.trim(), "API_BASE_URL", &mut problems);
-        // The private API client's own rule, checked now so the error names the setting.
-        if let Some(url) = &api_base_url
-            && let Err(private_api_client::ConfigError::PlainHttp { .. }) =
-                private_api_client::parse_base_url(url.as_str(), args.api_allow_plain_http)
-        {
-            problems.push(format!(
-                "API_BASE_URL uses plain http on a host that is not loopback (got {:?}): every exchanged token is sent there, so use https, or set API_ALLOW_PLAIN_HTTP=true if the network in between is trusted",
-                args.api_base_url
-            ));
-        }
-        let exchange_scope =
-            auth0_obo::normalize_scope(&args.mcp_auth0_exchange_scope).unwrap_or_default();
-        if exchange_scope.is_empty() {
-            problems.push(
-                "MCP_AUTH0_EXCHANGE_SCOPE is empty: set the scopes to request for the private API, e.g. read:private"
-                    .to_owned(),
-            );
-        }
+        let apis = api_settings(args, &mut problems);
         let upstream_timeout = match args.upstream_timeout_secs.trim().parse::<u64>() {
             Ok(secs) if (1..=300).contains(&secs) => Some(Duration::from_secs(secs)),
             _ => {
@@ -340,8 +362,6 @@ impl Settings {
             public_url,
             client_id,
             client_secret,
-            api_audience,
-            api_base_url,
             upstream_timeout,
             jwks_max_staleness,
         ) {
@@ -353,8 +373,6 @@ impl Settings {
                 Some(public_url),
                 Some(client_id),
                 Some(client_secret),
-                Some(api_audience),
-                Some(api_base_url),
                 Some(upstream_timeout),
                 Some(jwks_max_staleness),
             ) if problems.is_empty() => Ok(Self {
@@ -369,10 +387,7 @@ impl Settings {
                     AuthMethodArg::ClientSecretBasic => ClientAuthMethod::ClientSecretBasic,
                     AuthMethodArg::ClientSecretPost => ClientAuthMethod::ClientSecretPost,
                 },
-                exchange_scope,
-                api_audience,
-                api_base_url,
-                api_allow_plain_http: args.api_allow_plain_http,
+                apis,
                 cors_origins,
                 hide_unpermitted_tools: args.hide_unpermitted_tools,
                 resource_name: args.resource_name.clone(),
@@ -395,6 +410,46 @@ impl Settings {
             verified_cache_capacity: self.verified_token_cache_capacity,
             ..VerifierOptions::default()
         }
+    }
+
+    /// The tenant's issuer, `https://{AUTH0_DOMAIN}/`.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// The MCP server's own API identifier: the audience of incoming tokens.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The MCP server's client id at the tenant (the exchange's client).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Every downstream API, the quickstart's `default` first when configured.
+    pub fn apis(&self) -> &[ApiSettings] {
+        &self.apis
+    }
+
+    /// The downstream API called `name`.
+    pub fn api(&self, name: &str) -> Option<&ApiSettings> {
+        self.apis.iter().find(|api| api.name == name)
+    }
+
+    /// The listeners' time limits and connection cap.
+    pub fn listener(&self) -> ListenerLimits {
+        self.listener
+    }
+
+    /// Where `/metrics` is served on its own; `None`: on the main listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The address to listen on.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
     }
 
     /// The URL of this server's MCP endpoint, as clients connect to it.
@@ -430,6 +485,47 @@ impl Settings {
             )
         }
     }
+}
+
+/// The quickstart's API (when `API_AUTH0_AUDIENCE` is set) and every named one. At
+/// least one is needed: a server with no API to call needs no exchange client.
+fn api_settings(args: &ServerArgs, problems: &mut Vec<String>) -> Vec<ApiSettings> {
+    let mut apis = Vec::new();
+    let quickstart = args
+        .api_auth0_audience
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    match quickstart {
+        Some(audience) => apis.extend(validate(
+            DEFAULT_API,
+            Some(audience),
+            Some(&args.api_base_url),
+            Some(&args.mcp_auth0_exchange_scope),
+            args.api_allow_plain_http,
+            problems,
+        )),
+        None if args.named_apis.is_empty() => problems.push(
+            "API_AUTH0_AUDIENCE is not set: set it to the identifier of the private API in Auth0, e.g. http://localhost:8787/ (or configure your APIs as API_{NAME}_AUDIENCE, API_{NAME}_BASE_URL and API_{NAME}_SCOPE)".to_owned(),
+        ),
+        None => {}
+    }
+    for (name, raw) in &args.named_apis {
+        let allow_plain_http = parse_bool(
+            raw.allow_plain_http.as_deref(),
+            &variable(name, Setting::AllowPlainHttp),
+            problems,
+        );
+        apis.extend(validate(
+            name,
+            raw.audience.as_deref(),
+            raw.base_url.as_deref(),
+            raw.scope.as_deref(),
+            allow_plain_http,
+            problems,
+        ));
+    }
+    apis
 }
 
 fn parse_http_url(value: &str, name: &str, problems: &mut Vec<String>) -> Option<Url> {
@@ -513,7 +609,35 @@ mod tests {
             jwks_max_staleness_secs: "86400".into(),
             verified_token_cache_capacity: 10_000,
             shared_cache: SharedCacheArgs::default(),
+            named_apis: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn named_apis_join_the_quickstart_api_which_becomes_optional() {
+        let orders = [
+            ("API_ORDERS_AUDIENCE", "https://orders.example.com/"),
+            ("API_ORDERS_BASE_URL", "https://orders.example.com"),
+            ("API_ORDERS_SCOPE", "read:orders"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let settings = Settings::from_args(&complete().with_named_apis(orders.clone())).unwrap();
+        let names: Vec<&str> = settings.apis().iter().map(ApiSettings::name).collect();
+        assert_eq!(names, [DEFAULT_API, "orders"]);
+        assert_eq!(settings.api("orders").unwrap().scope(), "read:orders");
+
+        let mut args = complete().with_named_apis(orders);
+        args.api_auth0_audience = None;
+        let settings = Settings::from_args(&args).unwrap();
+        assert!(settings.api(DEFAULT_API).is_none());
+
+        let mut args =
+            complete().with_named_apis([("API_ORDERS_SCOPE".to_owned(), "read:orders".to_owned())]);
+        args.api_auth0_audience = None;
+        let text = Settings::from_args(&args).unwrap_err().to_string();
+        assert!(text.contains("API_ORDERS_AUDIENCE is not set"), "{text}");
+        assert!(text.contains("API_ORDERS_BASE_URL is not set"), "{text}");
+        assert!(!text.contains("API_AUTH0_AUDIENCE"), "{text}");
     }
 
     #[test]
@@ -579,8 +703,9 @@ mod tests {
 
         args.api_allow_plain_http = true;
         let settings = Settings::from_args(&args).unwrap();
-        assert_eq!(settings.api_base_url.as_str(), "http://api.example.com/");
-        assert!(settings.api_allow_plain_http);
+        let api = settings.api(DEFAULT_API).unwrap();
+        assert_eq!(api.base_url().as_str(), "http://api.example.com/");
+        assert!(api.allow_plain_http());
 
         args.api_allow_plain_http = false;
         for base in [
@@ -657,7 +782,7 @@ mod tests {
         let mut args = complete();
         args.mcp_auth0_exchange_scope = "  write:x   read:private read:private ".into();
         assert_eq!(
-            Settings::from_args(&args).unwrap().exchange_scope,
+            Settings::from_args(&args).unwrap().apis[0].scope(),
             "read:private write:x",
             "deduplicated and sorted, as the exchange sends it"
         );

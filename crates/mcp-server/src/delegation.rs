@@ -1,120 +1,209 @@
-//! The On-Behalf-Of hop: exchange the caller's token for one issued for the private
-//! API, then call the API with the new token only.
+//! The On-Behalf-Of hop for every configured API: exchange the caller's token for one
+//! issued for the API, then call the API with the new token only.
 //!
 //! The caller's token goes to exactly one place, Auth0's token endpoint, as
-//! `subject_token` (invariant 1). A 401 from the API most often means the cached
-//! token was revoked or its signing key rotated, so the entry is dropped and the call
-//! made once more with a fresh exchange; a second 401 is reported, never looped on.
+//! `subject_token` (invariant 1). A 401 from an API most often means the cached token
+//! was revoked or its signing key rotated, so the entry is dropped and the call made
+//! once more with a fresh exchange; a second 401 is reported, never looped on.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use auth0_obo::{ExchangeError, ExchangeRequest, TokenCache};
+use auth0_obo::{CachedToken, ExchangeError, ExchangeRequest, TokenCache};
 use jwt_verify::Principal;
-use private_api_client::{ApiError, PrivateApiClient, PrivateScope};
+use private_api_client::{ApiError, PrivateApiClient};
 
+use crate::apis::{ApiSettings, Setting, variable};
 use crate::metrics::Metrics;
 
-/// Exchanges tokens for the private API and calls it.
-#[derive(Debug, Clone)]
-pub struct Delegation {
+/// One downstream API: its settings and its HTTP client (one connection pool per API).
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) settings: ApiSettings,
+    pub(crate) client: PrivateApiClient,
+}
+
+impl Api {
+    pub(crate) fn exchange_error(&self, error: ExchangeError) -> DownstreamError {
+        DownstreamError::Exchange {
+            api: Box::new(self.settings.clone()),
+            error,
+        }
+    }
+
+    pub(crate) fn api_error(&self, error: ApiError) -> DownstreamError {
+        DownstreamError::Api {
+            api: Box::new(self.settings.clone()),
+            error,
+        }
+    }
+}
+
+/// Every configured API, and the exchanged-token cache they share.
+#[derive(Debug)]
+pub(crate) struct Delegation {
     tokens: TokenCache,
-    api: PrivateApiClient,
-    audience: String,
-    scope: String,
+    apis: HashMap<String, Arc<Api>>,
     metrics: Metrics,
 }
 
-/// The upstream answer, and whether the exchanged token came from the cache.
-#[derive(Debug, Clone)]
-pub struct Delegated {
-    pub response: PrivateScope,
-    pub token_from_cache: bool,
-}
-
-/// Why the private API could not be called on the user's behalf.
+/// Why an API could not be called on the user's behalf. Its `Display` is for logs;
+/// what a user reads (the tool error) is [`DownstreamError::advice`], which names the
+/// setting to fix. Neither ever holds a token.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum DelegationError {
-    #[error("the token exchange failed: {0}")]
-    Exchange(#[from] ExchangeError),
-    #[error("the private API call failed: {0}")]
-    Api(#[from] ApiError),
+#[non_exhaustive]
+pub enum DownstreamError {
+    /// A tool asked for an API the configuration does not name.
+    #[error("no API named {name:?} is configured")]
+    UnknownApi { name: String },
+    /// Auth0 did not exchange the caller's token for the API.
+    #[error("the token exchange for the API {:?} failed: {error}", api.name())]
+    Exchange {
+        api: Box<ApiSettings>,
+        error: ExchangeError,
+    },
+    /// The API refused or failed the call.
+    #[error("the call of the API {:?} failed: {error}", api.name())]
+    Api {
+        api: Box<ApiSettings>,
+        error: ApiError,
+    },
 }
 
-impl DelegationError {
+impl DownstreamError {
     /// The failure's low-cardinality name, from the crate that failed.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Exchange(e) => e.kind(),
-            Self::Api(e) => e.kind(),
+            Self::UnknownApi { .. } => "unknown_api",
+            Self::Exchange { error, .. } => error.kind(),
+            Self::Api { error, .. } => error.kind(),
+        }
+    }
+
+    /// The class of failure, as the `tool_calls_total` metric's `outcome`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::UnknownApi { .. } => "config_error",
+            Self::Exchange { .. } => "exchange_error",
+            Self::Api { .. } => "api_error",
+        }
+    }
+
+    /// The exchange's error, if the exchange failed.
+    pub fn exchange_error(&self) -> Option<&ExchangeError> {
+        match self {
+            Self::Exchange { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// What to tell the person calling the tool: what failed, and the tenant setting
+    /// or variable to check. Never contains a token.
+    pub fn advice(&self) -> String {
+        match self {
+            Self::UnknownApi { name } => format!(
+                "This server has no API named {name:?}: set {} (and its _BASE_URL and _SCOPE) to configure it.",
+                variable(name, Setting::Audience)
+            ),
+            Self::Exchange { api, error } => crate::advice::explain_exchange(error, api),
+            Self::Api { api, error } => crate::advice::explain_api(error, api.name()),
+        }
+    }
+
+    /// The API's error, if the call failed.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Api { error, .. } => Some(error),
+            _ => None,
         }
     }
 }
 
 impl Delegation {
-    pub fn new(tokens: TokenCache, api: PrivateApiClient, audience: String, scope: String) -> Self {
+    pub(crate) fn new(tokens: TokenCache, apis: Vec<Api>, metrics: Metrics) -> Self {
         Self {
             tokens,
-            api,
-            audience,
-            scope,
-            metrics: Metrics::default(),
+            apis: apis
+                .into_iter()
+                .map(|api| (api.settings.name.clone(), Arc::new(api)))
+                .collect(),
+            metrics,
         }
     }
 
-    /// Records private API calls (and, through the tools, tool calls) in `metrics`.
-    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
-    /// Where this delegation's calls are counted.
-    pub fn metrics(&self) -> &Metrics {
+    /// Where calls are counted.
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
     /// The exchanged-token cache, for its counters.
-    pub fn tokens(&self) -> &TokenCache {
+    pub(crate) fn tokens(&self) -> &TokenCache {
         &self.tokens
     }
 
-    /// Calls `GET /api/private-scope` on behalf of `principal`.
-    pub async fn private_scope(&self, principal: &Principal) -> Result<Delegated, DelegationError> {
-        let mut request = ExchangeRequest::new(principal.token().secret(), &self.audience)?
-            .with_scope(&self.scope);
+    pub(crate) fn api(&self, name: &str) -> Result<&Arc<Api>, DownstreamError> {
+        self.apis
+            .get(name)
+            .ok_or_else(|| DownstreamError::UnknownApi {
+                name: name.to_owned(),
+            })
+    }
+
+    /// The exchange request for `principal`'s token and `api`.
+    pub(crate) fn request(
+        principal: &Principal,
+        api: &Api,
+    ) -> Result<ExchangeRequest, DownstreamError> {
+        let exchange = |error| api.exchange_error(error);
+        let mut request = ExchangeRequest::new(principal.token().secret(), &api.settings.audience)
+            .map_err(exchange)?
+            .with_scope(&api.settings.scope);
         if let Some(expires_at) =
             SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(principal.expires_at))
         {
             request = request.with_subject_expires_at(expires_at);
         }
-        let cached = self.tokens.get_token(&request).await?;
-        match self.call_api(cached.access_token_secret()).await {
-            Ok(response) => Ok(Delegated {
-                response,
-                token_from_cache: cached.from_cache(),
-            }),
-            Err(error) if error.is_unauthorized() => {
-                tracing::info!(sub = %principal.sub, "the private API refused the exchanged token; exchanging afresh once");
-                self.tokens.invalidate(&request).await;
-                let fresh = self.tokens.get_token(&request).await?;
-                let response = self.call_api(fresh.access_token_secret()).await?;
-                Ok(Delegated {
-                    response,
-                    token_from_cache: false,
-                })
-            }
-            Err(error) => Err(error.into()),
-        }
+        Ok(request)
     }
 
-    /// One call of the API, counted by status with its latency.
-    async fn call_api(&self, bearer: &str) -> Result<PrivateScope, ApiError> {
+    /// A token for `request`, from the cache or a fresh exchange.
+    pub(crate) async fn token(
+        &self,
+        api: &Api,
+        request: &ExchangeRequest,
+    ) -> Result<CachedToken, DownstreamError> {
+        self.tokens
+            .get_token(request)
+            .await
+            .map_err(|error| api.exchange_error(error))
+    }
+
+    /// A fresh token for `request`, after the API refused the cached one.
+    pub(crate) async fn refresh(
+        &self,
+        api: &Api,
+        request: &ExchangeRequest,
+    ) -> Result<CachedToken, DownstreamError> {
+        tracing::info!(api = %api.settings.name, "the API refused the exchanged token; exchanging afresh once");
+        self.tokens.invalidate(request).await;
+        self.token(api, request).await
+    }
+
+    /// One call of an API, counted by API and status, with its latency.
+    pub(crate) async fn counted<T>(
+        &self,
+        api: &Api,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
         let started = Instant::now();
-        let result = self.api.private_scope(bearer).await;
+        let result = call.await;
         let status = match &result {
             Ok(_) => "2xx",
             Err(error) => error.status_label(),
         };
-        self.metrics.private_api_call(status, started.elapsed());
+        self.metrics
+            .api_call(&api.settings.name, status, started.elapsed());
         result
     }
 }

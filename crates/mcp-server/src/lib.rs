@@ -1,107 +1,104 @@
-//! The obo-mcp MCP server: Streamable HTTP at `/mcp`, every request authenticated
-//! with Auth0-issued access tokens, and a `greet` tool that calls a private API **on
-//! behalf of the user** through Auth0 On-Behalf-Of token exchange (RFC 8693).
+//! Build your own MCP server whose tools call your APIs **on behalf of the signed-in
+//! user**, with Auth0 On-Behalf-Of token exchange (RFC 8693).
 //!
-//! The binary (`cargo run -p mcp-server`) reads [`config::ServerArgs`] from the
-//! environment, `.env` and flags, and calls [`serve`]. Tests and tools embed the same
-//! application with [`app::AppState::new`] and [`app::router`].
+//! You write the tools, with rmcp's `#[tool_router]`; [`Server`] serves them at `/mcp`
+//! (Streamable HTTP) behind everything else:
 //!
-//! Layers, outermost first: the request id and its tracing span ([`request_id`]),
-//! request metrics ([`metrics`]), CORS, then on `/mcp` the bearer layer ([`auth`]), the
-//! scope gate ([`scope_gate`]) and rmcp's Streamable HTTP service running
-//! [`tools::OboTools`]. `/healthz` is liveness, `/readyz` readiness ([`readiness`]).
+//! - every request's bearer token verified against the tenant's keys;
+//! - each tool's scope, declared next to it with [`requires_scope`], enforced with an
+//!   HTTP 403 step-up challenge, listed in the Protected Resource Metadata (RFC 9728)
+//!   and in the tool's description;
+//! - [`Caller`] in each tool: the verified [`Principal`], and a token or a ready client
+//!   for any configured API, exchanged on the caller's behalf, cached for its
+//!   lifetime, and exchanged afresh once if the API answers 401;
+//! - `/metrics`, one access line per request, `/healthz`, `/readyz`, bounded
+//!   listeners and a graceful shutdown.
 //!
-//! `mcp-server check` ([`check`]) reads the same configuration and checks it against
-//! the tenant, the private API and optionally a user's token.
+//! ```no_run
+//! use mcp_server::{Caller, DownstreamError, Server, Settings, requires_scope};
+//! use rmcp::{tool, tool_router};
+//!
+//! #[derive(Clone)]
+//! struct Orders;
+//!
+//! #[tool_router]
+//! impl Orders {
+//!     /// The API is configured as API_ORDERS_AUDIENCE, API_ORDERS_BASE_URL and
+//!     /// API_ORDERS_SCOPE=read:orders; the caller's token needs `tool:orders`.
+//!     #[tool(description = "List the caller's open orders.", meta = requires_scope("tool:orders"))]
+//!     async fn list_orders(&self, caller: Caller) -> Result<String, DownstreamError> {
+//!         let orders: serde_json::Value =
+//!             caller.client("orders").await?.get_json("orders?status=open").await?;
+//!         Ok(format!("Open orders of {}: {orders}", caller.principal().sub))
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let settings = Settings::from_env()?;
+//!     let _logs = mcp_server::init_logging(mcp_server::LogFormat::Text)?;
+//!     Server::new(settings, Orders, Orders::tool_router())
+//!         .name("orders-mcp", "1.0.0")
+//!         .run()
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! [`Settings::from_env`] reads the quickstart's variables (`AUTH0_DOMAIN`,
+//! `AUTH0_AUDIENCE`, `MCP_AUTH0_CLIENT_ID`, `MCP_AUTH0_CLIENT_SECRET`, ...; see
+//! `mcp-server --help`) and one prefix per API (`API_{NAME}_AUDIENCE`, `_BASE_URL`,
+//! `_SCOPE`). A tool's error of type [`DownstreamError`] reaches the client as a tool
+//! error that names the setting to fix. The quickstart's own tools ([`quickstart`]) are
+//! built this way, and `crates/mcp-server/examples/` has a whole server.
+//!
+//! `mcp-server check` ([`check`]) checks the same configuration against the tenant
+//! and every API, with the same components the server builds.
 
-pub mod advice;
-pub mod app;
-pub mod auth;
+mod advice;
+mod apis;
+mod app;
+mod auth;
+mod caller;
 pub mod check;
-pub mod config;
-pub mod delegation;
-pub mod metadata;
-pub mod metrics;
-pub mod readiness;
-pub mod rejection;
-pub mod request_id;
-pub mod scope_gate;
-pub mod shared_cache;
-pub mod telemetry;
-pub mod tools;
+mod components;
+mod config;
+mod delegation;
+mod metadata;
+mod metrics;
+pub mod quickstart;
+mod readiness;
+mod rejection;
+mod request_id;
+mod scope_gate;
+mod server;
+mod shared_cache;
+mod state;
+mod telemetry;
+mod toolbox;
 
-use std::future::Future;
-use std::net::SocketAddr;
+pub use apis::{ApiArgs, ApiSettings, DEFAULT_API, named_api_args};
+pub use caller::{ApiClient, ApiToken, Caller};
+pub use components::BuildError;
+pub use config::{AuthMethodArg, ConfigError, ServerArgs, Settings};
+pub use delegation::DownstreamError;
+pub use jwt_verify::Principal;
+pub use server::{ServeError, Server};
+pub use shared_cache::{SecretValue, SharedCacheArgs};
+pub use telemetry::{InvalidLogFilter, LogFormat, LogGuard, init as init_logging};
+pub use toolbox::{SCOPE_META_KEY, requires_scope};
 
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-use crate::app::{AppState, metrics_router, router};
-use crate::config::Settings;
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error(transparent)]
-    Build(#[from] app::BuildError),
-    #[error("the listener failed: {0}")]
-    Io(#[from] std::io::Error),
-    #[error(
-        "cannot listen on METRICS_ADDR {addr}: {source}. Is another process using the port? Set METRICS_ADDR to a free one."
-    )]
-    MetricsListener {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
-
-/// Serves until `shutdown` completes, then drains in-flight requests for up to
-/// `SHUTDOWN_GRACE_SECS` and closes the connections still open.
-pub async fn serve(
-    settings: Settings,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    let state = AppState::new(&settings)?;
-    let cancel = CancellationToken::new();
-    if let Some(addr) = settings.metrics_addr {
-        let metrics_listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::MetricsListener { addr, source })?;
-        let metrics_app = metrics_router(state.clone());
-        tracing::info!(addr = %metrics_listener.local_addr()?, "metrics on their own listener");
-        tokio::spawn(http_serve::serve(
-            metrics_listener,
-            metrics_app,
-            settings.listener,
-            cancel.clone().cancelled_owned(),
-        ));
-    }
-    // Fetch the signing keys now rather than on the first request, so /readyz turns
-    // ready without waiting for traffic; a failure here is only logged.
-    state.readiness.fetch_keys(&state.verifier);
-    if let Some(store) = state.shared_store.clone() {
-        tokio::spawn(shared_cache::report_at_start(store));
-    }
-    state
-        .metrics
-        .spawn_upkeep(METRICS_UPKEEP_EVERY, cancel.child_token());
-    let app = router(&settings, state, cancel.clone());
-    let addr: SocketAddr = listener.local_addr()?;
-    tracing::info!(%addr, mcp_url = %settings.mcp_url(), issuer = %settings.issuer.as_str(), "obo-mcp listening");
-    // rmcp answers an in-flight call whose token is cancelled with a 500, so the token
-    // is cancelled only once the listener has drained (or, after the grace, closed)
-    // every connection.
-    http_serve::serve(listener, app, settings.listener, shutdown).await;
-    cancel.cancel();
-    tracing::info!("obo-mcp stopped");
-    Ok(())
+/// Not part of the API: what this crate's own tests and benches reach into.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::metrics::Metrics;
+    pub use crate::scope_gate::{BATCH_ERROR_MESSAGE, called_tool, is_batch};
 }
 
 /// How often recorded latency samples are folded into histogram buckets.
-pub const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGINT or SIGTERM: the shutdown [`Server::run`] waits for.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {

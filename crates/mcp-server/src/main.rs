@@ -1,14 +1,13 @@
 //! `mcp-server`: read the configuration, set up logging, serve, shut down gracefully;
 //! or `mcp-server check`: check the configuration against the tenant.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mcp_server::check::{self, CheckArgs};
-use mcp_server::config::{ServerArgs, Settings};
-use mcp_server::telemetry::{self, LogFormat};
+use mcp_server::quickstart::Quickstart;
+use mcp_server::{DEFAULT_API, LogFormat, ServerArgs, Settings};
 
 // Every request allocates and frees many small objects (rmcp builds a service per
 // stateless call); glibc malloc spent about a fifth of the server's CPU on them.
@@ -103,7 +102,7 @@ async fn run() -> ExitCode {
     // Log lines leave through a writer thread; the guard writes what is pending when
     // it is dropped, so every exit below goes through `exit`, which drops it first and
     // then writes its own message: the lines come out in the order they were logged.
-    let log_guard = match telemetry::init(cli.log_format) {
+    let log_guard = match mcp_server::init_logging(cli.log_format) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("mcp-server cannot start: {e}");
@@ -120,11 +119,19 @@ async fn run() -> ExitCode {
     if let Some(path) = &env_file {
         tracing::info!(env_file = %path.display(), "settings read from the env file");
     }
-    let settings = match Settings::from_args(&cli.server) {
+    let args = cli.server.with_named_apis(std::env::vars());
+    let settings = match Settings::from_args(&args) {
         Ok(settings) => settings,
         Err(e) => return exit(2, format!("mcp-server cannot start: {e}")),
     };
-    let addr = SocketAddr::new(settings.host, settings.port);
+    // `greet` calls the quickstart's API; a server of your own may have none.
+    if settings.api(DEFAULT_API).is_none() {
+        return exit(
+            2,
+            "mcp-server cannot start: API_AUTH0_AUDIENCE is not set: the quickstart's greet tool calls the private API; set it to the identifier of the private API in Auth0, e.g. http://localhost:8787/".to_owned(),
+        );
+    }
+    let addr = settings.listen_addr();
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -136,7 +143,8 @@ async fn run() -> ExitCode {
             );
         }
     };
-    match mcp_server::serve(settings, listener, mcp_server::shutdown_signal()).await {
+    let server = Quickstart::server(settings);
+    match server.serve(listener, mcp_server::shutdown_signal()).await {
         Ok(()) => exit(0, String::new()),
         Err(e) => exit(1, format!("mcp-server failed: {e:#}")),
     }

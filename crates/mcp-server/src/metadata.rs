@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// RFC 9728 §2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,10 +41,10 @@ pub struct AuthorizationServerMetadata {
 
 impl AuthorizationServerMetadata {
     /// Auth0's endpoints all hang off the issuer, which ends in `/`.
-    pub fn for_auth0(issuer: &str, tool_scopes: &[&str]) -> Self {
+    pub fn for_auth0(issuer: &str, tool_scopes: &[String]) -> Self {
         let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
         let mut scopes: Vec<String> = strings(&["openid", "profile", "email", "offline_access"]);
-        scopes.extend(tool_scopes.iter().map(|s| (*s).to_owned()));
+        scopes.extend(tool_scopes.iter().cloned());
         Self {
             issuer: issuer.to_owned(),
             authorization_endpoint: format!("{issuer}authorize"),
@@ -65,11 +65,11 @@ impl AuthorizationServerMetadata {
 }
 
 pub async fn protected_resource(State(state): State<AppState>) -> Response {
-    no_store(Json(state.protected_resource_metadata.as_ref()))
+    no_store(Json(&state.protected_resource_metadata))
 }
 
 pub async fn authorization_server(State(state): State<AppState>) -> Response {
-    no_store(Json(state.authorization_server_metadata.as_ref()))
+    no_store(Json(&state.authorization_server_metadata))
 }
 
 /// Metadata changes with configuration; a stale copy in a proxy would point clients

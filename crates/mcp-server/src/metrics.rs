@@ -13,6 +13,7 @@
 //! codes or classes, tool names from [`crate::tools::TOOLS`], and error kinds. No label
 //! ever carries a user id, a client id or a token.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,7 @@ use metrics_exporter_prometheus::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Every series this server exports.
 pub mod names {
@@ -42,8 +43,8 @@ pub mod names {
     pub const CACHE_ENTRIES: &str = "exchanged_token_cache_entries";
     pub const TOOL_CALLS: &str = "tool_calls_total";
     pub const TOOL_CALL_DURATION: &str = "tool_call_duration_seconds";
-    pub const PRIVATE_API_CALLS: &str = "private_api_calls_total";
-    pub const PRIVATE_API_CALL_DURATION: &str = "private_api_call_duration_seconds";
+    pub const API_CALLS: &str = "api_calls_total";
+    pub const API_CALL_DURATION: &str = "api_call_duration_seconds";
     pub const JWKS_FETCHES: &str = "jwks_fetches_total";
     pub const JWKS_UNKNOWN_KID_REFETCHES: &str = "jwks_unknown_kid_refetches_total";
     pub const JWKS_KEYS_LOADED: &str = "jwks_keys_loaded";
@@ -158,21 +159,29 @@ impl Metrics {
     }
 
     /// One tool call finished: `ok`, or why not. `elapsed` is `None` for calls refused
-    /// before the tool ran, which would only skew the latency histogram.
-    pub fn tool_call(&self, tool: &'static str, outcome: &'static str, elapsed: Option<Duration>) {
+    /// before the tool ran, which would only skew the latency histogram. `tool` is a
+    /// name from the tool router, never one a client sent, so the series stay bounded.
+    pub(crate) fn tool_call(
+        &self,
+        tool: Cow<'static, str>,
+        outcome: &'static str,
+        elapsed: Option<Duration>,
+    ) {
         self.with(|| {
-            counter!(names::TOOL_CALLS, "tool" => tool, "outcome" => outcome).increment(1);
+            counter!(names::TOOL_CALLS, "tool" => tool.clone(), "outcome" => outcome).increment(1);
             if let Some(elapsed) = elapsed {
                 histogram!(names::TOOL_CALL_DURATION, "tool" => tool).record(elapsed);
             }
         });
     }
 
-    /// One call of the private API: `2xx`, or [`private_api_client::ApiError::status_label`].
-    pub fn private_api_call(&self, status: &'static str, elapsed: Duration) {
+    /// One call of a downstream API (by its configured name): `2xx`, or
+    /// [`private_api_client::ApiError::status_label`].
+    pub(crate) fn api_call(&self, api: &str, status: &'static str, elapsed: Duration) {
+        let api = api.to_owned();
         self.with(|| {
-            counter!(names::PRIVATE_API_CALLS, "status" => status).increment(1);
-            histogram!(names::PRIVATE_API_CALL_DURATION).record(elapsed);
+            counter!(names::API_CALLS, "api" => api.clone(), "status" => status).increment(1);
+            histogram!(names::API_CALL_DURATION, "api" => api).record(elapsed);
         });
     }
 
@@ -251,13 +260,13 @@ fn describe() {
         "Time a tool took, by tool."
     );
     describe_counter!(
-        PRIVATE_API_CALLS,
-        "Calls of the private API, by status (2xx, 401, 403, 4xx, 5xx, or timeout/transport)."
+        API_CALLS,
+        "Calls of the downstream APIs, by API name and status (2xx, 401, 403, 4xx, 5xx, or timeout/transport)."
     );
     describe_histogram!(
-        PRIVATE_API_CALL_DURATION,
+        API_CALL_DURATION,
         metrics::Unit::Seconds,
-        "Time a private API call took."
+        "Time a downstream API call took, by API name."
     );
     describe_counter!(JWKS_FETCHES, "JWKS fetches, by outcome (ok, failed).");
     describe_counter!(

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use jwt_verify::JwksVerifier;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// How long a probe waits for a key fetch it started or found in flight.
 pub const PROBE_WAIT: Duration = Duration::from_millis(1500);

@@ -19,10 +19,9 @@ use axum::response::{IntoResponse, Response};
 use jwt_verify::Principal;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::rejection::Rejection;
+use crate::state::AppState;
 use crate::telemetry::RequestLog;
-use crate::tools::{TOOLS, required_scope};
 
 /// The largest JSON-RPC body accepted on `/mcp`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -104,32 +103,26 @@ pub async fn require_tool_scopes(
         return batch_refused();
     }
     if let Some(principal) = parts.extensions.get::<Arc<Principal>>()
-        && let Some((tool, scope)) = unpermitted_call(&bytes, principal)
+        && let Some(tool) = called_tool(&bytes)
+        && let Some(missing) = state.scopes.missing(&tool, principal)
     {
+        let scope = missing.join(" ");
         tracing::info!(sub = %principal.sub, tool = %tool, "tool call refused: insufficient scope");
         RequestLog::current().tool_call(&tool, "insufficient_scope");
-        // The label comes from our own list: only known tools need a scope.
-        if let Some((name, _)) = TOOLS.iter().find(|(name, _)| *name == tool) {
-            state.metrics.tool_call(name, "insufficient_scope", None);
+        // The label comes from the tool router: only known tools need a scope.
+        if let Some((name, _)) = state.scopes.get(&tool) {
+            state
+                .metrics
+                .tool_call(name.clone(), "insufficient_scope", None);
         }
         return Rejection::InsufficientScope {
             description: format!("the tool `{tool}` requires the scope {scope}"),
-            scope: scope.to_owned(),
+            scope,
         }
         .into_response_with(&state.resource_metadata_url);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
-}
-
-/// The tool of the body's `tools/call` when it needs a scope the principal lacks.
-///
-/// A body that is not JSON, or a call of an unknown tool, passes: rmcp answers those
-/// with the JSON-RPC error the protocol defines (and each tool checks its scope again).
-fn unpermitted_call(body: &[u8], principal: &Principal) -> Option<(String, &'static str)> {
-    let name = called_tool(body)?;
-    let scope = required_scope(&name)??;
-    (!principal.has_scope(scope)).then(|| (name.into_owned(), scope))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use common::{closed_port, mount_private_api};
 use mcp_server::check::{self, CheckReport, Outcome, names};
-use mcp_server::config::{ServerArgs, Settings};
+use mcp_server::{ServerArgs, Settings};
 use obo_tests::tenant::{Fault, MockTenant, TenantConfig};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -55,6 +55,7 @@ impl Setup {
             jwks_max_staleness_secs: "86400".into(),
             verified_token_cache_capacity: 10_000,
             shared_cache: Default::default(),
+            named_apis: Default::default(),
         }
     }
 
@@ -692,4 +693,100 @@ fn redis_keys(redis: &obo_tests::redis::RedisServer) -> Vec<String> {
             key.trim_end().to_owned()
         })
         .collect()
+}
+
+// ---- issue 17 ----
+
+/// A query can carry a key (`?api_key=`), and errors are pasted into tickets: a base
+/// URL with a query is refused, and the refusal shows it without query or fragment.
+#[tokio::test]
+async fn issue_17_an_api_base_url_is_printed_without_its_query_or_fragment() {
+    let setup = Setup::start().await;
+    let secret = "k3y-5e1d-77a0";
+    let mut args = setup.args();
+    args.api_base_url = format!(
+        "http://127.0.0.1:{}/v1/?api_key={secret}#{secret}",
+        closed_port()
+    );
+    // Such a base URL is refused before anything is checked, and the refusal does not
+    // repeat the secret either.
+    let error = Settings::from_args(&args).unwrap_err().to_string();
+    assert!(
+        error.contains("API_BASE_URL must be an http:// or https:// URL"),
+        "{error}"
+    );
+    assert!(error.contains("/v1/"), "{error}");
+    assert!(!error.contains(secret), "{error}");
+}
+
+/// Several downstream APIs: each gets its own reachability, exchange and call lines
+/// under a heading naming it, and one refused by the tenant does not stop the others.
+#[tokio::test]
+async fn issue_17_each_api_is_checked_under_its_own_heading() {
+    let setup = Setup::start().await;
+    let orders = [
+        ("API_ORDERS_AUDIENCE", "https://orders.example/".to_owned()),
+        ("API_ORDERS_BASE_URL", setup.api.uri()),
+        ("API_ORDERS_SCOPE", "read:orders".to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    let settings = Settings::from_args(&setup.args().with_named_apis(orders)).unwrap();
+    let token = setup.token();
+    let mut out = Vec::new();
+    let report = check::run(&settings, Some(&token), &mut out).await;
+    let out = String::from_utf8(out).unwrap();
+
+    for name in [names::PRIVATE_API, names::EXCHANGE, names::API_CALL] {
+        let line = report.line_for("default", name).unwrap();
+        assert_eq!(line.outcome, Outcome::Pass, "{name}: {out}");
+    }
+    assert_eq!(
+        report
+            .line_for("orders", names::PRIVATE_API)
+            .unwrap()
+            .outcome,
+        Outcome::Pass,
+        "{out}"
+    );
+    // The mock tenant has no such API: Auth0's refusal, and the grant to create.
+    let exchange = report.line_for("orders", names::EXCHANGE).unwrap();
+    assert_eq!(exchange.outcome, Outcome::Fail, "{out}");
+    assert!(exchange.detail.contains("access_denied"), "{out}");
+    assert!(
+        exchange
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("user-delegated client grant"),
+        "{out}"
+    );
+    assert_eq!(
+        report.line_for("orders", names::API_CALL).unwrap().outcome,
+        Outcome::Skip
+    );
+    // Tenant-wide lines belong to no API.
+    assert_eq!(line(&report, names::TOKEN).api, None);
+
+    let heading = format!(
+        "API orders: audience \"https://orders.example/\" at {}/",
+        setup.api.uri()
+    );
+    assert_eq!(out.matches(&heading).count(), 2, "{out}");
+    let default_heading = out.find("API default: ").unwrap();
+    let orders_exchange = out.find("✗ exchange: Auth0 refused").unwrap();
+    assert!(default_heading < orders_exchange, "{out}");
+    assert!(!out.contains(&token), "{out}");
+}
+
+/// With the one quickstart API, the report has no headings: it reads as it always has.
+#[tokio::test]
+async fn issue_17_one_api_gets_no_heading() {
+    let setup = Setup::start().await;
+    let (report, out) = run(&setup.args(), Some(&setup.token())).await;
+    assert!(report.passed(), "{out}");
+    assert!(!out.contains("API default"), "{out}");
+    assert_eq!(
+        report.line_for("default", names::API_CALL).unwrap().outcome,
+        Outcome::Pass
+    );
 }

@@ -15,14 +15,10 @@ use tokio::net::TcpStream;
 #[tokio::test]
 async fn finding_2_a_tool_call_whose_body_stops_arriving_gets_408_at_the_request_body_timeout() {
     let mut prepared = Prepared::new(&Options::default()).await;
-    prepared.settings.listener.request_body_timeout = Duration::from_secs(1);
+    prepared.reconfigure(|args| args.listener.http_request_body_timeout_secs = "1".into());
     let token = prepared.tenant.token_for("auth0|alice", &["tool:greet"]);
     let addr = prepared.addr;
-    tokio::spawn(mcp_server::serve(
-        prepared.settings,
-        prepared.listener,
-        std::future::pending(),
-    ));
+    common::serve(prepared.settings, prepared.listener, std::future::pending());
 
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = format!(

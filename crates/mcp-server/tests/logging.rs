@@ -87,24 +87,9 @@ impl Lines {
     }
 }
 
-#[tokio::test]
-async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
-    let tenant = MockTenant::start(TenantConfig::default()).await;
-    let api = MockServer::start().await;
-    mount_private_api(&api, tenant.api_audience()).await;
-    let dir = std::env::temp_dir();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
-        .env_clear()
-        .current_dir(&dir)
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("PORT", "0")
-        .env("AUTH0_DOMAIN", tenant.issuer())
-        .env("AUTH0_AUDIENCE", tenant.mcp_audience())
-        .env("MCP_AUTH0_CLIENT_ID", tenant.client_id())
-        .env("MCP_AUTH0_CLIENT_SECRET", tenant.client_secret())
-        .env("API_AUTH0_AUDIENCE", tenant.api_audience())
-        .env("API_BASE_URL", api.uri())
+/// Starts `command` with its stderr collected into [`Lines`]; killed when dropped.
+fn spawn_logging(mut command: tokio::process::Command) -> (tokio::process::Child, Lines) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -119,6 +104,28 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
             sink.0.lock().unwrap().push(line);
         }
     });
+    (child, lines)
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
+    let tenant = MockTenant::start(TenantConfig::default()).await;
+    let api = MockServer::start().await;
+    mount_private_api(&api, tenant.api_audience()).await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"));
+    command
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("PORT", "0")
+        .env("AUTH0_DOMAIN", tenant.issuer())
+        .env("AUTH0_AUDIENCE", tenant.mcp_audience())
+        .env("MCP_AUTH0_CLIENT_ID", tenant.client_id())
+        .env("MCP_AUTH0_CLIENT_SECRET", tenant.client_secret())
+        .env("API_AUTH0_AUDIENCE", tenant.api_audience())
+        .env("API_BASE_URL", api.uri());
+    let (mut child, lines) = spawn_logging(command);
 
     let listening: Value =
         serde_json::from_str(&lines.wait_for("obo-mcp listening").await).unwrap();
@@ -201,4 +208,62 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
         !text.to_ascii_lowercase().contains("authorization"),
         "{text}"
     );
+}
+
+/// The `.env` of Auth0's quickstart samples, with their variable names only, starts
+/// the binary as it always did: the three tools, and `greet` through the private API.
+#[tokio::test]
+async fn the_quickstart_dot_env_starts_the_server_with_its_three_tools() {
+    let tenant = MockTenant::start(TenantConfig::default()).await;
+    let api = MockServer::start().await;
+    mount_private_api(&api, tenant.api_audience()).await;
+    let dir = std::env::temp_dir().join(format!("obo-quickstart-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "AUTH0_DOMAIN={}\nAUTH0_AUDIENCE={}\nMCP_AUTH0_CLIENT_ID={}\nMCP_AUTH0_CLIENT_SECRET={}\nAPI_AUTH0_AUDIENCE={}\nAPI_BASE_URL={}\nMCP_AUTH0_EXCHANGE_SCOPE=read:private\nPORT=0\n",
+            tenant.issuer(),
+            tenant.mcp_audience(),
+            tenant.client_id(),
+            tenant.client_secret(),
+            tenant.api_audience(),
+            api.uri(),
+        ),
+    )
+    .unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"));
+    command
+        .env_clear()
+        .current_dir(&dir)
+        .env("LOG_FORMAT", "json");
+    let (child, lines) = spawn_logging(command);
+    let listening: Value =
+        serde_json::from_str(&lines.wait_for("obo-mcp listening").await).unwrap();
+    let base = format!("http://{}", listening["addr"].as_str().unwrap());
+    let http = common::McpHttp::new(&format!("{base}/mcp"));
+    let token = tenant.token_for("auth0|alice", &["tool:whoami", "tool:greet"]);
+
+    let listed = http.list_tools(&token).await;
+    let mut names: Vec<&str> = listed.body["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["get_datetime", "greet", "whoami"]);
+    let (text, is_error) = common::tool_text(
+        &http
+            .call_tool(Some(&token), "greet", serde_json::json!({"name": "Ada"}))
+            .await,
+    );
+    assert!(!is_error, "{text}");
+    assert!(
+        text.starts_with("Hello, Ada (auth0|alice)! Upstream API Response: "),
+        "{text}"
+    );
+    assert_eq!(tenant.exchanges(), 1);
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -195,10 +195,13 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
 
     // The private API: two calls, both answered.
     assert_eq!(
-        v("private_api_calls_total", &[("status", "2xx")]),
+        v("api_calls_total", &[("api", "default"), ("status", "2xx")]),
         Some(2.0)
     );
-    assert_eq!(v("private_api_call_duration_seconds_count", &[]), Some(2.0));
+    assert_eq!(
+        v("api_call_duration_seconds_count", &[("api", "default")]),
+        Some(2.0)
+    );
 
     // JWKS fetched once, keys loaded.
     assert_eq!(v("jwks_fetches_total", &[("outcome", "ok")]), Some(1.0));
@@ -221,7 +224,7 @@ async fn a_session_shows_in_every_series_with_bounded_labels_and_no_user_or_toke
         "token_exchanges_total",
         "tool_calls_total",
         "tool_call_duration_seconds",
-        "private_api_calls_total",
+        "api_calls_total",
         "jwks_fetches_total",
         "verified_token_cache_hits_total",
         "verified_token_cache_misses_total",
@@ -269,7 +272,11 @@ async fn a_failing_private_api_is_counted_by_status() {
     assert!(is_error);
     let body = scrape(&server.url("/metrics")).await;
     assert_eq!(
-        value(&body, "private_api_calls_total", &[("status", "transport")]),
+        value(
+            &body,
+            "api_calls_total",
+            &[("api", "default"), ("status", "transport")]
+        ),
         Some(1.0),
         "{body}"
     );
@@ -313,15 +320,14 @@ async fn each_server_counts_only_its_own_requests() {
 
 #[tokio::test]
 async fn with_metrics_addr_the_metrics_leave_the_main_listener() {
-    let prepared = Prepared::new(&Options::default()).await;
+    let mut prepared = Prepared::new(&Options::default()).await;
     let metrics_port = closed_port();
-    let mut settings = prepared.settings.clone();
-    settings.metrics_addr = Some(([127, 0, 0, 1], metrics_port).into());
+    prepared.reconfigure(|args| args.metrics_addr = Some(format!("127.0.0.1:{metrics_port}")));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let base = prepared.base.clone();
-    let server = tokio::spawn(mcp_server::serve(settings, prepared.listener, async move {
+    let server = common::serve(prepared.settings, prepared.listener, async move {
         let _ = stopped.await;
-    }));
+    });
 
     // The metrics listener comes up alongside the main one.
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");

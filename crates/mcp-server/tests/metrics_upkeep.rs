@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use mcp_server::metrics::Metrics;
+use mcp_server::internals::Metrics;
 use tokio_util::sync::CancellationToken;
 
 /// Resident set size of this process, in bytes (`/proc/self/statm`, in pages).

@@ -140,18 +140,20 @@ async fn finding_7_readyz_turns_503_once_stale_keys_pass_the_bound_then_recovers
     // Keys fresh for 50 ms (the tenant's max-age is capped), then usable for 1 s more.
     const TTL: Duration = Duration::from_millis(50);
     const STALENESS: Duration = Duration::from_secs(1);
-    let server = TestServer::start_with(Options::default(), |settings, state| {
-        state.verifier = JwksVerifier::new(
-            settings.issuer.clone(),
-            settings.audience.clone(),
-            VerifierOptions {
-                jwks_min_ttl: Duration::ZERO,
-                jwks_max_ttl: TTL,
-                jwks_max_staleness: STALENESS,
-                ..settings.verifier_options()
-            },
+    let server = TestServer::start_with(Options::default(), |settings, server| {
+        server.verifier(
+            JwksVerifier::new(
+                settings.issuer().clone(),
+                settings.audience(),
+                VerifierOptions {
+                    jwks_min_ttl: Duration::ZERO,
+                    jwks_max_ttl: TTL,
+                    jwks_max_staleness: STALENESS,
+                    ..settings.verifier_options()
+                },
+            )
+            .unwrap(),
         )
-        .unwrap();
     })
     .await;
     let readyz = || async { read(reqwest::get(server.url("/readyz")).await.unwrap()).await };

@@ -16,7 +16,7 @@ fn expected_protected_resource_metadata(server: &TestServer) -> serde_json::Valu
     json!({
         "resource": server.tenant.mcp_audience(),
         "authorization_servers": [server.tenant.issuer()],
-        "scopes_supported": ["tool:whoami", "tool:greet"],
+        "scopes_supported": ["tool:greet", "tool:whoami"],
         "bearer_methods_supported": ["header"],
         "resource_name": "obo-mcp",
     })
@@ -63,7 +63,7 @@ async fn rfc8414_authorization_server_metadata_describes_the_tenant() {
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access", "tool:whoami", "tool:greet"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access", "tool:greet", "tool:whoami"],
         })
     );
     // The endpoints it names are the tenant's real ones.

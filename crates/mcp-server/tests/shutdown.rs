@@ -1,5 +1,5 @@
 //! Graceful shutdown: a request in flight when the signal comes is answered, then
-//! `serve` returns. Driven through `mcp_server::serve`, as `main` runs it.
+//! `serve` returns. Driven through `Server::serve`, as `main` runs it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,13 +31,9 @@ async fn shutdown_drains_an_in_flight_tool_call_then_serve_returns() {
     let token = prepared.tenant.token_for("auth0|alice", &["tool:greet"]);
     let mcp_url = format!("{}/mcp", prepared.base);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(mcp_server::serve(
-        prepared.settings.clone(),
-        prepared.listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = common::serve(prepared.settings, prepared.listener, async move {
+        let _ = stopped.await;
+    });
 
     let call = tokio::spawn(async move {
         McpHttp::new(&mcp_url)

@@ -5,25 +5,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use axum::Router;
-use axum::middleware;
-use axum::routing::post_service;
 use common::{
-    McpHttp, Options, Prepared, TestServer, call, connect, jwt_claims, read, text_of, tool_text,
+    McpHttp, Options, TestServer, call, connect, jwt_claims, read, text_of, tool_text,
     upstream_json,
 };
 use jwt_verify::{BearerErrorCode, Challenge};
-use mcp_server::app::AppState;
-use mcp_server::auth;
-use mcp_server::tools::OboTools;
 use obo_tests::tenant::MockTenant;
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use wiremock::MockServer;
 
 async fn tool_names(server: &TestServer, token: &str) -> Vec<String> {
     let client = connect(&server.mcp_url(), token).await;
@@ -402,73 +390,14 @@ async fn finding_1_permissions_never_grant_a_tool_greet_is_403_with_no_exchange(
     assert_eq!(server.api_requests().await, 0, "no private API call");
 }
 
-/// The tools behind the bearer layer alone, without the scope gate, as a program that
-/// mounts `OboTools` itself would run them: only the tools' own check stands.
-struct UngatedServer {
-    mcp_url: String,
-    state: AppState,
-    tenant: MockTenant,
-    api: MockServer,
-    cancel: CancellationToken,
-}
-
-impl UngatedServer {
-    async fn start() -> Self {
-        let Prepared {
-            listener,
-            base,
-            settings,
-            tenant,
-            api,
-            ..
-        } = Prepared::new(&Options::default()).await;
-        let state = AppState::new(&settings).unwrap();
-        let tools = OboTools::new(state.delegation.clone(), false);
-        let mcp = StreamableHttpService::new(
-            move || Ok(tools.clone()),
-            Arc::new(NeverSessionManager::default()),
-            StreamableHttpServerConfig::default()
-                .with_legacy_session_mode(false)
-                .with_json_response(true),
-        );
-        let app = Router::new()
-            .route(
-                "/mcp",
-                post_service(mcp).route_layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    auth::authenticate,
-                )),
-            )
-            .with_state(state.clone());
-        let cancel = CancellationToken::new();
-        let shutdown = cancel.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-                .unwrap();
-        });
-        Self {
-            mcp_url: format!("{base}/mcp"),
-            state,
-            tenant,
-            api,
-            cancel,
-        }
-    }
-}
-
-impl Drop for UngatedServer {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
 #[tokio::test]
 async fn finding_1_permissions_never_grant_a_tool_in_the_tools_own_check() {
-    let server = UngatedServer::start().await;
+    // Without the scope gate, as a program that mounts the tools itself would run
+    // them: only the tools' own check stands.
+    let server =
+        TestServer::start_with(Options::default(), |_, server| server.without_scope_gate()).await;
     let token = consented_whoami_holding_greet(&server.tenant);
-    let http = McpHttp::new(&server.mcp_url);
+    let http = McpHttp::new(&server.mcp_url());
 
     // The server answers what `scope` grants, so the refusal below is the tool's.
     let (text, is_error) = tool_text(&http.call_tool(Some(&token), "whoami", json!({})).await);
@@ -481,13 +410,14 @@ async fn finding_1_permissions_never_grant_a_tool_in_the_tools_own_check() {
         "{answer:?}"
     );
     assert_eq!(server.tenant.exchange_attempts(), 0, "no exchange");
-    let api_requests = server.api.received_requests().await.unwrap_or_default();
-    assert!(api_requests.is_empty(), "no private API call");
+    assert_eq!(server.api_requests().await, 0, "no private API call");
     // The refusal is counted, so an operator sees calls that got past a gate.
-    let state = &server.state;
-    let metrics = state
-        .metrics
-        .render(&state.verifier, state.delegation.tokens());
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics
             .lines()

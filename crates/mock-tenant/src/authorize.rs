@@ -29,7 +29,8 @@
 //! client may have on the API: a DCR client is a strict third-party client, so it gets
 //! the MCP API's third-party default permissions ([`TenantConfig::mcp_api_scopes`]) and
 //! `offline_access` if it registered the `refresh_token` grant; never `openid`,
-//! `profile` or `email`; and nothing on the private API. Scopes it may not have are
+//! `profile` or `email`; and nothing on the private API or the tenant's other APIs
+//! ([`TenantConfig::extra_apis`]). Scopes it may not have are
 //! dropped, not refused (RFC 6749 §3.3).
 //!
 //! A valid request waits for the user's decision ([`crate::decision`]) on the consent
@@ -37,6 +38,7 @@
 //! first user at once.
 //!
 //! [`TenantConfig::mcp_api_scopes`]: crate::TenantConfig::mcp_api_scopes
+//! [`TenantConfig::extra_apis`]: crate::TenantConfig::extra_apis
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -172,7 +174,8 @@ fn authorize(state: &State, url: &Url) -> ResponseTemplate {
         state: query.once("state"),
         issuer: &state.issuer,
     };
-    let checked = match check(&state.config, &client, &query) {
+    let extra_apis = state.extra_audiences();
+    let checked = match check(&state.config, &extra_apis, &client, &query) {
         Ok(checked) => checked,
         Err(Refused { error, description }) => return reply.error(error, &description),
     };
@@ -272,6 +275,7 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 /// The checks after the redirect URI is known, in the order of the module's table.
 fn check<'c>(
     config: &'c TenantConfig,
+    extra_apis: &[String],
     client: &RegisteredClient,
     query: &Query,
 ) -> Result<Checked<'c>, Refused> {
@@ -330,20 +334,27 @@ fn check<'c>(
     // Auth0's Resource Parameter Compatibility Profile: `audience` wins over `resource`.
     let audience = match param("audience").or(resource) {
         None => config.mcp_audience.as_str(),
-        Some(requested) => [&config.mcp_audience, &config.api_audience]
-            .into_iter()
-            .find(|identifier| same_identifier(identifier, requested))
-            .ok_or_else(|| refused("invalid_target", format!("Service not found: {requested}")))?,
+        Some(requested) => {
+            let known = [&config.mcp_audience, &config.api_audience]
+                .into_iter()
+                .find(|identifier| same_identifier(identifier, requested));
+            match known {
+                Some(identifier) => identifier.as_str(),
+                // The other APIs, like the private API, grant third-party clients nothing.
+                None if extra_apis.iter().any(|id| same_identifier(id, requested)) => {
+                    return Err(no_permissions(client, requested));
+                }
+                None => {
+                    return Err(refused(
+                        "invalid_target",
+                        format!("Service not found: {requested}"),
+                    ));
+                }
+            }
+        }
     };
-    let permissions = client_permissions(config, audience).ok_or_else(|| {
-        refused(
-            "access_denied",
-            format!(
-                "Client {} has no permissions on {audience}",
-                client.client_id
-            ),
-        )
-    })?;
+    let permissions =
+        client_permissions(config, audience).ok_or_else(|| no_permissions(client, audience))?;
 
     let may_refresh = client.grant_types.iter().any(|g| g == "refresh_token");
     let requested = param("scope").unwrap_or_default().split(' ');
@@ -355,6 +366,16 @@ fn check<'c>(
         audience,
         scopes,
     })
+}
+
+fn no_permissions(client: &RegisteredClient, audience: &str) -> Refused {
+    refused(
+        "access_denied",
+        format!(
+            "Client {} has no permissions on {audience}",
+            client.client_id
+        ),
+    )
 }
 
 /// RFC 7636 §4.2: `code-challenge = 43*128unreserved`.

@@ -1,5 +1,5 @@
-//! What the mock tenant is configured with: the two APIs, the MCP server's client and
-//! its client grant, and the lifetimes it issues.
+//! What the mock tenant is configured with: its APIs, the MCP server's client and its
+//! client grants, and the lifetimes it issues.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,6 +42,106 @@ impl DemoUser {
     }
 }
 
+/// One more API (resource server) of the tenant, besides the MCP server's and the
+/// private API, and the MCP server's client's user-delegated client grant to it, if it
+/// has one: what `POST /api/v2/resource-servers` and `POST /api/v2/client-grants
+/// {client_id, audience, scope, subject_type: "user"}` create in a real tenant.
+///
+/// An API without a grant exists but refuses On-Behalf-Of exchanges for it with 403
+/// `access_denied`, as Auth0 does for an API whose user access requires a client grant
+/// (`subject_type_authorization: {user: {policy: "require_client_grant"}}`). Put them
+/// in [`TenantConfig::extra_apis`], or add one to a running tenant with
+/// [`MockTenant::add_api`](crate::MockTenant::add_api).
+///
+/// ```
+/// use mock_tenant::{ApiGrant, TenantConfig};
+///
+/// let config = TenantConfig {
+///     extra_apis: vec![
+///         // The MCP server may exchange for the orders API, with read:orders only.
+///         ApiGrant::granted("https://orders.example/", &["read:orders"])
+///             .defining(&["read:orders", "write:orders"]),
+///         // The billing API exists, but nobody created the client grant.
+///         ApiGrant::without_grant("https://billing.example/", &["read:invoices"]),
+///     ],
+///     ..TenantConfig::default()
+/// };
+/// let orders = &config.extra_apis[0];
+/// assert_eq!(orders.client_grant, Some(vec!["read:orders".to_string()]));
+/// assert!(config.extra_apis[1].client_grant.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiGrant {
+    /// The API's identifier: the `audience` an exchange names, and the `aud` of the
+    /// tokens minted for it.
+    pub audience: String,
+    /// The permissions (scopes) the API defines.
+    pub scopes: Vec<String>,
+    /// The scopes of the MCP server's client's user-delegated client grant to this API,
+    /// each one of [`ApiGrant::scopes`]; `None` when there is no grant.
+    pub client_grant: Option<Vec<String>>,
+}
+
+impl ApiGrant {
+    /// An API defining `scopes`, with a client grant for all of them.
+    pub fn granted(audience: impl Into<String>, scopes: &[&str]) -> Self {
+        let scopes = owned(scopes);
+        Self {
+            audience: audience.into(),
+            client_grant: Some(scopes.clone()),
+            scopes,
+        }
+    }
+
+    /// An API defining `scopes` that the MCP server's client has no client grant for
+    /// (never created, or deleted).
+    pub fn without_grant(audience: impl Into<String>, scopes: &[&str]) -> Self {
+        Self {
+            audience: audience.into(),
+            scopes: owned(scopes),
+            client_grant: None,
+        }
+    }
+
+    /// Makes the API define `scopes` (and keeps the grant): for a grant narrower than
+    /// what the API defines.
+    #[must_use]
+    pub fn defining(mut self, scopes: &[&str]) -> Self {
+        self.scopes = owned(scopes);
+        self
+    }
+
+    /// Why this API cannot sit in a tenant whose MCP API and private API are
+    /// `reserved`, if it cannot: a grant scope the API does not define, or an
+    /// identifier already taken. Auth0's Management API refuses both.
+    pub(crate) fn problem(&self, reserved: &[&str]) -> Option<String> {
+        if reserved.contains(&self.audience.as_str()) {
+            return Some(format!(
+                "{} is already the MCP server's API or the private API; configure those with TenantConfig::mcp_audience, api_audience and allowed_scopes",
+                self.audience
+            ));
+        }
+        let undefined: Vec<&str> = self
+            .client_grant
+            .iter()
+            .flatten()
+            .filter(|scope| !self.scopes.contains(scope))
+            .map(String::as_str)
+            .collect();
+        (!undefined.is_empty()).then(|| {
+            format!(
+                "the client grant to {} names scopes the API does not define: {}; add them with ApiGrant::defining",
+                self.audience,
+                undefined.join(" ")
+            )
+        })
+    }
+}
+
+fn owned(scopes: &[&str]) -> Vec<String> {
+    scopes.iter().map(|s| (*s).to_string()).collect()
+}
+
 /// How a [`MockTenant`](crate::MockTenant) is set up, mirroring the objects of a real
 /// Auth0 tenant configured for On-Behalf-Of (see `shared/auth0-tenant.md`).
 ///
@@ -63,16 +163,20 @@ pub struct TenantConfig {
     /// The MCP server's API identifier: the `aud` of user tokens, and the audience a
     /// subject token must carry to be exchanged (`AUTH0_AUDIENCE`).
     pub mcp_audience: String,
-    /// The private API's identifier, the only audience the MCP server's client has a
-    /// user-delegated client grant for (`API_AUTH0_AUDIENCE`).
+    /// The private API's identifier (`API_AUTH0_AUDIENCE`): the default API, which the
+    /// MCP server's client always has a user-delegated client grant to.
     pub api_audience: String,
     /// The MCP server's client id (`MCP_AUTH0_CLIENT_ID`).
     pub client_id: String,
     /// The MCP server's client secret (`MCP_AUTH0_CLIENT_SECRET`); random by default.
     pub client_secret: String,
-    /// The scopes the client grant allows on the private API; asking for any other is
-    /// refused with 403 `access_denied`.
+    /// The scopes the private API defines and its client grant allows; asking for any
+    /// other is refused with 403 `access_denied`.
     pub allowed_scopes: Vec<String>,
+    /// The tenant's other APIs, each with or without a client grant (none by default).
+    /// Their identifiers differ from the two above (the tenant panics at start
+    /// otherwise); of one listed twice, the last counts.
+    pub extra_apis: Vec<ApiGrant>,
     /// `expires_in` of exchanged tokens, in seconds (Auth0's default is 3600). Can be
     /// changed while running with [`MockTenant::set_exchanged_expires_in`](crate::MockTenant::set_exchanged_expires_in).
     pub expires_in: u64,
@@ -110,6 +214,7 @@ impl Default for TenantConfig {
             client_id: DEFAULT_CLIENT_ID.into(),
             client_secret: random_secret(),
             allowed_scopes: vec![DEFAULT_EXCHANGE_SCOPE.into()],
+            extra_apis: Vec::new(),
             expires_in: 3600,
             user_client_id: DEFAULT_USER_CLIENT_ID.into(),
             user_scopes: DEFAULT_USER_SCOPES
@@ -141,6 +246,7 @@ impl std::fmt::Debug for TenantConfig {
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
             .field("allowed_scopes", &self.allowed_scopes)
+            .field("extra_apis", &self.extra_apis)
             .field("expires_in", &self.expires_in)
             .field("user_client_id", &self.user_client_id)
             .field("user_scopes", &self.user_scopes)

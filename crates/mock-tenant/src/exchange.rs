@@ -3,10 +3,16 @@
 //!
 //! The checks, their order and each refusal are documented on the [crate].
 //!
-//! The granted scope is the requested scope (the whole client grant when none is
-//! requested) narrowed by the user's RBAC permissions when a test set them with
-//! [`MockTenant::set_user_api_scopes`](crate::MockTenant::set_user_api_scopes); the
+//! The `audience` picks the API and with it the client grant: the private API's
+//! ([`TenantConfig::allowed_scopes`]), or one of [`TenantConfig::extra_apis`]. The
+//! granted scope is the requested scope (the whole client grant when none is requested)
+//! narrowed by the user's RBAC permissions on that API when a test set them with
+//! [`MockTenant::set_user_api_scopes`](crate::MockTenant::set_user_api_scopes) or
+//! [`MockTenant::set_user_scopes_on`](crate::MockTenant::set_user_scopes_on); the
 //! response carries `scope` only when it differs from the request.
+//!
+//! [`TenantConfig::allowed_scopes`]: crate::TenantConfig::allowed_scopes
+//! [`TenantConfig::extra_apis`]: crate::TenantConfig::extra_apis
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -18,7 +24,7 @@ use wiremock::{Request, ResponseTemplate};
 
 use crate::access_token::{sign_access_token, token_response};
 use crate::oauth::{Refusal, authenticate, dedup, missing, param};
-use crate::state::{State, lock};
+use crate::state::{ExchangeTarget, State, lock};
 use crate::token::now;
 
 /// `grant_type` for RFC 8693 token exchange.
@@ -57,11 +63,15 @@ pub(crate) fn exchange(
         )));
     }
     let audience = param("audience").ok_or_else(|| missing("audience"))?;
-    if audience != config.api_audience {
-        return Err(Refusal::access_denied(format!(
-            "Service not enabled within domain: {audience}"
-        )));
-    }
+    let client_grant = match state.exchange_target(audience) {
+        ExchangeTarget::Granted(scopes) => scopes,
+        ExchangeTarget::NoGrant => return Err(no_client_grant(audience)),
+        ExchangeTarget::Unknown => {
+            return Err(Refusal::access_denied(format!(
+                "Service not enabled within domain: {audience}"
+            )));
+        }
+    };
 
     let subject = verify_subject(state, subject_token)?;
     if let Some(jti) = subject.get("jti").and_then(Value::as_str)
@@ -87,11 +97,11 @@ pub(crate) fn exchange(
     let requested_scope = param("scope");
     let requested: Vec<String> = match requested_scope {
         Some(scope) => dedup(scope.split_whitespace()),
-        None => config.allowed_scopes.clone(),
+        None => client_grant.clone(),
     };
     let not_granted: Vec<&str> = requested
         .iter()
-        .filter(|scope| !config.allowed_scopes.contains(scope))
+        .filter(|scope| !client_grant.contains(scope))
         .map(String::as_str)
         .collect();
     if !not_granted.is_empty() {
@@ -100,7 +110,8 @@ pub(crate) fn exchange(
             not_granted.join(" ")
         )));
     }
-    let granted: Vec<String> = match lock(&state.user_api_scopes).get(&sub) {
+    let rbac_key = (sub.clone(), audience.to_string());
+    let granted: Vec<String> = match lock(&state.user_api_scopes).get(&rbac_key) {
         Some(permitted) => requested
             .iter()
             .filter(|s| permitted.contains(s))
@@ -120,7 +131,7 @@ pub(crate) fn exchange(
     let mut claims = json!({
         "iss": state.issuer,
         "sub": sub,
-        "aud": config.api_audience,
+        "aud": audience,
         "iat": iat,
         "exp": iat.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
         "azp": config.client_id,
@@ -143,8 +154,17 @@ pub(crate) fn exchange(
     if scope_differs && let Some(map) = body.as_object_mut() {
         map.insert("scope".into(), json!(granted.join(" ")));
     }
-    state.record_exchange(&sub);
+    state.record_exchange(&sub, audience);
     Ok(token_response(&body))
+}
+
+/// The refusal for an API the client has no user-delegated client grant to. Auth0
+/// documents no wording for On-Behalf-Of; this is the one it sends for the same
+/// missing grant on the client-credentials grant (docs/decisions.md).
+fn no_client_grant(audience: &str) -> Refusal {
+    Refusal::access_denied(format!(
+        "Client is not authorized to access \"{audience}\". You need to create a \"client-grant\" associated to this API. See: https://auth0.com/docs/api/v2#!/Client_Grants/post_client_grants"
+    ))
 }
 
 /// Verifies the subject token with the tenant's published keys and returns its claims.

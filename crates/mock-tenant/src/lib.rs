@@ -4,7 +4,10 @@
 //! It plays the tenant described in `shared/auth0-tenant.md`: an API for the MCP server
 //! ([`TenantConfig::mcp_audience`]), a private API ([`TenantConfig::api_audience`]), the
 //! MCP server's Custom API client allowed On-Behalf-Of, and its user-delegated client
-//! grant to the private API ([`TenantConfig::allowed_scopes`]).
+//! grant to the private API ([`TenantConfig::allowed_scopes`]). Any number of other
+//! APIs, each with or without a client grant ([`TenantConfig::extra_apis`],
+//! [`MockTenant::add_api`]), let a test call several downstream APIs, or miss the grant
+//! for one of them.
 //!
 //! | route | answer |
 //! |---|---|
@@ -42,12 +45,13 @@
 //! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
 //! | `subject_token`, `subject_token_type`, `audience` present | 400 `invalid_request` |
 //! | `subject_token_type` (and `requested_token_type`, if sent) is the access-token type | 400 `invalid_request` |
-//! | `audience` is the private API (the only client grant) | 403 `access_denied` |
+//! | `audience` is one of the tenant's APIs | 403 `access_denied` ("Service not enabled within domain") |
+//! | the client has a user-delegated client grant to that API (always for the private API; per [`ApiGrant::client_grant`] for the others; never for the MCP server's own API) | 403 `access_denied` ("Client is not authorized to access …") |
 //! | subject token is a JWT with a `kid`, RS256, `iss` = tenant, `aud` ∋ MCP audience, `sub` | 400 `invalid_request` |
 //! | subject token signed by a published key and unexpired | 401 `invalid_grant` |
 //! | subject token's `jti` not revoked (its code was reused, its refresh family revoked) | 401 `invalid_grant` |
 //! | subject token's `act` chain is shallower than 4 | 400 `invalid_request` |
-//! | every requested scope is in the client grant | 403 `access_denied` |
+//! | every requested scope is in that API's client grant | 403 `access_denied` |
 //!
 //! `shared/auth0-tenant.md` gives 400 `invalid_request` for a *bad* subject token and
 //! 401 for an *invalid or expired* one; the mock reads "bad" as malformed or issued for
@@ -58,12 +62,14 @@
 //! A success answers 200 `{access_token, issued_token_type, token_type: "Bearer",
 //! expires_in}` with `Cache-Control: no-store`, plus `scope` only when the granted scope
 //! differs from the request. The granted scope is the requested one (the whole client
-//! grant when none is requested) narrowed by the user's RBAC permissions when a test set
-//! them with [`MockTenant::set_user_api_scopes`]. The minted token (RS256, current key,
-//! `typ: at+jwt`) keeps `sub` and `iss`, and has `aud` = the private API, `scope` and
+//! grant when none is requested) narrowed by the user's RBAC permissions on that API
+//! when a test set them with [`MockTenant::set_user_api_scopes`] or
+//! [`MockTenant::set_user_scopes_on`]. The minted token (RS256, current key,
+//! `typ: at+jwt`) keeps `sub` and `iss`, and has `aud` = the requested API, `scope` and
 //! `permissions` = the granted scopes, `azp` = `client_id` = the MCP server's client,
 //! `act: {sub: <client id>, act: <the subject token's act, if any>}`, `iat`,
-//! `exp` = `iat` + `expires_in`, and a unique `jti`.
+//! `exp` = `iat` + `expires_in`, and a unique `jti`. [`MockTenant::exchanges_for_audience`]
+//! counts successes per user and API.
 //!
 //! ### `authorization_code` and `refresh_token`
 //!
@@ -117,6 +123,24 @@
 //! assert_eq!(tenant.exchanges_for("auth0|alice"), 0);
 //! # }
 //! ```
+//!
+//! Several downstream APIs, one of them missing its client grant:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use mock_tenant::{ApiGrant, MockTenant, TenantConfig};
+//!
+//! let tenant = MockTenant::start(TenantConfig {
+//!     extra_apis: vec![ApiGrant::granted("https://orders.example/", &["read:orders"])],
+//!     ..TenantConfig::default()
+//! })
+//! .await;
+//! // Exchanges for the billing API are refused with 403 access_denied.
+//! tenant.add_api(ApiGrant::without_grant("https://billing.example/", &["read:invoices"]));
+//! // ... run the code under test, then: one exchange per API and token lifetime.
+//! assert_eq!(tenant.exchanges_for_audience("auth0|alice", "https://orders.example/"), 1);
+//! # }
+//! ```
 
 // Setup failures (a port that cannot be bound, a key that cannot be generated) mean the
 // machine is broken, not that a request is bad; they panic with a message saying so.
@@ -157,8 +181,9 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use config::{
-    DEFAULT_ALLOWED_ORIGINS, DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID, DEFAULT_EXCHANGE_SCOPE,
-    DEFAULT_MCP_AUDIENCE, DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES, DemoUser, TenantConfig,
+    ApiGrant, DEFAULT_ALLOWED_ORIGINS, DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID,
+    DEFAULT_EXCHANGE_SCOPE, DEFAULT_MCP_AUDIENCE, DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES,
+    DemoUser, TenantConfig,
 };
 pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
 pub use fault::Fault;
@@ -376,13 +401,52 @@ impl MockTenant {
     /// that user grant only these of the requested scopes, and the response then carries
     /// `scope`. Users without a limit get every requested scope of the client grant.
     pub fn set_user_api_scopes(&self, sub: &str, scopes: &[&str]) {
-        let scopes = scopes.iter().map(|s| (*s).to_string()).collect();
-        lock(&self.inner.state.user_api_scopes).insert(sub.to_string(), scopes);
+        self.set_user_scopes_on(&self.config().api_audience, sub, scopes);
     }
 
     /// Removes the limit set by [`MockTenant::set_user_api_scopes`].
     pub fn clear_user_api_scopes(&self, sub: &str) {
-        lock(&self.inner.state.user_api_scopes).remove(sub);
+        self.clear_user_scopes_on(&self.config().api_audience, sub);
+    }
+
+    /// [`MockTenant::set_user_api_scopes`] for any API: limits what `sub`'s roles give
+    /// on the API `audience`.
+    pub fn set_user_scopes_on(&self, audience: &str, sub: &str, scopes: &[&str]) {
+        let scopes = scopes.iter().map(|s| (*s).to_string()).collect();
+        lock(&self.inner.state.user_api_scopes)
+            .insert((sub.to_string(), audience.to_string()), scopes);
+    }
+
+    /// Removes the limit set by [`MockTenant::set_user_scopes_on`].
+    pub fn clear_user_scopes_on(&self, audience: &str, sub: &str) {
+        lock(&self.inner.state.user_api_scopes).remove(&(sub.to_string(), audience.to_string()));
+    }
+
+    /// Adds an API to the running tenant, or replaces the one with the same identifier
+    /// (so `ApiGrant::without_grant` on a granted API deletes its client grant, as
+    /// `DELETE /api/v2/client-grants/{id}` would). Exchanges from then on see it.
+    ///
+    /// # Panics
+    ///
+    /// When `api` is the MCP server's API or the private API (configure those in
+    /// [`TenantConfig`]), or its grant names a scope it does not define.
+    pub fn add_api(&self, api: ApiGrant) {
+        self.inner.state.add_api(api);
+    }
+
+    /// The APIs an exchange may name, with their client grants: the private API first,
+    /// then the others in the order they were first added. Not the MCP server's own
+    /// API.
+    pub fn apis(&self) -> Vec<ApiGrant> {
+        let config = self.config();
+        let private = ApiGrant {
+            audience: config.api_audience.clone(),
+            scopes: config.allowed_scopes.clone(),
+            client_grant: Some(config.allowed_scopes.clone()),
+        };
+        let mut apis = vec![private];
+        apis.extend(lock(&self.inner.state.extra_apis).iter().cloned());
+        apis
     }
 
     /// Successful On-Behalf-Of exchanges so far (not the sign-in grants).
@@ -399,6 +463,16 @@ impl MockTenant {
     pub fn exchanges_for(&self, sub: &str) -> u64 {
         lock(&self.inner.state.exchanges_by_sub)
             .get(sub)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Successful exchanges of a subject token whose `sub` is `sub`, for the API
+    /// `audience`: with several APIs, "one exchange per API per token lifetime" is
+    /// `exchanges_for_audience(sub, api) == 1` for each.
+    pub fn exchanges_for_audience(&self, sub: &str, audience: &str) -> u64 {
+        lock(&self.inner.state.exchanges_by_api)
+            .get(&(sub.to_string(), audience.to_string()))
             .copied()
             .unwrap_or(0)
     }
@@ -427,6 +501,7 @@ impl MockTenant {
         state.sign_ins.store(0, Ordering::SeqCst);
         state.refreshes.store(0, Ordering::SeqCst);
         lock(&state.exchanges_by_sub).clear();
+        lock(&state.exchanges_by_api).clear();
     }
 
     /// Makes the token endpoint misbehave for the next `times` requests (`None`: until

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
 
-use crate::config::TenantConfig;
+use crate::config::{ApiGrant, TenantConfig};
 use crate::fault::FaultQueue;
 use crate::keys::TestKey;
 use crate::signin::{RevokedJtis, SignIn};
@@ -40,9 +40,15 @@ pub(crate) struct State {
     pub(crate) issuer: String,
     pub(crate) keys: Mutex<KeyRing>,
     pub(crate) faults: Mutex<FaultQueue>,
-    /// RBAC: the private-API permissions a user's roles give, when limited.
-    pub(crate) user_api_scopes: Mutex<HashMap<String, Vec<String>>>,
+    /// The APIs besides the MCP server's and the private API, with their client grants:
+    /// [`TenantConfig::extra_apis`], then those added while running.
+    pub(crate) extra_apis: Mutex<Vec<ApiGrant>>,
+    /// RBAC: the permissions a user's roles give on an API, when limited, by
+    /// `(sub, audience)`.
+    pub(crate) user_api_scopes: Mutex<HashMap<(String, String), Vec<String>>>,
     pub(crate) exchanges_by_sub: Mutex<HashMap<String, u64>>,
+    /// Successful exchanges by `(sub, audience)`.
+    pub(crate) exchanges_by_api: Mutex<HashMap<(String, String), u64>>,
     pub(crate) expires_in: AtomicU64,
     pub(crate) jwks_down: AtomicBool,
     pub(crate) exchanges: AtomicU64,
@@ -66,12 +72,27 @@ pub(crate) struct State {
 
 /// Locks, ignoring poisoning: the data behind these locks stays consistent even if a
 /// test thread panicked while holding one, and the responder must never panic.
+/// What the tenant holds for an exchange's `audience`, as far as the MCP server's client
+/// is concerned.
+pub(crate) enum ExchangeTarget {
+    /// An API with a client grant allowing these scopes.
+    Granted(Vec<String>),
+    /// An API the client has no grant to.
+    NoGrant,
+    /// No API has this identifier.
+    Unknown,
+}
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl State {
     pub(crate) fn new(config: TenantConfig, issuer: String) -> Self {
+        let mut extra_apis: Vec<ApiGrant> = Vec::new();
+        for api in &config.extra_apis {
+            add_api(&config, &mut extra_apis, api.clone());
+        }
         let first = TenantKey::generate(kid(1));
         let access_token_lifetime = Duration::from_secs(config.access_token_expires_in);
         Self {
@@ -84,8 +105,10 @@ impl State {
                 published: vec![first],
             }),
             faults: Mutex::new(FaultQueue::default()),
+            extra_apis: Mutex::new(extra_apis),
             user_api_scopes: Mutex::new(HashMap::new()),
             exchanges_by_sub: Mutex::new(HashMap::new()),
+            exchanges_by_api: Mutex::new(HashMap::new()),
             jwks_down: AtomicBool::new(false),
             exchanges: AtomicU64::new(0),
             exchange_attempts: AtomicU64::new(0),
@@ -133,11 +156,60 @@ impl State {
         lock(&self.issued).push(access_token.to_owned());
     }
 
-    pub(crate) fn record_exchange(&self, sub: &str) {
+    pub(crate) fn record_exchange(&self, sub: &str, audience: &str) {
         *lock(&self.exchanges_by_sub)
             .entry(sub.to_string())
             .or_insert(0) += 1;
+        *lock(&self.exchanges_by_api)
+            .entry((sub.to_string(), audience.to_string()))
+            .or_insert(0) += 1;
         self.exchanges.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Adds an API, or replaces the one with the same identifier.
+    pub(crate) fn add_api(&self, api: ApiGrant) {
+        add_api(&self.config, &mut lock(&self.extra_apis), api);
+    }
+
+    /// The identifiers of the APIs besides the MCP server's and the private API.
+    pub(crate) fn extra_audiences(&self) -> Vec<String> {
+        lock(&self.extra_apis)
+            .iter()
+            .map(|api| api.audience.clone())
+            .collect()
+    }
+
+    /// What an exchange for `audience` may get. The MCP server's own API exists but
+    /// has no client grant: its client is linked to it, not granted access to it.
+    pub(crate) fn exchange_target(&self, audience: &str) -> ExchangeTarget {
+        if audience == self.config.api_audience {
+            return ExchangeTarget::Granted(self.config.allowed_scopes.clone());
+        }
+        if audience == self.config.mcp_audience {
+            return ExchangeTarget::NoGrant;
+        }
+        match lock(&self.extra_apis)
+            .iter()
+            .find(|api| api.audience == audience)
+        {
+            Some(api) => match &api.client_grant {
+                Some(scopes) => ExchangeTarget::Granted(scopes.clone()),
+                None => ExchangeTarget::NoGrant,
+            },
+            None => ExchangeTarget::Unknown,
+        }
+    }
+}
+
+/// Adds `api` to `apis`, replacing one with the same identifier. A test that configures
+/// an impossible tenant learns it here, at setup, rather than from a puzzling refusal.
+fn add_api(config: &TenantConfig, apis: &mut Vec<ApiGrant>, api: ApiGrant) {
+    if let Some(problem) = api.problem(&[&config.mcp_audience, &config.api_audience]) {
+        panic!("mock tenant: {problem}");
+    }
+    match apis.iter_mut().find(|known| known.audience == api.audience) {
+        Some(known) => *known = api,
+        None => apis.push(api),
     }
 }
 

@@ -11,7 +11,9 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use mock_tenant::keys::TestKey;
 use mock_tenant::token::now;
-use mock_tenant::{ACCESS_TOKEN_TYPE, Fault, MockTenant, TOKEN_EXCHANGE_GRANT, TenantConfig};
+use mock_tenant::{
+    ACCESS_TOKEN_TYPE, ApiGrant, Fault, MockTenant, TOKEN_EXCHANGE_GRANT, TenantConfig,
+};
 use serde_json::{Map, Value};
 
 const ALICE: &str = "auth0|alice";
@@ -141,10 +143,20 @@ async fn get(url: &str) -> Reply {
     }
 }
 
-/// Verifies a minted token against the tenant's JWKS, fetched over HTTP.
+/// Verifies a minted token for the private API against the tenant's JWKS, fetched
+/// over HTTP.
 async fn decode_minted(
     tenant: &MockTenant,
     token: &str,
+) -> (jsonwebtoken::Header, Map<String, Value>) {
+    decode_minted_for(tenant, token, tenant.api_audience()).await
+}
+
+/// [`decode_minted`] for a token whose `aud` must be `audience`.
+async fn decode_minted_for(
+    tenant: &MockTenant,
+    token: &str,
+    audience: &str,
 ) -> (jsonwebtoken::Header, Map<String, Value>) {
     let jwks: JwkSet = serde_json::from_str(&get(&tenant.jwks_uri()).await.body).unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
@@ -153,7 +165,7 @@ async fn decode_minted(
         .expect("minted token's kid is published");
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[tenant.issuer()]);
-    validation.set_audience(&[tenant.api_audience()]);
+    validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let data = jsonwebtoken::decode::<Map<String, Value>>(
         token,
@@ -492,6 +504,229 @@ async fn audience_without_a_client_grant_is_403_access_denied() {
     exchange(&tenant, &subject, &[("audience", tenant.mcp_audience())])
         .await
         .assert_error(403, "access_denied");
+}
+
+// --- several APIs and their client grants ---
+
+const ORDERS: &str = "https://orders.example/";
+const BILLING: &str = "https://billing.example/";
+
+/// A tenant with the private API, an orders API whose grant allows `read:orders` of the
+/// two scopes it defines, and a billing API nobody granted the client.
+async fn tenant_with_apis() -> MockTenant {
+    MockTenant::start(TenantConfig {
+        extra_apis: vec![
+            ApiGrant::granted(ORDERS, &["read:orders"]).defining(&["read:orders", "write:orders"]),
+            ApiGrant::without_grant(BILLING, &["read:invoices"]),
+        ],
+        ..TenantConfig::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_api_with_a_client_grant_gets_a_token_with_its_own_audience() {
+    let tenant = tenant_with_apis().await;
+    let subject = tenant.token_for(ALICE, &["tool:greet"]);
+    let reply = exchange(
+        &tenant,
+        &subject,
+        &[("audience", ORDERS), ("scope", "read:orders")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    assert!(body.get("scope").is_none(), "{body}");
+    let (_, claims) =
+        decode_minted_for(&tenant, body["access_token"].as_str().unwrap(), ORDERS).await;
+    assert_eq!(claims["aud"], ORDERS);
+    assert_eq!(claims["sub"], ALICE);
+    assert_eq!(claims["scope"], "read:orders");
+    assert_eq!(
+        claims["act"],
+        serde_json::json!({"sub": tenant.client_id()})
+    );
+
+    // No scope requested: that API's whole grant, not the private API's.
+    let whole = exchange(&tenant, &subject, &[("audience", ORDERS), ("scope", "")])
+        .await
+        .json();
+    assert_eq!(whole["scope"], "read:orders");
+
+    assert_eq!(tenant.exchanges_for_audience(ALICE, ORDERS), 2);
+    assert_eq!(
+        tenant.exchanges_for_audience(ALICE, tenant.api_audience()),
+        0
+    );
+    assert_eq!(tenant.exchanges_for_audience(BOB, ORDERS), 0);
+    assert_eq!(tenant.exchanges_for(ALICE), 2);
+}
+
+#[tokio::test]
+async fn an_api_without_a_client_grant_is_403_access_denied_and_the_others_keep_working() {
+    let tenant = tenant_with_apis().await;
+    let subject = tenant.token_for(ALICE, &["tool:greet"]);
+    let reply = exchange(
+        &tenant,
+        &subject,
+        &[("audience", BILLING), ("scope", "read:invoices")],
+    )
+    .await;
+    reply.assert_error(403, "access_denied");
+    let description = reply.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        description.starts_with(&format!("Client is not authorized to access \"{BILLING}\"")),
+        "{description}"
+    );
+    assert!(description.contains("client-grant"), "{description}");
+
+    // The private API and the orders API answer as before, in either order.
+    assert_eq!(exchange(&tenant, &subject, &[]).await.status, 200);
+    let orders = exchange(
+        &tenant,
+        &subject,
+        &[("audience", ORDERS), ("scope", "read:orders")],
+    )
+    .await;
+    assert_eq!(orders.status, 200, "{}", orders.body);
+    assert_eq!(tenant.exchanges_for_audience(ALICE, BILLING), 0);
+    assert_eq!(tenant.exchanges_for_audience(ALICE, ORDERS), 1);
+    assert_eq!(
+        tenant.exchanges_for_audience(ALICE, tenant.api_audience()),
+        1
+    );
+
+    // The MCP server's own API exists, but its client has no grant to it.
+    let own = exchange(&tenant, &subject, &[("audience", tenant.mcp_audience())]).await;
+    own.assert_error(403, "access_denied");
+    assert!(own.body.contains("client-grant"), "{}", own.body);
+    // An identifier no API has keeps its own refusal.
+    let unknown = exchange(
+        &tenant,
+        &subject,
+        &[("audience", "https://nowhere.example/")],
+    )
+    .await;
+    unknown.assert_error(403, "access_denied");
+    assert_eq!(
+        unknown.json()["error_description"],
+        "Service not enabled within domain: https://nowhere.example/"
+    );
+}
+
+#[tokio::test]
+async fn a_scope_beyond_an_apis_client_grant_is_403_access_denied() {
+    let tenant = tenant_with_apis().await;
+    let subject = tenant.token_for(ALICE, &["tool:greet"]);
+    // Defined by the orders API, but not in the grant.
+    let reply = exchange(
+        &tenant,
+        &subject,
+        &[("audience", ORDERS), ("scope", "read:orders write:orders")],
+    )
+    .await;
+    reply.assert_error(403, "access_denied");
+    let description = reply.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(description.contains("write:orders"), "{description}");
+    assert!(!description.contains("read:orders"), "{description}");
+    // Another API's scope is not this API's.
+    exchange(
+        &tenant,
+        &subject,
+        &[("audience", ORDERS), ("scope", "read:private")],
+    )
+    .await
+    .assert_error(403, "access_denied");
+    assert_eq!(tenant.exchanges(), 0);
+}
+
+#[tokio::test]
+async fn add_api_grants_and_revokes_while_running() {
+    let tenant = tenant().await;
+    let subject = tenant.token_for(ALICE, &["tool:greet"]);
+    let params: &[(&str, &str)] = &[("audience", ORDERS), ("scope", "read:orders")];
+    exchange(&tenant, &subject, params)
+        .await
+        .assert_error(403, "access_denied");
+
+    tenant.add_api(ApiGrant::granted(ORDERS, &["read:orders"]));
+    assert_eq!(exchange(&tenant, &subject, params).await.status, 200);
+    assert_eq!(
+        tenant.apis(),
+        vec![
+            ApiGrant::granted(tenant.api_audience(), &["read:private"]),
+            ApiGrant::granted(ORDERS, &["read:orders"]),
+        ]
+    );
+
+    // Replacing it without a grant is deleting the client grant.
+    tenant.add_api(ApiGrant::without_grant(ORDERS, &["read:orders"]));
+    let refused = exchange(&tenant, &subject, params).await;
+    refused.assert_error(403, "access_denied");
+    assert!(refused.body.contains("client-grant"), "{}", refused.body);
+    assert_eq!(tenant.apis().len(), 2);
+    assert_eq!(tenant.exchanges_for_audience(ALICE, ORDERS), 1);
+    tenant.reset_counters();
+    assert_eq!(tenant.exchanges_for_audience(ALICE, ORDERS), 0);
+}
+
+#[tokio::test]
+async fn rbac_limits_apply_to_the_api_they_were_set_on() {
+    let tenant = MockTenant::start(TenantConfig {
+        extra_apis: vec![ApiGrant::granted(ORDERS, &["read:orders", "write:orders"])],
+        ..TenantConfig::default()
+    })
+    .await;
+    let subject = tenant.token_for(ALICE, &["tool:greet"]);
+    let both: &[(&str, &str)] = &[("audience", ORDERS), ("scope", "read:orders write:orders")];
+    tenant.set_user_scopes_on(ORDERS, ALICE, &["read:orders"]);
+    assert_eq!(
+        exchange(&tenant, &subject, both).await.json()["scope"],
+        "read:orders"
+    );
+    // The private API is not narrowed by a limit on the orders API.
+    assert!(
+        exchange(&tenant, &subject, &[])
+            .await
+            .json()
+            .get("scope")
+            .is_none()
+    );
+    tenant.clear_user_scopes_on(ORDERS, ALICE);
+    assert!(
+        exchange(&tenant, &subject, both)
+            .await
+            .json()
+            .get("scope")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "names scopes the API does not define: write:orders")]
+async fn a_grant_for_scopes_the_api_does_not_define_is_a_setup_error() {
+    let mut api = ApiGrant::granted(ORDERS, &["read:orders", "write:orders"]);
+    api.scopes = vec!["read:orders".into()];
+    tenant().await.add_api(api);
+}
+
+#[tokio::test]
+#[should_panic(expected = "is already the MCP server's API or the private API")]
+async fn the_private_api_is_not_an_extra_api() {
+    MockTenant::start(TenantConfig {
+        extra_apis: vec![ApiGrant::without_grant(
+            mock_tenant::DEFAULT_API_AUDIENCE,
+            &["read:private"],
+        )],
+        ..TenantConfig::default()
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! Reading response bodies without trusting their size.
 
 use crate::ApiError;
-use crate::client::map_reqwest_error;
 
 /// Reads the whole body, refusing one over `limit` bytes. A declared
 /// `Content-Length` over the limit is refused before reading anything; otherwise the
@@ -25,7 +24,7 @@ pub(crate) async fn read_limited(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| map_reqwest_error(&e, token))?
+        .map_err(|e| ApiError::from_reqwest(&e, token))?
     {
         if body.len().saturating_add(chunk.len()) > limit {
             return Err(ApiError::BodyTooLarge { limit });

@@ -1,6 +1,6 @@
 use url::{Host, Url};
 
-use crate::{ConfigError, PRIVATE_SCOPE_PATH};
+use crate::{ApiError, ConfigError, PRIVATE_SCOPE_PATH};
 
 /// Validates a base URL as [`PrivateApiClient`](crate::PrivateApiClient) does, and
 /// returns it with its path normalised to end in exactly one `/`, so that relative
@@ -61,9 +61,56 @@ pub(crate) fn private_scope_url(base: &Url) -> Result<Url, ConfigError> {
     Ok(base.join(PRIVATE_SCOPE_PATH)?)
 }
 
+/// `path` (relative, with or without a leading `/`, optionally with a query) under a
+/// normalised base. Refused when it names another origin (`https://x/`, `//x/`) or
+/// climbs out of the base's path (`../`): the token must reach the configured API only.
+pub(crate) fn join_under(base: &Url, path: &str) -> Result<Url, ApiError> {
+    let invalid = || ApiError::InvalidPath(crate::excerpt::sanitize(path, "", 120));
+    let relative = path.trim_start_matches('/');
+    if relative.len() + 1 < path.len() || relative.contains('#') || relative.contains('\\') {
+        // `//host/...` is a URL of another origin; a fragment is never sent.
+        return Err(invalid());
+    }
+    let url = base.join(relative).map_err(|_| invalid())?;
+    if url.origin() != base.origin() || !url.path().starts_with(base.path()) {
+        return Err(invalid());
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_stay_under_the_base() {
+        let base = parse_base_url("https://api.example.com/v1", false).unwrap();
+        for (path, want) in [
+            ("orders", "https://api.example.com/v1/orders"),
+            ("/orders", "https://api.example.com/v1/orders"),
+            (
+                "orders/7?limit=10",
+                "https://api.example.com/v1/orders/7?limit=10",
+            ),
+            ("a/../orders", "https://api.example.com/v1/orders"),
+        ] {
+            assert_eq!(join_under(&base, path).unwrap().as_str(), want, "{path}");
+        }
+        for path in [
+            "https://evil.example/orders",
+            "//evil.example/orders",
+            "../admin",
+            "orders/../../admin",
+            "http:orders",
+            "orders#frag",
+            "\\\\evil.example\\x",
+        ] {
+            assert!(
+                matches!(join_under(&base, path), Err(ApiError::InvalidPath(_))),
+                "{path}"
+            );
+        }
+    }
 
     fn endpoint(base: &str) -> String {
         let base = parse_base_url(base, true).unwrap();

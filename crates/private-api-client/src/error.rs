@@ -1,8 +1,10 @@
+use crate::excerpt::{MAX_EXCERPT_CHARS, sanitize};
+
 /// Why a call to the private API failed.
 ///
 /// No variant ever holds the bearer token: bodies and headers copied from the response
-/// are scrubbed of it, and transport errors keep only reqwest's description (which
-/// carries no headers).
+/// are scrubbed of it, and a transport error is described without the request's URL
+/// (whose query could carry secrets) and scrubbed of it too.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
@@ -47,9 +49,26 @@ pub enum ApiError {
     /// RFC 6750's `b64token`). Nothing was sent.
     #[error("the bearer token is empty or not a valid RFC 6750 b64token")]
     InvalidBearer,
+    /// The path is absolute or leaves the API's base URL. Nothing was sent.
+    #[error(
+        "the path {0:?} is not under the API's base URL: pass a path relative to it, such as `orders/7`"
+    )]
+    InvalidPath(String),
+    /// The request body could not be serialised as JSON. Nothing was sent.
+    #[error("the request body cannot be serialised as JSON: {0}")]
+    InvalidRequest(String),
 }
 
 impl ApiError {
+    /// A failed request: [`ApiError::Timeout`] when it took too long, otherwise
+    /// [`ApiError::Transport`] with [`describe_reqwest_error`]'s text.
+    pub(crate) fn from_reqwest(error: &reqwest::Error, token: &str) -> Self {
+        if error.is_timeout() {
+            return Self::Timeout;
+        }
+        Self::Transport(describe_reqwest_error(error, token))
+    }
+
     /// Whether the API rejected the token itself, so that a fresh token may succeed.
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Self::Unauthorized { .. })
@@ -75,6 +94,8 @@ impl ApiError {
             Self::InvalidResponse(_) => "invalid_response",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::InvalidBearer => "invalid_bearer",
+            Self::InvalidPath(_) => "invalid_path",
+            Self::InvalidRequest(_) => "invalid_request",
         }
     }
 
@@ -100,6 +121,94 @@ impl ApiError {
             Some(500..=599) => "5xx",
             Some(_) => "other",
             None => self.kind(),
+        }
+    }
+}
+
+/// Describes a failed HTTP request in words safe to log and to return: what failed
+/// (connecting, following a redirect, reading the answer…) and the chain of causes
+/// under it.
+///
+/// reqwest's own `Display` names the request URL, query included, and a query can
+/// carry secrets. This description leaves the URL out (the error already says it was
+/// the private API), cuts the query and fragment from any URL a cause mentions (a
+/// redirect's target, say), and passes the text through the same scrubber as
+/// response bodies: bounded, printable, and without `token`, whatever a cause says.
+pub(crate) fn describe_reqwest_error(error: &reqwest::Error, token: &str) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_redirect() {
+        "redirect failed"
+    } else if error.is_body() || error.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    let mut text = what.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&strip_url_queries(&cause.to_string()));
+        source = cause.source();
+    }
+    sanitize(&text, token, MAX_EXCERPT_CHARS)
+}
+
+/// Cuts `?…` and `#…` from every URL-looking word of `text`.
+fn strip_url_queries(text: &str) -> String {
+    text.split(' ')
+        .map(|word| match word.find("://") {
+            Some(scheme_end) => word[scheme_end..]
+                .find(['?', '#'])
+                .map_or(word, |cut| &word[..scheme_end + cut]),
+            None => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl";
+
+    #[test]
+    fn url_queries_and_fragments_are_cut_from_every_word() {
+        assert_eq!(
+            strip_url_queries("to https://x/y?token=abc: refused (http://z/#f) a?b"),
+            "to https://x/y refused (http://z/ a?b"
+        );
+    }
+
+    /// A real failure, to a port nothing listens on, against a URL with a secret in
+    /// its query: reqwest's own `Display` shows it, the description does not, nor
+    /// the bearer token sent along.
+    #[tokio::test]
+    async fn a_refused_connection_is_described_without_the_url_or_its_query() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/api/private-scope?secret=s3cr3t#frag");
+        let error = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("s3cr3t"), "the hazard is real");
+        let described = ApiError::from_reqwest(&error, TOKEN);
+        let ApiError::Transport(text) = &described else {
+            panic!("{described:?}")
+        };
+        assert!(text.starts_with("connection failed: "), "{text}");
+        let shown = format!("{described} {described:?}");
+        for hidden in ["s3cr3t", "secret", "private-scope", TOKEN] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
         }
     }
 }

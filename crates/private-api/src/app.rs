@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Response, StatusCode};
+use axum::http::Response;
 use axum::routing::get;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::health::healthz;
 use crate::private_scope::private_scope;
-use crate::rejection::{LoggedReason, Rejection};
+use crate::rejection::{self, LoggedReason};
 use crate::{AppState, LoggedSubject};
 
 /// The path of the protected endpoint.
@@ -22,7 +22,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route(PRIVATE_SCOPE_PATH, get(private_scope))
         .route("/healthz", get(healthz))
-        .fallback(not_found)
+        .fallback(rejection::not_found)
         .with_state(state)
         .layer(
             // TraceLayer logs no headers unless told to; we only add the matched route
@@ -53,8 +53,4 @@ pub fn app(state: AppState) -> Router {
                 })
                 .on_failure(()),
         )
-}
-
-async fn not_found() -> Rejection {
-    Rejection::plain(StatusCode::NOT_FOUND, "not_found", "No such endpoint")
 }

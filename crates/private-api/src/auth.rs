@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use jwt_verify::Principal;
-use jwt_verify::bearer::{BearerError, parse_authorization};
+use jwt_verify::bearer::parse_authorization_headers;
+use jwt_verify::{Principal, Refusal};
 
 use crate::AppState;
 use crate::rejection::Rejection;
@@ -32,24 +33,14 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Arc<Principal>, Rejection> {
-    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(Rejection::missing_token());
-    };
-    // Two Authorization headers are ambiguous; refuse rather than pick one.
-    if values.next().is_some() {
-        return Err(Rejection::from_bearer_error(BearerError::InvalidToken));
-    }
-    // A header that is not visible ASCII cannot hold a b64token.
-    let value = value
-        .to_str()
-        .map_err(|_| Rejection::from_bearer_error(BearerError::InvalidToken))?;
-    let token = parse_authorization(value).map_err(Rejection::from_bearer_error)?;
+    let values = parts.headers.get_all(AUTHORIZATION).iter();
+    let token = parse_authorization_headers(values.map(HeaderValue::as_bytes))
+        .map_err(Refusal::from_bearer_error)?;
     state.verifier().verify(token).await.map_err(|e| {
         if e.error_code().is_none() {
             // Our problem, not the client's: worth a warning with the cause.
             tracing::warn!(error = %e, "cannot verify tokens");
         }
-        Rejection::from_verify_error(&e)
+        Refusal::from_verify_error(&e).into()
     })
 }

@@ -19,12 +19,15 @@
 //! | situation | status | `WWW-Authenticate` |
 //! |---|---|---|
 //! | no `Authorization` header | 401 | `Bearer` (no `error`) |
-//! | malformed `Authorization` header, empty token | 400 | `Bearer error="invalid_request", error_description="…"` |
+//! | malformed `Authorization` header (or two of them), empty token | 400 | `Bearer error="invalid_request", error_description="…"` |
 //! | bad, expired or foreign-audience token | 401 | `Bearer error="invalid_token", error_description="…"` |
 //! | token without `read:private` | 403 | `Bearer error="insufficient_scope", scope="read:private", error_description="…"` |
-//! | issuer's keys unreachable | 503 | none |
+//! | issuer's keys unreachable | 503, `Retry-After: 5` | none |
 //!
-//! Every error body is JSON: `{"error": "...", "error_description": "..."}`.
+//! Every error body is JSON: `{"error": "...", "error_description": "..."}`, and every
+//! refusal carries `Cache-Control: no-store`. jwt-verify's
+//! [`Refusal`](jwt_verify::Refusal) decides all of it, so the MCP server answers the
+//! same failure the same way (adding only its `resource_metadata`).
 //!
 //! # Running it in-process
 //!

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use jwt_verify::Refusal;
 use serde::{Deserialize, Serialize};
 
 use crate::LoggedSubject;
@@ -41,7 +42,7 @@ pub struct Actor {
 pub async fn private_scope(Authenticated(principal): Authenticated) -> Response {
     let sub = principal.sub.clone();
     if !principal.has_scope(REQUIRED_SCOPE) {
-        return Rejection::insufficient_scope(REQUIRED_SCOPE)
+        return Rejection::from(Refusal::insufficient_scope([REQUIRED_SCOPE]))
             .with_subject(sub)
             .into_response();
     }

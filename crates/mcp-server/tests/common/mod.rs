@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_server::app::{AppState, router};
-use mcp_server::config::{AuthMethodArg, ServerArgs, Settings};
-use obo_tests::tenant::{MockTenant, TenantConfig};
+use mcp_server::quickstart::Quickstart;
+use mcp_server::{AuthMethodArg, Server, ServerArgs, Settings};
+use obo_tests::tenant::{ApiGrant, MockTenant, TenantConfig};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -44,6 +44,8 @@ pub struct Options {
     pub mount_private_api: bool,
     /// `MCP_SERVER_URL`; default `http://127.0.0.1:{port}`.
     pub public_url: Option<String>,
+    /// The tenant's APIs besides the MCP server's and the private API.
+    pub tenant_apis: Vec<ApiGrant>,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             audience_on_this_server: false,
             mount_private_api: true,
             public_url: None,
+            tenant_apis: Vec::new(),
         }
     }
 }
@@ -85,6 +88,8 @@ pub struct Prepared {
     pub listener: TcpListener,
     pub addr: SocketAddr,
     pub base: String,
+    /// What `settings` were validated from; see [`Prepared::reconfigure`].
+    pub args: ServerArgs,
     pub settings: Settings,
     pub tenant: MockTenant,
     pub api: MockServer,
@@ -95,7 +100,10 @@ impl Prepared {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let mut config = TenantConfig::default();
+        let mut config = TenantConfig {
+            extra_apis: options.tenant_apis.clone(),
+            ..TenantConfig::default()
+        };
         if options.audience_on_this_server {
             config.mcp_audience = format!("{base}/mcp");
         }
@@ -132,12 +140,14 @@ impl Prepared {
             jwks_max_staleness_secs: "86400".into(),
             verified_token_cache_capacity: 10_000,
             shared_cache: Default::default(),
+            named_apis: Default::default(),
         };
         let settings = Settings::from_args(&args).expect("valid test settings");
         Self {
             listener,
             addr,
             base,
+            args,
             settings,
             tenant,
             api,
@@ -145,16 +155,34 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// Changes the arguments and validates them again, as a different `.env` would.
+    pub fn reconfigure(&mut self, change: impl FnOnce(&mut ServerArgs)) {
+        change(&mut self.args);
+        self.settings = Settings::from_args(&self.args).expect("valid test settings");
+    }
+}
+
+/// The quickstart server `settings` describe, serving on `listener` until `shutdown`,
+/// as `main` runs it.
+pub fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), mcp_server::ServeError>> {
+    tokio::spawn(Quickstart::server(settings).serve(listener, shutdown))
+}
+
 impl TestServer {
     pub async fn start(options: Options) -> Self {
-        Self::start_with(options, |_, _| {}).await
+        Self::start_with(options, |_, server| server).await
     }
 
-    /// Starts a server whose state `adjust` may change first (e.g. a verifier with
+    /// Starts the quickstart server after `adjust` changes it (e.g. a verifier with
     /// timings no setting offers, so a test need not wait for production periods).
     pub async fn start_with(
         options: Options,
-        adjust: impl FnOnce(&Settings, &mut AppState),
+        adjust: impl FnOnce(&Settings, Server<Quickstart>) -> Server<Quickstart>,
     ) -> Self {
         let Prepared {
             listener,
@@ -163,11 +191,11 @@ impl TestServer {
             settings,
             tenant,
             api,
+            ..
         } = Prepared::new(&options).await;
-        let mut state = AppState::new(&settings).expect("the app builds");
-        adjust(&settings, &mut state);
+        let server = adjust(&settings, Quickstart::server(settings.clone()));
         let cancel = CancellationToken::new();
-        let app = router(&settings, state, cancel.clone());
+        let app = server.into_router(cancel.clone()).expect("the app builds");
         let shutdown = cancel.clone();
         tokio::spawn(async move {
             axum::serve(listener, app)

@@ -387,6 +387,20 @@ async fn third_party_clients_have_no_permissions_on_the_private_api_access_denie
 }
 
 #[tokio::test]
+async fn third_party_clients_have_no_permissions_on_the_other_apis_access_denied() {
+    let fixture = fixture().await;
+    fixture.tenant.add_api(crate::ApiGrant::granted(
+        "https://orders.example/",
+        &["read:orders"],
+    ));
+    // One trailing slash aside, as for the MCP API.
+    let response = fixture
+        .authorize_with("resource", Some("https://orders.example"))
+        .await;
+    assert_redirected_error(&fixture, &response, "access_denied");
+}
+
+#[tokio::test]
 async fn rfc6749_4_1_2_1_state_is_left_out_when_the_request_sent_none() {
     let fixture = fixture().await;
     let mut params = fixture.params();

@@ -1,0 +1,337 @@
+//! Your tools behind obo-mcp: the scope each tool needs, declared next to it, and the
+//! rmcp handler that serves a tool router with every check in front of it.
+//!
+//! A tool declares its scope in its own `#[tool]` attribute, with
+//! [`requires_scope`]; from that one place the scope gate (HTTP 403 step-up), the
+//! handler's own check, `scopes_supported` in the metadata, the tool's description and
+//! `HIDE_UNPERMITTED_TOOLS` all read it. A tool without it needs only a valid token.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::request::Parts;
+use jwt_verify::Principal;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ErrorCode, Implementation, ListToolsResult,
+    MetaObject, PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::Value;
+
+use crate::caller::{CallRecord, Caller};
+use crate::delegation::Delegation;
+use crate::telemetry::RequestLog;
+
+/// The `_meta` key that carries a tool's scopes in its definition (and so in
+/// `tools/list`, where clients may read it too).
+pub const SCOPE_META_KEY: &str = "obo-mcp/scope";
+
+/// The scopes a tool needs, space-separated as in OAuth (`"read:orders"`), for the
+/// tool's `meta`:
+///
+/// ```ignore
+/// #[tool(description = "List the caller's orders.", meta = requires_scope("tool:orders"))]
+/// ```
+pub fn requires_scope(scope: &str) -> MetaObject {
+    let mut meta = MetaObject::new();
+    meta.0
+        .insert(SCOPE_META_KEY.to_owned(), Value::String(scope.to_owned()));
+    meta
+}
+
+/// Every tool's scopes, read once from the tool definitions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ToolScopes {
+    tools: HashMap<Cow<'static, str>, Vec<String>>,
+}
+
+impl ToolScopes {
+    pub(crate) fn from_router<T>(router: &ToolRouter<T>) -> Self {
+        Self::from_tools(router.map.values().map(|route| &route.attr))
+    }
+
+    fn from_tools<'a>(tools: impl IntoIterator<Item = &'a Tool>) -> Self {
+        Self {
+            tools: tools
+                .into_iter()
+                .map(|tool| (tool.name.clone(), scopes_of(tool)))
+                .collect(),
+        }
+    }
+
+    /// The tool's name as a metrics label, and the scopes it needs; `None` for a tool
+    /// that does not exist.
+    pub(crate) fn get(&self, tool: &str) -> Option<(&Cow<'static, str>, &[String])> {
+        self.tools
+            .get_key_value(tool)
+            .map(|(name, scopes)| (name, scopes.as_slice()))
+    }
+
+    /// The scopes of `tool` that `principal` lacks: `None` when the tool is unknown or
+    /// nothing is missing.
+    pub(crate) fn missing(&self, tool: &str, principal: &Principal) -> Option<Vec<&str>> {
+        let (_, scopes) = self.get(tool)?;
+        let missing: Vec<&str> = scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|scope| !principal.has_scope(scope))
+            .collect();
+        (!missing.is_empty()).then_some(missing)
+    }
+
+    /// Every scope any tool needs, sorted: `scopes_supported`.
+    pub(crate) fn all(&self) -> Vec<String> {
+        let all: BTreeSet<&String> = self.tools.values().flatten().collect();
+        all.into_iter().cloned().collect()
+    }
+}
+
+fn scopes_of(tool: &Tool) -> Vec<String> {
+    tool.meta
+        .as_ref()
+        .and_then(|meta| meta.0.get(SCOPE_META_KEY))
+        .and_then(Value::as_str)
+        .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Says in each tool's description what it needs, unless it already does, so that a
+/// person choosing tools (and a model) knows before calling.
+fn describe_scopes(tool: &mut Tool) {
+    let scopes = scopes_of(tool);
+    let sentence = match scopes.as_slice() {
+        [] => "Needs no scope.".to_owned(),
+        [one] => format!("Requires the scope {one}."),
+        many => format!("Requires the scopes {}.", many.join(" ")),
+    };
+    let description = tool.description.as_deref().unwrap_or_default().trim_end();
+    if !description.contains(sentence.trim_end_matches('.')) {
+        tool.description = Some(if description.is_empty() {
+            sentence.into()
+        } else {
+            format!("{description} {sentence}").into()
+        });
+    }
+}
+
+/// The rmcp handler that serves the user's tools (`T`, with its `#[tool_router]`).
+pub(crate) struct Toolbox<T> {
+    tools: T,
+    router: Arc<ToolRouter<T>>,
+    scopes: Arc<ToolScopes>,
+    delegation: Arc<Delegation>,
+    info: Arc<ServerConfig>,
+    hide_unpermitted_tools: bool,
+}
+
+// By hand: a derive would ask `T: Clone` of the router and scopes too.
+impl<T: Clone> Clone for Toolbox<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tools: self.tools.clone(),
+            router: Arc::clone(&self.router),
+            scopes: Arc::clone(&self.scopes),
+            delegation: Arc::clone(&self.delegation),
+            info: Arc::clone(&self.info),
+            hide_unpermitted_tools: self.hide_unpermitted_tools,
+        }
+    }
+}
+
+/// What [`Toolbox::new`] needs besides the tools.
+pub(crate) struct ToolboxParts {
+    pub(crate) delegation: Arc<Delegation>,
+    pub(crate) implementation: Implementation,
+    pub(crate) instructions: Option<String>,
+    pub(crate) hide_unpermitted_tools: bool,
+}
+
+impl<T> Toolbox<T> {
+    pub(crate) fn new(tools: T, mut router: ToolRouter<T>, parts: ToolboxParts) -> Self {
+        for route in router.map.values_mut() {
+            describe_scopes(&mut route.attr);
+        }
+        let scopes = ToolScopes::from_router(&router);
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(parts.implementation);
+        if let Some(instructions) = parts.instructions {
+            info = info.with_instructions(instructions);
+        }
+        Self {
+            tools,
+            router: Arc::new(router),
+            scopes: Arc::new(scopes),
+            delegation: parts.delegation,
+            info: Arc::new(info),
+            hide_unpermitted_tools: parts.hide_unpermitted_tools,
+        }
+    }
+
+    pub(crate) fn scopes(&self) -> &Arc<ToolScopes> {
+        &self.scopes
+    }
+}
+
+fn principal_of(context: &RequestContext<RoleServer>) -> Option<&Arc<Principal>> {
+    context
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Arc<Principal>>())
+}
+
+impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
+    fn get_info(&self) -> ServerConfig {
+        self.info.as_ref().clone()
+    }
+
+    /// Checks the caller and the tool's scope again (the tool is then safe even where
+    /// the HTTP scope gate is not in front of it), hands the tool a [`Caller`], and
+    /// records how the call ended on the access line and in the metrics.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some((name, scopes)) = self.scopes.get(&request.name) else {
+            // rmcp answers an unknown tool with the error the protocol defines.
+            let call = ToolCallContext::new(&self.tools, request, context);
+            return self.router.call(call).await;
+        };
+        let name = name.clone();
+        let log = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<RequestLog>())
+            .cloned();
+        let refused = |outcome: &'static str, error: McpError| {
+            if let Some(log) = &log {
+                log.tool_call(&name, outcome);
+            }
+            self.delegation
+                .metrics()
+                .tool_call(name.clone(), outcome, None);
+            Err(error)
+        };
+        let Some(principal) = principal_of(&context).cloned() else {
+            return refused(
+                "refused",
+                McpError::invalid_request("the request was not authenticated", None),
+            );
+        };
+        let missing: Vec<&String> = scopes.iter().filter(|s| !principal.has_scope(s)).collect();
+        if !missing.is_empty() {
+            let scopes: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return refused(
+                "refused",
+                McpError::invalid_request(
+                    format!("the tool `{name}` requires the scope {}", scopes.join(" ")),
+                    None,
+                ),
+            );
+        }
+
+        let started = Instant::now();
+        let record = Arc::new(CallRecord::new(log.clone()));
+        context.extensions.insert(Caller::new(
+            principal,
+            Arc::clone(&self.delegation),
+            Arc::clone(&record),
+        ));
+        let call = ToolCallContext::new(&self.tools, request, context);
+        let result = self.router.call(call).await;
+        let (outcome, detail) = match &result {
+            Ok(CallToolResponse::Complete(done)) if done.is_error == Some(true) => {
+                record.failure().unwrap_or(("tool_error", "tool_error"))
+            }
+            Ok(_) => ("ok", "ok"),
+            Err(error) if error.code == ErrorCode::INVALID_PARAMS => {
+                ("invalid_params", "invalid_params")
+            }
+            Err(_) => ("error", "error"),
+        };
+        if let Some(log) = &log {
+            log.tool_call(&name, detail);
+        }
+        let elapsed = (outcome != "invalid_params").then(|| started.elapsed());
+        self.delegation.metrics().tool_call(name, outcome, elapsed);
+        result
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let mut tools = self.router.list_all();
+        if self.hide_unpermitted_tools {
+            let principal = principal_of(&context);
+            tools.retain(|tool| {
+                scopes_of(tool)
+                    .iter()
+                    .all(|scope| principal.is_some_and(|p| p.has_scope(scope)))
+            });
+        }
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.result_type = Some(ResultType::COMPLETE);
+        Ok(result)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.router.get(name).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(description: &str, scope: Option<&str>) -> Tool {
+        let mut tool = Tool::new_with_raw("t", Some(description.to_owned().into()), Arc::default());
+        if let Some(scope) = scope {
+            tool = tool.with_meta(requires_scope(scope));
+        }
+        tool
+    }
+
+    #[test]
+    fn the_description_says_what_the_tool_needs_once() {
+        for (description, scope, want) in [
+            (
+                "List orders.",
+                Some("read:orders"),
+                "List orders. Requires the scope read:orders.",
+            ),
+            ("Time.", None, "Time. Needs no scope."),
+            ("Both.", Some("a b"), "Both. Requires the scopes a b."),
+            (
+                "Says it. Requires the scope x.",
+                Some("x"),
+                "Says it. Requires the scope x.",
+            ),
+            ("", Some("x"), "Requires the scope x."),
+        ] {
+            let mut t = tool(description, scope);
+            describe_scopes(&mut t);
+            assert_eq!(t.description.as_deref(), Some(want));
+        }
+    }
+
+    #[test]
+    fn scopes_supported_is_every_tool_scope_once_sorted() {
+        let mut a = tool("", Some("tool:b tool:a"));
+        a.name = "a".into();
+        let mut b = tool("", Some("tool:a"));
+        b.name = "b".into();
+        let c = tool("", None);
+        let scopes = ToolScopes::from_tools([&a, &b, &c]);
+        assert_eq!(scopes.all(), ["tool:a", "tool:b"]);
+        assert_eq!(scopes.get("a").map(|(_, s)| s.len()), Some(2));
+        assert_eq!(scopes.get("t").map(|(_, s)| s.len()), Some(0));
+        assert!(scopes.get("nope").is_none());
+    }
+}
