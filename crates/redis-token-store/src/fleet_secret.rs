@@ -19,8 +19,9 @@ pub const MIN_FLEET_SECRET_BYTES: usize = 32;
 /// equal any other key derived from them.
 const CLIENT_CREDENTIALS_LABEL: &[u8] = b"obo-mcp/fleet-secret-from-client-credentials/v1";
 
-/// The secret every replica of a fleet shares (see the [module](self)). Its `Debug`
-/// shows nothing of it.
+/// The secret every replica of a fleet shares: the salt of every entry's encryption
+/// key, kept out of Redis, so that a user's own token alone does not open that user's
+/// entries. Its `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct FleetSecret(Vec<u8>);
 

@@ -30,10 +30,9 @@ pub struct CheckLine {
     pub outcome: Outcome,
     pub detail: String,
     pub fix: Option<String>,
-    /// The name of the downstream API the line is about ([`ApiToCheck::name`]), `None`
-    /// for the tenant, the token and the server's own settings.
-    ///
-    /// [`ApiToCheck::name`]: super::ApiToCheck::name
+    /// The name of the downstream API the line is about
+    /// ([`ApiSettings::name`](crate::ApiSettings::name)), `None` for the tenant, the
+    /// token and the server's own settings.
     pub api: Option<String>,
 }
 
