@@ -257,27 +257,40 @@ impl ApiClient {
         .await
     }
 
-    /// One call with the current token, and once more with a fresh one on 401.
+    /// One call with the current token, and once more with a fresh one on 401. The
+    /// lock is held only to read or replace the token, so calls of one client may run
+    /// at once; of several that meet the same 401, the first refreshes the token and
+    /// the others use what it got.
     async fn call<T, F, Fut>(&self, call: F) -> Result<T, DownstreamError>
     where
         F: Fn(Arc<Api>, CachedToken) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let mut current = self.token.lock().await;
-        let api = Arc::clone(&current.api);
-        let delegation = Arc::clone(&current.caller.delegation);
+        let (api, caller, sent) = {
+            let current = self.token.lock().await;
+            (
+                Arc::clone(&current.api),
+                current.caller.clone(),
+                current.token.clone(),
+            )
+        };
+        let delegation = &caller.delegation;
         let mut result = delegation
-            .counted(&api, call(Arc::clone(&api), current.token.clone()))
+            .counted(&api, call(Arc::clone(&api), sent.clone()))
             .await;
         if matches!(&result, Err(error) if error.is_unauthorized()) {
-            *current = current.refreshed().await?;
-            result = delegation
-                .counted(&api, call(Arc::clone(&api), current.token.clone()))
-                .await;
+            let fresh = {
+                let mut current = self.token.lock().await;
+                if current.token.access_token_secret() == sent.access_token_secret() {
+                    *current = current.refreshed().await?;
+                }
+                current.token.clone()
+            };
+            result = delegation.counted(&api, call(Arc::clone(&api), fresh)).await;
         }
         result.map_err(|error| {
             let error = api.api_error(error);
-            current.caller.record.failed(&error);
+            caller.record.failed(&error);
             error
         })
     }
