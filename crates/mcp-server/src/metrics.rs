@@ -10,7 +10,8 @@
 //! [`auth0_obo::TokenCache::stats`], so there is one source of truth for each.
 //!
 //! Labels are drawn from fixed sets only: route templates (never raw paths), status
-//! codes or classes, tool names from [`crate::tools::TOOLS`], and error kinds. No label
+//! codes or classes, tool names from the tool router (never a name a client sent), the
+//! configured API names, and error kinds. No label
 //! ever carries a user id, a client id or a token.
 
 use std::borrow::Cow;
