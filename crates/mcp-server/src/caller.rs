@@ -286,7 +286,9 @@ impl ApiClient {
                 }
                 current.token.clone()
             };
-            result = delegation.counted(&api, call(Arc::clone(&api), fresh)).await;
+            result = delegation
+                .counted(&api, call(Arc::clone(&api), fresh))
+                .await;
         }
         result.map_err(|error| {
             let error = api.api_error(error);
