@@ -21,6 +21,14 @@ pub fn run() -> anyhow::Result<()> {
             "warnings",
         ]),
     )?;
+    // The crate docs are how users learn the libraries: a broken link or a warning in
+    // them fails CI like a test would.
+    step(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     // The end-to-end tests start `target/debug/{mcp-server,private-api}`. A workspace
     // test run builds both binaries before any test starts (their own integration tests
     // need them), with the features the test build unifies (rmcp's OAuth client for the
