@@ -17,7 +17,7 @@ use serde_json::json;
 pub enum Rejection {
     /// A missing or malformed `Authorization` header, a token that did not verify, or
     /// keys that could not be fetched (503).
-    Bearer(Box<Refusal>),
+    Bearer(Refusal),
     /// A valid token without the scopes the operation needs.
     InsufficientScope { scope: String, description: String },
     /// The request body is larger than the server accepts.
@@ -28,7 +28,7 @@ pub enum Rejection {
 
 impl From<Refusal> for Rejection {
     fn from(refusal: Refusal) -> Self {
-        Self::Bearer(Box::new(refusal))
+        Self::Bearer(refusal)
     }
 }
 
@@ -46,7 +46,7 @@ impl Rejection {
     /// Builds the response; `resource_metadata` is this server's metadata URL.
     pub fn into_response_with(self, resource_metadata: &str) -> Response {
         let refusal = match self {
-            Rejection::Bearer(refusal) => *refusal,
+            Rejection::Bearer(refusal) => refusal,
             Rejection::InsufficientScope { scope, description } => {
                 Refusal::insufficient_scope(scope.split(' ')).error_description(&description)
             }

@@ -270,10 +270,13 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
         let mut tools = self.router.list_all();
         if self.hide_unpermitted_tools {
             let principal = principal_of(&context);
+            // The scopes were read from the definitions once, at start-up.
             tools.retain(|tool| {
-                scopes_of(tool)
-                    .iter()
-                    .all(|scope| principal.is_some_and(|p| p.has_scope(scope)))
+                self.scopes.get(&tool.name).is_some_and(|(_, scopes)| {
+                    scopes
+                        .iter()
+                        .all(|scope| principal.is_some_and(|p| p.has_scope(scope)))
+                })
             });
         }
         let mut result = ListToolsResult::with_all_items(tools);
