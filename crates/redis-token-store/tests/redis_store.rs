@@ -214,10 +214,9 @@ async fn at_rest_redis_holds_no_token_material() {
                 }
             }
         }
-        assert!(
-            !contains(&value, b"eyJ"),
-            "no JWT-looking string: {redis_key}"
-        );
+        // No search for "eyJ": the value is random-looking ciphertext, in
+        // which three given bytes turn up by chance in about one run in a
+        // hundred. The token parts above are what a leak would show.
         assert!(!contains(&value, b"read:private"), "metadata is sealed too");
         assert!(!contains(&value, b"Bearer"), "metadata is sealed too");
     }
