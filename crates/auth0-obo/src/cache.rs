@@ -215,12 +215,13 @@ impl TokenCacheKey {
         // A version tag, so that a change of layout can never collide with old keys
         // in a shared store.
         let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(b"auth0-obo/token-cache-key/v1");
+        ctx.update(b"auth0-obo/token-cache-key/v2");
         for field in [
             client_id,
             request.subject_token().secret(),
             request.audience(),
             request.scope().unwrap_or(""),
+            request.organization().unwrap_or(""),
         ] {
             ctx.update(&(field.len() as u64).to_be_bytes());
             ctx.update(field.as_bytes());
@@ -780,6 +781,12 @@ mod tests {
         assert_ne!(
             base,
             TokenCacheKey::new("client", &req("tokenA", "aud", "a"))
+        );
+        let org = |org: &str| req("tokenA", "aud", "a b").with_organization(org).unwrap();
+        assert_ne!(base, TokenCacheKey::new("client", &org("org_1")));
+        assert_ne!(
+            TokenCacheKey::new("client", &org("org_1")),
+            TokenCacheKey::new("client", &org("org_2"))
         );
         // Moving bytes between fields changes the key.
         assert_ne!(

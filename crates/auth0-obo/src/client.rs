@@ -14,6 +14,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use tokio::sync::OnceCell;
 use url::Url;
 
+use crate::assertion::{CLIENT_ASSERTION_TYPE_JWT_BEARER, ClientAssertionKey};
 use crate::error::{ExchangeError, describe_reqwest_error};
 use crate::exchanger::TokenExchanger;
 use crate::issuer::{Issuer, is_loopback_url};
@@ -33,14 +34,71 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for the whole exchange, retries and waits included.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
-/// How the client proves its identity to the token endpoint (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the client proves its identity to the token endpoint, with the credential
+/// it proves it with.
+///
+/// A bare secret (`&str`, `String`, [`ClientSecret`]) converts into
+/// [`ClientSecretBasic`](Self::ClientSecretBasic), and a [`ClientAssertionKey`] into
+/// [`PrivateKeyJwt`](Self::PrivateKeyJwt), so [`ExchangeClient::builder`] takes
+/// either directly. `Debug` never shows the secret or the key.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ClientAuthMethod {
-    /// `client_secret_basic`: HTTP Basic with the form-encoded id and secret.
-    #[default]
-    ClientSecretBasic,
+    /// `client_secret_basic` (RFC 6749 §2.3.1): HTTP Basic with the form-encoded id
+    /// and secret. Auth0's default for a new application.
+    ClientSecretBasic(ClientSecret),
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
+    ClientSecretPost(ClientSecret),
+    /// `private_key_jwt` (RFC 7523 §2.2): `client_id`, and a fresh assertion signed
+    /// with this key, on every request. No shared secret crosses the network.
+    PrivateKeyJwt(ClientAssertionKey),
+}
+
+impl ClientAuthMethod {
+    /// The method's name as OAuth registers it (`token_endpoint_auth_method`,
+    /// RFC 7591): `client_secret_basic`, `client_secret_post` or `private_key_jwt`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic(_) => "client_secret_basic",
+            Self::ClientSecretPost(_) => "client_secret_post",
+            Self::PrivateKeyJwt(_) => "private_key_jwt",
+        }
+    }
+
+    /// The client secret, for the methods that have one.
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Self::ClientSecretBasic(secret) | Self::ClientSecretPost(secret) => {
+                Some(secret.secret())
+            }
+            Self::PrivateKeyJwt(_) => None,
+        }
+    }
+}
+
+impl From<ClientSecret> for ClientAuthMethod {
+    fn from(secret: ClientSecret) -> Self {
+        Self::ClientSecretBasic(secret)
+    }
+}
+
+impl From<String> for ClientAuthMethod {
+    fn from(secret: String) -> Self {
+        Self::ClientSecretBasic(secret.into())
+    }
+}
+
+impl From<&str> for ClientAuthMethod {
+    fn from(secret: &str) -> Self {
+        Self::ClientSecretBasic(secret.into())
+    }
+}
+
+impl From<ClientAssertionKey> for ClientAuthMethod {
+    fn from(key: ClientAssertionKey) -> Self {
+        Self::PrivateKeyJwt(key)
+    }
 }
 
 /// Where the token endpoint is.
@@ -70,10 +128,10 @@ struct Inner {
     http: reqwest::Client,
     issuer: Issuer,
     client_id: String,
-    client_secret: ClientSecret,
-    auth_method: ClientAuthMethod,
-    /// Precomputed `Basic …` value, marked sensitive so `http` never prints it.
-    basic_header: HeaderValue,
+    auth: ClientAuthMethod,
+    /// Precomputed `Basic …` value for `client_secret_basic`, marked sensitive so
+    /// `http` never prints it.
+    basic_header: Option<HeaderValue>,
     endpoint_source: TokenEndpoint,
     endpoint: OnceCell<Url>,
     allow_plain_http: bool,
@@ -88,8 +146,7 @@ impl fmt::Debug for ExchangeClient {
         f.debug_struct("ExchangeClient")
             .field("issuer", &i.issuer)
             .field("client_id", &i.client_id)
-            .field("client_secret", &i.client_secret)
-            .field("auth_method", &i.auth_method)
+            .field("auth", &i.auth)
             .field("token_endpoint", &i.endpoint.get().map(Url::as_str))
             .field("timeout", &i.timeout)
             .field("deadline", &i.deadline)
@@ -98,13 +155,12 @@ impl fmt::Debug for ExchangeClient {
     }
 }
 
-/// Builder for [`ExchangeClient`]. Only the issuer, client id and secret are
+/// Builder for [`ExchangeClient`]. Only the issuer, client id and credential are
 /// required; everything else has a default that suits Auth0.
 pub struct ExchangeClientBuilder {
     issuer: String,
     client_id: String,
-    client_secret: ClientSecret,
-    auth_method: ClientAuthMethod,
+    auth: ClientAuthMethod,
     endpoint: TokenEndpoint,
     timeout: Duration,
     deadline: Duration,
@@ -118,8 +174,7 @@ impl fmt::Debug for ExchangeClientBuilder {
         f.debug_struct("ExchangeClientBuilder")
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .field("auth_method", &self.auth_method)
+            .field("auth", &self.auth)
             .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
             .field("deadline", &self.deadline)
@@ -133,17 +188,36 @@ impl fmt::Debug for ExchangeClientBuilder {
 impl ExchangeClient {
     /// Starts building a client for `issuer` (a bare Auth0 domain such as
     /// `tenant.eu.auth0.com`, or a full URL such as `https://tenant.eu.auth0.com/`),
-    /// authenticating as `client_id` with `client_secret`.
+    /// authenticating as `client_id` with `auth`: a client secret (sent as
+    /// `client_secret_basic`), a [`ClientAuthMethod`], or a [`ClientAssertionKey`]
+    /// (sent as `private_key_jwt`).
+    ///
+    /// ```
+    /// use auth0_obo::{ClientAuthMethod, ClientSecret, ExchangeClient};
+    ///
+    /// // client_secret_basic
+    /// let basic = ExchangeClient::builder("tenant.eu.auth0.com", "client-id", "secret").build()?;
+    /// assert_eq!(basic.auth_method().name(), "client_secret_basic");
+    /// // client_secret_post
+    /// let post = ExchangeClient::builder(
+    ///     "tenant.eu.auth0.com",
+    ///     "client-id",
+    ///     ClientAuthMethod::ClientSecretPost(ClientSecret::new("secret")),
+    /// )
+    /// .build()?;
+    /// assert_eq!(post.auth_method().name(), "client_secret_post");
+    /// // private_key_jwt: ClientAssertionKey::from_pem(&std::fs::read(path)?, alg)?
+    /// # Ok::<(), auth0_obo::ExchangeError>(())
+    /// ```
     pub fn builder(
         issuer: impl Into<String>,
         client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
+        auth: impl Into<ClientAuthMethod>,
     ) -> ExchangeClientBuilder {
         ExchangeClientBuilder {
             issuer: issuer.into(),
             client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            auth_method: ClientAuthMethod::default(),
+            auth: auth.into(),
             endpoint: TokenEndpoint::default(),
             timeout: DEFAULT_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
@@ -165,10 +239,10 @@ impl ExchangeClient {
         &self.inner.client_id
     }
 
-    /// The client authentication method.
+    /// The client authentication method (its `Debug` shows no secret or key).
     #[must_use]
-    pub fn auth_method(&self) -> ClientAuthMethod {
-        self.inner.auth_method
+    pub fn auth_method(&self) -> &ClientAuthMethod {
+        &self.inner.auth
     }
 
     /// The token endpoint, discovering it first if so configured.
@@ -259,6 +333,7 @@ impl ExchangeClient {
         let endpoint = self.endpoint().await?;
         let subject_token = request.subject_token().secret();
 
+        let assertion;
         // Field order follows design.md §3; servers do not care, readers do.
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", GRANT_TYPE_TOKEN_EXCHANGE),
@@ -270,19 +345,37 @@ impl ExchangeClient {
         if let Some(scope) = request.scope() {
             form.push(("scope", scope));
         }
+        if let Some(organization) = request.organization() {
+            form.push(("organization", organization));
+        }
         let mut http_request = inner
             .http
             .post(endpoint.clone())
             .header(ACCEPT, "application/json");
-        match inner.auth_method {
-            ClientAuthMethod::ClientSecretBasic => {
-                http_request = http_request.header(AUTHORIZATION, inner.basic_header.clone());
+        // The credential, or the assertion made for this attempt alone: scrubbed from
+        // anything the server sends back.
+        let credential = match &inner.auth {
+            ClientAuthMethod::ClientSecretBasic(secret) => {
+                if let Some(header) = &inner.basic_header {
+                    http_request = http_request.header(AUTHORIZATION, header.clone());
+                }
+                secret.secret()
             }
-            ClientAuthMethod::ClientSecretPost => {
+            ClientAuthMethod::ClientSecretPost(secret) => {
                 form.push(("client_id", &inner.client_id));
-                form.push(("client_secret", inner.client_secret.secret()));
+                form.push(("client_secret", secret.secret()));
+                secret.secret()
             }
-        }
+            ClientAuthMethod::PrivateKeyJwt(key) => {
+                // A fresh assertion per attempt: Auth0 accepts each `jti` once, so a
+                // retry must not resend the last one.
+                assertion = key.sign(&inner.client_id, inner.issuer.as_str(), SystemTime::now())?;
+                form.push(("client_id", &inner.client_id));
+                form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER));
+                form.push(("client_assertion", &assertion));
+                &assertion
+            }
+        };
 
         let response = http_request
             .form(&form)
@@ -291,10 +384,7 @@ impl ExchangeClient {
             .map_err(|e| ExchangeError::transport(&e))?;
         let received_at = SystemTime::now();
         let status = response.status();
-        let content_type = content_type(
-            response.headers(),
-            &[subject_token, inner.client_secret.secret()],
-        );
+        let content_type = content_type(response.headers(), &[subject_token, credential]);
         if let Some(error) = status_error(status, response.headers(), received_at) {
             return Err(error);
         }
@@ -304,7 +394,7 @@ impl ExchangeClient {
             &body,
             &content_type,
             received_at,
-            &[subject_token, inner.client_secret.secret()],
+            &[subject_token, credential],
         )
     }
 
@@ -341,7 +431,7 @@ impl ExchangeClient {
                     )));
                 }
                 let content_type =
-                    content_type(response.headers(), &[inner.client_secret.secret()]);
+                    content_type(response.headers(), &[inner.auth.secret().unwrap_or("")]);
                 let body = read_body_limited(response).await?;
                 parse_discovery(&body, &content_type, &inner.issuer)?
             }
@@ -366,13 +456,6 @@ impl TokenExchanger for ExchangeClient {
 }
 
 impl ExchangeClientBuilder {
-    /// `client_secret_basic` (default) or `client_secret_post`.
-    #[must_use]
-    pub fn auth_method(mut self, method: ClientAuthMethod) -> Self {
-        self.auth_method = method;
-        self
-    }
-
     /// Where the token endpoint is (default `{issuer}oauth/token`).
     #[must_use]
     pub fn token_endpoint(mut self, endpoint: TokenEndpoint) -> Self {
@@ -432,7 +515,9 @@ impl ExchangeClientBuilder {
     /// # Errors
     ///
     /// [`ExchangeError::Config`] for an invalid issuer or endpoint, plain HTTP to a
-    /// non-loopback host, an empty client id or secret, zero timeouts, or a CA
+    /// non-loopback host, an empty client id or secret, a client id longer than the
+    /// 64 characters Auth0 allows in an assertion's `iss` (with `private_key_jwt`),
+    /// zero timeouts, or a CA
     /// bundle that holds no valid PEM certificate.
     pub fn build(self) -> Result<ExchangeClient, ExchangeError> {
         let issuer = Issuer::parse(&self.issuer)?;
@@ -443,8 +528,13 @@ impl ExchangeClientBuilder {
         if self.client_id.trim().is_empty() {
             return Err(ExchangeError::config("client id is empty"));
         }
-        if self.client_secret.secret().is_empty() {
+        if self.auth.secret().is_some_and(str::is_empty) {
             return Err(ExchangeError::config("client secret is empty"));
+        }
+        if matches!(self.auth, ClientAuthMethod::PrivateKeyJwt(_)) && self.client_id.len() > 64 {
+            return Err(ExchangeError::config(
+                "client id is over 64 characters, more than a client assertion's iss may hold",
+            ));
         }
         if self.timeout.is_zero() || self.deadline.is_zero() {
             return Err(ExchangeError::config(
@@ -470,15 +560,19 @@ impl ExchangeClientBuilder {
             ))
         })?;
 
-        let basic_header = basic_authorization(&self.client_id, &self.client_secret)?;
+        let basic_header = match &self.auth {
+            ClientAuthMethod::ClientSecretBasic(secret) => {
+                Some(basic_authorization(&self.client_id, secret)?)
+            }
+            _ => None,
+        };
         let endpoint = OnceCell::new();
         Ok(ExchangeClient {
             inner: Arc::new(Inner {
                 http,
                 issuer,
                 client_id: self.client_id,
-                client_secret: self.client_secret,
-                auth_method: self.auth_method,
+                auth: self.auth,
                 basic_header,
                 endpoint_source: self.endpoint,
                 endpoint,

@@ -13,9 +13,11 @@
 //! result for its lifetime. So this crate has two halves:
 //!
 //! - [`ExchangeClient`] speaks the exchange exactly: the RFC 8693 form fields,
-//!   `client_secret_basic` (with the RFC 6749 §2.3.1 form-encoding that most HTTP
-//!   clients skip) or `client_secret_post`, response validation, typed OAuth
-//!   errors ([`ExchangeError`]), bounded retries within a deadline.
+//!   Auth0's `organization`, client authentication by `client_secret_basic` (with
+//!   the RFC 6749 §2.3.1 form-encoding that most HTTP clients skip),
+//!   `client_secret_post` or `private_key_jwt` (RFC 7523, for companies that forbid
+//!   shared secrets), response validation, typed OAuth errors ([`ExchangeError`]),
+//!   bounded retries within a deadline.
 //! - [`TokenCache`] keeps each exchanged token until shortly before it expires,
 //!   keyed by a hash of the user's token, the audience, the scopes and the client,
 //!   and makes concurrent misses for one key share a single exchange.
@@ -120,6 +122,27 @@
 //! is a miss, counted in [`CacheStats`] and logged, never a failed call. Without a
 //! store, the cache is in-process only.
 //!
+//! # Private Key JWT
+//!
+//! Give the builder a [`ClientAssertionKey`] instead of a secret, and every request
+//! carries a fresh client assertion signed with it (`iss` = `sub` = the client id,
+//! `aud` = the issuer, a 60 s lifetime, a random `jti`), as Auth0's "Authenticate
+//! with Private Key JWT" describes:
+//!
+//! ```no_run
+//! use auth0_obo::{AssertionAlgorithm, ClientAssertionKey, ExchangeClient};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pem = std::fs::read("/run/secrets/mcp-server-key.pem")?;
+//! // The algorithm and key id of the credential holding the public key in Auth0.
+//! let key = ClientAssertionKey::from_pem(&pem, AssertionAlgorithm::Rs256)?
+//!     .with_kid("the-credential-key-id")?;
+//! let client = ExchangeClient::builder("tenant.eu.auth0.com", "client-id", key).build()?;
+//! assert_eq!(client.auth_method().name(), "private_key_jwt");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Errors
 //!
 //! [`ExchangeError`] names the OAuth error codes (`invalid_request`,
@@ -131,9 +154,10 @@
 //! # Secrets
 //!
 //! The client secret ([`ClientSecret`]) and every token ([`AccessToken`]) are
-//! newtypes whose `Debug` and `Display` print `[redacted]`. Errors and log events
-//! never contain them; text from the server is scrubbed of them before it is
-//! stored in an error. The cache stores only a SHA-256 of the user's token.
+//! newtypes whose `Debug` and `Display` print `[redacted]`; the assertion key
+//! ([`ClientAssertionKey`]) shows only its algorithm and `kid`, and each assertion
+//! lives only for the request it authenticates. Errors and log events never contain
+//! them; text from the server is scrubbed of them before it is stored in an error. The cache stores only a SHA-256 of the user's token.
 //!
 //! # Other authorization servers
 //!
@@ -141,6 +165,7 @@
 //! speaks plain RFC 8693, so [`TokenEndpoint::Discover`] points it at any server
 //! with an OpenID Connect discovery document.
 
+mod assertion;
 mod cache;
 mod client;
 mod error;
@@ -155,6 +180,9 @@ mod secret;
 mod shared_tier;
 mod store;
 
+pub use assertion::{
+    ASSERTION_LIFETIME, AssertionAlgorithm, CLIENT_ASSERTION_TYPE_JWT_BEARER, ClientAssertionKey,
+};
 pub use cache::{
     CacheOptions, CacheStats, CachedToken, DEFAULT_MAX_ENTRIES, DEFAULT_SKEW, TokenCache,
     TokenCacheKey, TokenSource,

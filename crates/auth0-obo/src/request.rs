@@ -31,6 +31,7 @@ pub struct ExchangeRequest {
     subject_token: AccessToken,
     audience: String,
     scope: Option<String>,
+    organization: Option<String>,
     subject_expires_at: Option<SystemTime>,
 }
 
@@ -56,6 +57,7 @@ impl ExchangeRequest {
             subject_token: AccessToken::new(subject_token),
             audience,
             scope: None,
+            organization: None,
             subject_expires_at: None,
         })
     }
@@ -77,6 +79,36 @@ impl ExchangeRequest {
             Some(s) => self.with_scope(s),
             None => self,
         }
+    }
+
+    /// Asks for the new token in this Auth0 organization (its id, `org_…`, or its
+    /// name), sent as Auth0's `organization` parameter. Pass the subject token's
+    /// `org_id` here, so the new token is issued in the organization the user signed
+    /// in to. Part of the cache key: the same user in two organizations never
+    /// shares a token.
+    ///
+    /// # Errors
+    ///
+    /// [`ExchangeError::InvalidInput`] when it is blank, has whitespace or control
+    /// characters, or is over 256 characters.
+    pub fn with_organization(
+        mut self,
+        organization: impl Into<String>,
+    ) -> Result<Self, ExchangeError> {
+        let organization = organization.into();
+        if organization.is_empty()
+            || organization.len() > 256
+            || organization
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ExchangeError::InvalidInput {
+                field: "organization",
+                reason: "must be 1 to 256 characters with no whitespace or control characters",
+            });
+        }
+        self.organization = Some(organization);
+        Ok(self)
     }
 
     /// Tells the cache when the subject token itself expires (its `exp`). A token
@@ -106,6 +138,12 @@ impl ExchangeRequest {
         self.scope.as_deref()
     }
 
+    /// The organization, if any.
+    #[must_use]
+    pub fn organization(&self) -> Option<&str> {
+        self.organization.as_deref()
+    }
+
     /// The subject token's expiry, if the caller supplied it.
     #[must_use]
     pub fn subject_expires_at(&self) -> Option<SystemTime> {
@@ -119,6 +157,7 @@ impl fmt::Debug for ExchangeRequest {
             .field("subject_token", &self.subject_token)
             .field("audience", &self.audience)
             .field("scope", &self.scope)
+            .field("organization", &self.organization)
             .field("subject_expires_at", &self.subject_expires_at)
             .finish()
     }

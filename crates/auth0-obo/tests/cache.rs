@@ -327,8 +327,8 @@ fn options_report_what_was_set() {
 }
 
 /// The key is exactly the documented digest: SHA-256 over a version tag, then each of
-/// client id, subject token, audience and normalised scope prefixed by its length. A
-/// shared store (Redis) keys entries by these bytes, so they must not drift.
+/// client id, subject token, audience, normalised scope and organization prefixed by its
+/// length. A shared store (Redis) keys entries by these bytes, so they must not drift.
 #[test]
 fn the_cache_key_is_sha256_over_length_prefixed_fields() {
     use auth0_obo::TokenCacheKey;
@@ -336,13 +336,16 @@ fn the_cache_key_is_sha256_over_length_prefixed_fields() {
 
     let request = ExchangeRequest::new("user-token", "https://api.example.com/")
         .unwrap()
-        .with_scope("read:private");
-    let mut expected = b"auth0-obo/token-cache-key/v1".to_vec();
+        .with_scope("read:private")
+        .with_organization("org_1")
+        .unwrap();
+    let mut expected = b"auth0-obo/token-cache-key/v2".to_vec();
     for field in [
         "client-1",
         "user-token",
         "https://api.example.com/",
         "read:private",
+        "org_1",
     ] {
         expected.extend_from_slice(&(field.len() as u64).to_be_bytes());
         expected.extend_from_slice(field.as_bytes());

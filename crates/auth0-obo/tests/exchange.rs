@@ -118,11 +118,13 @@ async fn rfc6749_2_3_1_client_secret_post_sends_credentials_in_the_body() {
         .respond_with(ok_response(API_TOKEN, 3600))
         .mount(&server)
         .await;
-    let client = builder(&server)
-        .auth_method(ClientAuthMethod::ClientSecretPost)
-        .build()
-        .unwrap();
-    assert_eq!(client.auth_method(), ClientAuthMethod::ClientSecretPost);
+    let client = builder_with(
+        &server,
+        ClientAuthMethod::ClientSecretPost(CLIENT_SECRET.into()),
+    )
+    .build()
+    .unwrap();
+    assert_eq!(client.auth_method().name(), "client_secret_post");
     client.exchange(&request()).await.unwrap();
 
     let sent = token_requests(&server).await;

@@ -105,10 +105,10 @@ async fn invariant_4_no_secret_in_debug_display_errors_or_logs() {
         .await;
 
     for method in [
-        ClientAuthMethod::ClientSecretBasic,
-        ClientAuthMethod::ClientSecretPost,
+        ClientAuthMethod::ClientSecretBasic(CLIENT_SECRET.into()),
+        ClientAuthMethod::ClientSecretPost(CLIENT_SECRET.into()),
     ] {
-        let builder = builder(&server).auth_method(method);
+        let builder = builder_with(&server, method);
         assert_printable_clean("builder", &builder);
         let client = builder.build().unwrap();
         assert_printable_clean("client", &client);

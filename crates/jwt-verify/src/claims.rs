@@ -194,6 +194,7 @@ pub(crate) fn principal_from_claims(
         permissions,
         name: optional_text(&claims, "name")?,
         email: optional_text(&claims, "email")?,
+        org_id: optional_string(&claims, "org_id")?,
         expires_at,
         delegation_chain: delegation_chain(claims.get("act"))?,
         token: AccessToken::new(token),

@@ -29,6 +29,10 @@ pub struct Principal {
     pub name: Option<String>,
     /// The `email` claim, when present.
     pub email: Option<String>,
+    /// Auth0's `org_id` claim: the organization the user signed in to, when the
+    /// token was issued in one. A token exchange on the user's behalf passes it on,
+    /// so the new token is issued in the same organization.
+    pub org_id: Option<String>,
     /// `exp`, in seconds since the Unix epoch.
     pub expires_at: u64,
     /// The `act` chain, current actor first; empty when nobody acts on the user's behalf.

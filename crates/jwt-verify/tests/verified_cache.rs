@@ -334,6 +334,7 @@ fn same_principal(a: &Principal, b: &Principal) -> bool {
         && a.permissions == b.permissions
         && a.name == b.name
         && a.email == b.email
+        && a.org_id == b.org_id
         && a.expires_at == b.expires_at
         && a.delegation_chain == b.delegation_chain
         && a.token().secret() == b.token().secret()

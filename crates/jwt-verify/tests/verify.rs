@@ -39,6 +39,24 @@ async fn valid_auth0_access_token_yields_principal() {
 }
 
 #[tokio::test]
+async fn an_organization_token_yields_its_org_id_and_a_malformed_one_is_refused() {
+    let fx = Fixture::new().await;
+    let verifier = fx.verifier();
+    let personal = fx.token().sign(&fx.key);
+    assert_eq!(verifier.verify(&personal).await.unwrap().org_id, None);
+    let in_org = fx.token().claim("org_id", "org_W4L1kTr4pX").sign(&fx.key);
+    assert_eq!(
+        verifier.verify(&in_org).await.unwrap().org_id.as_deref(),
+        Some("org_W4L1kTr4pX")
+    );
+    for bad in [serde_json::json!(""), serde_json::json!(42)] {
+        let token = fx.token().claim("org_id", bad).sign(&fx.key);
+        let error = verifier.verify(&token).await.unwrap_err();
+        assert!(error.to_string().contains("org_id"), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn client_id_claim_takes_precedence_over_azp() {
     let fx = Fixture::new().await;
     let token = fx

@@ -21,8 +21,12 @@ fn the_api(api: &str) -> String {
 
 /// Auth0 refused or failed the exchange for `api`: which error, and the likely
 /// setting to check.
-pub(crate) fn explain_exchange(error: &ExchangeError, api: &ApiSettings) -> String {
-    let hint = exchange_hint(error, api);
+pub(crate) fn explain_exchange(
+    error: &ExchangeError,
+    api: &ApiSettings,
+    client_auth: &str,
+) -> String {
+    let hint = exchange_hint(error, api, client_auth);
     format!(
         "Auth0 did not exchange your token for {}: {error}. {hint}",
         the_api(api.name())
@@ -30,7 +34,12 @@ pub(crate) fn explain_exchange(error: &ExchangeError, api: &ApiSettings) -> Stri
 }
 
 /// The tenant setting or operational cause most likely behind an exchange error.
-pub(crate) fn exchange_hint(error: &ExchangeError, settings: &ApiSettings) -> String {
+/// `client_auth` is how the MCP server authenticated (`ClientAuthMethod::name`).
+pub(crate) fn exchange_hint(
+    error: &ExchangeError,
+    settings: &ApiSettings,
+    client_auth: &str,
+) -> String {
     let api = settings.name();
     let scope_var = variable(api, Setting::Scope);
     let audience_var = variable(api, Setting::Audience);
@@ -38,7 +47,10 @@ pub(crate) fn exchange_hint(error: &ExchangeError, settings: &ApiSettings) -> St
     let scope = settings.scope();
     match error {
         ExchangeError::InvalidRequest { .. } => "Check that your MCP client asked for a token for this server's API (AUTH0_AUDIENCE), that it has not expired, and that its delegation chain is not deeper than 4.".to_owned(),
-        ExchangeError::InvalidClient { .. } => "Check MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET: they must be the credentials of the MCP server's Custom API client (and MCP_AUTH0_CLIENT_AUTH_METHOD its token endpoint authentication method).".to_owned(),
+        ExchangeError::InvalidClient(details) if client_auth == "private_key_jwt" => {
+            assertion_hint(details.description.as_deref().unwrap_or(""))
+        }
+        ExchangeError::InvalidClient { .. } => "Check MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET: they must be the credentials of the MCP server's Custom API client (and MCP_AUTH0_CLIENT_AUTH_METHOD its token endpoint authentication method). If the application authenticates with Private Key JWT, set MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE instead of MCP_AUTH0_CLIENT_SECRET.".to_owned(),
         ExchangeError::UnauthorizedClient { .. } => "The MCP server's client must be a Custom API client linked to the MCP server's API, with On-Behalf-Of token exchange allowed (token_exchange.allow_any_profile_of_type = [\"on_behalf_of_token_exchange\"]).".to_owned(),
         ExchangeError::AccessDenied { .. } => format!("Create a user-delegated client grant (subject_type \"user\") from the MCP server's client to {} ({audience}) with the scope in {scope_var} ({scope}), and check that the user's role grants that scope.", the_api(api)),
         ExchangeError::InvalidScope { .. } => format!("Check {scope_var}: each scope must be defined on {} and included in the client grant.", the_api(api)),
@@ -54,6 +66,42 @@ pub(crate) fn exchange_hint(error: &ExchangeError, settings: &ApiSettings) -> St
         }
         _ => "Check the tenant's On-Behalf-Of settings (see docs/quickstart.md, \"When it fails\").".to_owned(),
     }
+}
+
+/// Auth0 refused the MCP server's client assertion (Private Key JWT): the fix for
+/// the cause its `error_description` names, or every likely cause when it names none.
+fn assertion_hint(description: &str) -> String {
+    const KEY: &str = "Upload the public key of MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE to the application's credentials (Applications > the MCP server's client > Credentials > Add New Credential) with the algorithm in MCP_AUTH0_CLIENT_ASSERTION_ALG (default RS256); if MCP_AUTH0_CLIENT_ASSERTION_KID is set, it must be that credential's key id.";
+    const AUDIENCE: &str = "AUTH0_DOMAIN must be the tenant's domain or its custom domain: the assertion's audience is that issuer URL, with its trailing slash.";
+    const CLOCK: &str = "Set this machine's clock right (NTP): each assertion is valid for 60 s from the moment it is signed.";
+    const CLIENT: &str = "MCP_AUTH0_CLIENT_ID must be the client id of the application whose credentials hold this key.";
+    const METHOD: &str = "Set the application's Authentication Method (Credentials tab) to Private Key JWT, or go back to MCP_AUTH0_CLIENT_SECRET.";
+    const REPLAY: &str = "Auth0 had already seen this assertion's jti: each is sent once, so check that no proxy between this server and Auth0 repeats token requests.";
+    let said = description.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|word| said.contains(word));
+    let fix = if has(&["signature", "kid", "credential", "alg"]) {
+        KEY
+    } else if has(&["aud"]) {
+        AUDIENCE
+    } else if has(&["expired", "exp", "iat", "nbf", "future", "lifetime"]) {
+        CLOCK
+    } else if has(&["jti", "replay", "already used"]) {
+        REPLAY
+    } else if has(&["iss", "sub", "client_id", "client id"]) {
+        CLIENT
+    } else if has(&[
+        "secret",
+        "authentication method",
+        "private_key_jwt",
+        "private key jwt",
+    ]) {
+        METHOD
+    } else {
+        return format!(
+            "Auth0 refused the MCP server's client assertion (Private Key JWT). {KEY} {CLIENT} {AUDIENCE} {CLOCK}"
+        );
+    };
+    format!("Auth0 refused the MCP server's client assertion (Private Key JWT). {fix}")
 }
 
 /// `api` refused or failed the call made with the exchanged token.

@@ -106,7 +106,7 @@ impl Caller {
 
     async fn try_token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
         let api = Arc::clone(self.delegation.api(api)?);
-        let request = Delegation::request(&self.principal, &api)?;
+        let request = self.delegation.request(&self.principal, &api)?;
         let token = self.delegation.token(&api, &request).await?;
         self.record.token_from_cache(token.from_cache());
         Ok(ApiToken {

@@ -54,9 +54,8 @@ impl Settings {
         Ok(ExchangeClient::builder(
             self.issuer.as_str(),
             self.client_id.clone(),
-            self.client_secret.clone(),
+            self.client_auth.clone(),
         )
-        .auth_method(self.client_auth_method)
         .timeout(self.upstream_timeout)
         .build()?)
     }
@@ -71,7 +70,7 @@ impl Settings {
         let Some(shared) = &self.shared_cache else {
             return Ok(None);
         };
-        let config = shared.store_config(&self.client_id, &self.client_secret)?;
+        let config = shared.store_config(&self.client_id, &self.client_key_material)?;
         Ok(Some(Arc::new(RedisTokenStore::new(config)?)))
     }
 
@@ -125,9 +124,15 @@ impl Settings {
                 Ok(Api {
                     client: self.api_client(settings)?,
                     settings: settings.clone(),
+                    client_auth: self.client_auth.name(),
                 })
             })
             .collect::<Result<Vec<_>, BuildError>>()?;
-        Ok(Delegation::new(tokens, apis, metrics))
+        Ok(Delegation::new(
+            tokens,
+            apis,
+            metrics,
+            self.pass_organization,
+        ))
     }
 }

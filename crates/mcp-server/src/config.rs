@@ -8,9 +8,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use auth0_obo::{ClientAuthMethod, ClientSecret};
+
+use crate::client_auth::ClientCredential;
 use clap::{Args, ValueEnum};
 use http_serve::{ListenerArgs, ListenerLimits};
 use jwt_verify::{Issuer, VerifierOptions};
@@ -59,7 +62,7 @@ pub struct ServerArgs {
     #[arg(long, env = "MCP_AUTH0_CLIENT_SECRET", hide_env_values = true)]
     pub mcp_auth0_client_secret: Option<ClientSecret>,
 
-    /// How the MCP server authenticates to Auth0's token endpoint.
+    /// How the MCP server sends MCP_AUTH0_CLIENT_SECRET to Auth0's token endpoint.
     #[arg(
         long,
         env = "MCP_AUTH0_CLIENT_AUTH_METHOD",
@@ -67,6 +70,32 @@ pub struct ServerArgs {
         default_value = "client-secret-basic"
     )]
     pub mcp_auth0_client_auth_method: AuthMethodArg,
+
+    /// Private Key JWT instead of a client secret: the path of the PEM private key
+    /// whose public key is uploaded to the application's credentials in Auth0. Set
+    /// this or MCP_AUTH0_CLIENT_SECRET, not both.
+    #[arg(long, env = "MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE")]
+    pub mcp_auth0_client_assertion_key_file: Option<PathBuf>,
+
+    /// The algorithm of that credential in Auth0: RS256, RS384 or PS256 [default: RS256].
+    #[arg(long, env = "MCP_AUTH0_CLIENT_ASSERTION_ALG")]
+    pub mcp_auth0_client_assertion_alg: Option<String>,
+
+    /// The key id Auth0 shows for that credential, sent as the assertion's `kid`
+    /// (optional).
+    #[arg(long, env = "MCP_AUTH0_CLIENT_ASSERTION_KID")]
+    pub mcp_auth0_client_assertion_kid: Option<String>,
+
+    /// Whether an exchange asks for the organization of the caller's token: `from-token`
+    /// sends its `org_id` as Auth0's `organization`, so the new token is issued in the
+    /// same organization; `none` never sends one.
+    #[arg(
+        long,
+        env = "MCP_AUTH0_EXCHANGE_ORGANIZATION",
+        value_enum,
+        default_value = "from-token"
+    )]
+    pub mcp_auth0_exchange_organization: OrganizationArg,
 
     /// Space-separated scopes requested for the private API in the exchange.
     #[arg(long, env = "MCP_AUTH0_EXCHANGE_SCOPE", default_value = "read:private")]
@@ -176,6 +205,16 @@ pub enum AuthMethodArg {
     ClientSecretPost,
 }
 
+/// Which organization an exchange asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OrganizationArg {
+    /// The caller's token's `org_id`, when it has one.
+    #[default]
+    FromToken,
+    /// None: the tenant decides.
+    None,
+}
+
 /// Validated settings: everything the server needs, in the types it uses. Made only
 /// by [`Settings::from_env`] or [`Settings::from_args`], so a `Settings` is always
 /// valid; read it through its methods.
@@ -187,8 +226,12 @@ pub struct Settings {
     pub(crate) port: u16,
     pub(crate) public_url: Url,
     pub(crate) client_id: String,
-    pub(crate) client_secret: ClientSecret,
-    pub(crate) client_auth_method: ClientAuthMethod,
+    /// The client's credential (a secret, or a key for Private Key JWT).
+    pub(crate) client_auth: ClientAuthMethod,
+    /// What the fleet's cache key is derived from without TOKEN_CACHE_ENCRYPTION_KEY.
+    pub(crate) client_key_material: ClientSecret,
+    /// Whether exchanges pass the caller's `org_id` on as `organization`.
+    pub(crate) pass_organization: bool,
     /// The downstream APIs, the quickstart's (`default`) first when configured.
     pub(crate) apis: Vec<ApiSettings>,
     pub(crate) cors_origins: Vec<String>,
@@ -264,13 +307,7 @@ impl Settings {
             "MCP_AUTH0_CLIENT_ID",
             "set it to the client id of the MCP server's Custom API client",
         );
-        let client_secret = required(
-            args.mcp_auth0_client_secret
-                .as_ref()
-                .map(ClientSecret::secret),
-            "MCP_AUTH0_CLIENT_SECRET",
-            "set it to the client secret of the MCP server's Custom API client",
-        );
+        let client_credential = crate::client_auth::from_args(args, &mut problems);
 
         let issuer = domain.and_then(|d| match Issuer::parse(&d) {
             Ok(issuer) => Some(issuer),
@@ -361,7 +398,7 @@ impl Settings {
             port,
             public_url,
             client_id,
-            client_secret,
+            client_credential,
             upstream_timeout,
             jwks_max_staleness,
         ) {
@@ -372,7 +409,10 @@ impl Settings {
                 Some(port),
                 Some(public_url),
                 Some(client_id),
-                Some(client_secret),
+                Some(ClientCredential {
+                    auth: client_auth,
+                    key_material: client_key_material,
+                }),
                 Some(upstream_timeout),
                 Some(jwks_max_staleness),
             ) if problems.is_empty() => Ok(Self {
@@ -382,11 +422,10 @@ impl Settings {
                 port,
                 public_url,
                 client_id,
-                client_secret: ClientSecret::new(client_secret),
-                client_auth_method: match args.mcp_auth0_client_auth_method {
-                    AuthMethodArg::ClientSecretBasic => ClientAuthMethod::ClientSecretBasic,
-                    AuthMethodArg::ClientSecretPost => ClientAuthMethod::ClientSecretPost,
-                },
+                client_auth,
+                client_key_material,
+                pass_organization: args.mcp_auth0_exchange_organization
+                    == OrganizationArg::FromToken,
                 apis,
                 cors_origins,
                 hide_unpermitted_tools: args.hide_unpermitted_tools,
@@ -596,6 +635,10 @@ mod tests {
             mcp_auth0_client_id: Some("client".into()),
             mcp_auth0_client_secret: Some(ClientSecret::new("s3cret-value")),
             mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
+            mcp_auth0_client_assertion_key_file: None,
+            mcp_auth0_client_assertion_alg: None,
+            mcp_auth0_client_assertion_kid: None,
+            mcp_auth0_exchange_organization: OrganizationArg::FromToken,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some("http://localhost:8787/".into()),
             api_base_url: "http://localhost:8787".into(),
@@ -717,6 +760,75 @@ mod tests {
             args.api_base_url = base.into();
             assert!(Settings::from_args(&args).is_ok(), "{base}");
         }
+    }
+
+    fn problems_of(args: &ServerArgs) -> String {
+        Settings::from_args(args).unwrap_err().problems.join("\n")
+    }
+
+    #[test]
+    fn a_client_secret_or_a_key_file_exactly_one() {
+        let mut args = complete();
+        args.mcp_auth0_client_assertion_key_file = Some("/nonexistent/key.pem".into());
+        let both = problems_of(&args);
+        assert!(
+            both.contains(
+                "MCP_AUTH0_CLIENT_SECRET and MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE are both set"
+            ) && both.contains("remove MCP_AUTH0_CLIENT_SECRET to use Private Key JWT"),
+            "{both}"
+        );
+
+        args.mcp_auth0_client_secret = None;
+        args.mcp_auth0_client_assertion_key_file = None;
+        let neither = problems_of(&args);
+        assert!(
+            neither.contains("MCP_AUTH0_CLIENT_SECRET is not set")
+                && neither.contains("MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE"),
+            "{neither}"
+        );
+
+        let mut args = complete();
+        args.mcp_auth0_client_assertion_alg = Some("PS256".into());
+        args.mcp_auth0_client_assertion_kid = Some("kid-1".into());
+        let stray = problems_of(&args);
+        assert!(
+            stray.contains("MCP_AUTH0_CLIENT_ASSERTION_ALG is set but MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE is not")
+                && stray.contains("MCP_AUTH0_CLIENT_ASSERTION_KID is set"),
+            "{stray}"
+        );
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_serve_is_named_with_its_fix() {
+        let dir = std::env::temp_dir().join(format!("obo-mcp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not-pem.txt");
+        std::fs::write(&not_pem, "this is no key SECRETISH").unwrap();
+        let mut args = complete();
+        args.mcp_auth0_client_secret = None;
+
+        args.mcp_auth0_client_assertion_key_file = Some(dir.join("missing.pem"));
+        let missing = problems_of(&args);
+        assert!(
+            missing.contains("MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE")
+                && missing.contains("cannot be read"),
+            "{missing}"
+        );
+
+        args.mcp_auth0_client_assertion_key_file = Some(not_pem);
+        let garbage = problems_of(&args);
+        assert!(garbage.contains("not PEM"), "{garbage}");
+        assert!(!garbage.contains("SECRETISH"), "{garbage}");
+
+        args.mcp_auth0_client_assertion_alg = Some("ES256".into());
+        let es256 = problems_of(&args);
+        assert!(
+            es256.contains("MCP_AUTH0_CLIENT_ASSERTION_ALG must be RS256, RS384 or PS256"),
+            "{es256}"
+        );
+        args.mcp_auth0_client_assertion_alg = Some("HS256".into());
+        assert!(problems_of(&args).contains("RS256, RS384 or PS256"));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

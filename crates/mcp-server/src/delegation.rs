@@ -22,6 +22,9 @@ use crate::metrics::Metrics;
 pub(crate) struct Api {
     pub(crate) settings: ApiSettings,
     pub(crate) client: PrivateApiClient,
+    /// How the MCP server authenticates to the tenant (`ClientAuthMethod::name`), for
+    /// the advice on an `invalid_client`.
+    pub(crate) client_auth: &'static str,
 }
 
 impl Api {
@@ -29,6 +32,7 @@ impl Api {
         DownstreamError::Exchange {
             api: Box::new(self.settings.clone()),
             error,
+            client_auth: self.client_auth,
         }
     }
 
@@ -46,6 +50,8 @@ pub(crate) struct Delegation {
     tokens: TokenCache,
     apis: HashMap<String, Arc<Api>>,
     metrics: Metrics,
+    /// Whether an exchange passes the caller's `org_id` on as `organization`.
+    pass_organization: bool,
 }
 
 /// Why an API could not be called on the user's behalf. Its `Display` is for logs;
@@ -62,6 +68,8 @@ pub enum DownstreamError {
     Exchange {
         api: Box<ApiSettings>,
         error: ExchangeError,
+        /// The MCP server's client authentication method (`private_key_jwt`, …).
+        client_auth: &'static str,
     },
     /// The API refused or failed the call.
     #[error("the call of the API {:?} failed: {error}", api.name())]
@@ -106,7 +114,11 @@ impl DownstreamError {
                 "This server has no API named {name:?}: set {} (and its _BASE_URL and _SCOPE) to configure it.",
                 variable(name, Setting::Audience)
             ),
-            Self::Exchange { api, error } => crate::advice::explain_exchange(error, api),
+            Self::Exchange {
+                api,
+                error,
+                client_auth,
+            } => crate::advice::explain_exchange(error, api, client_auth),
             Self::Api { api, error } => crate::advice::explain_api(error, api.name()),
         }
     }
@@ -121,8 +133,14 @@ impl DownstreamError {
 }
 
 impl Delegation {
-    pub(crate) fn new(tokens: TokenCache, apis: Vec<Api>, metrics: Metrics) -> Self {
+    pub(crate) fn new(
+        tokens: TokenCache,
+        apis: Vec<Api>,
+        metrics: Metrics,
+        pass_organization: bool,
+    ) -> Self {
         Self {
+            pass_organization,
             tokens,
             apis: apis
                 .into_iter()
@@ -150,8 +168,10 @@ impl Delegation {
             })
     }
 
-    /// The exchange request for `principal`'s token and `api`.
+    /// The exchange request for `principal`'s token and `api`, in the organization of
+    /// the token (its `org_id`) unless that is turned off.
     pub(crate) fn request(
+        &self,
         principal: &Principal,
         api: &Api,
     ) -> Result<ExchangeRequest, DownstreamError> {
@@ -163,6 +183,13 @@ impl Delegation {
             SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(principal.expires_at))
         {
             request = request.with_subject_expires_at(expires_at);
+        }
+        if let Some(org_id) = principal
+            .org_id
+            .as_deref()
+            .filter(|_| self.pass_organization)
+        {
+            request = request.with_organization(org_id).map_err(exchange)?;
         }
         Ok(request)
     }

@@ -53,7 +53,7 @@ impl Quickstart {
 impl Quickstart {
     #[tool(
         title = "Who am I",
-        description = "Show the signed-in user as this server sees them: sub, client id, name, email, scopes (which grant tools), RBAC permissions (which do not) and delegation chain.",
+        description = "Show the signed-in user as this server sees them: sub, client id, name, email, organization, scopes (which grant tools), RBAC permissions (which do not) and delegation chain.",
         annotations(title = "Who am I", read_only_hint = true, open_world_hint = false),
         meta = requires_scope(WHOAMI_SCOPE)
     )]
@@ -65,6 +65,7 @@ impl Quickstart {
             "azp": principal.azp,
             "name": principal.name,
             "email": principal.email,
+            "org_id": principal.org_id,
             "scopes": principal.scopes,
             // Shown apart from `scopes`, which alone grant tools: with RBAC, Auth0 lists
             // here every permission the user holds, consented or not.

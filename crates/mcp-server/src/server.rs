@@ -201,6 +201,7 @@ impl<T: Clone + Send + Sync + 'static> Server<T> {
         let metrics_addr = self.settings.metrics_addr;
         let mcp_url = self.settings.mcp_url();
         let issuer = self.settings.issuer.as_str().to_owned();
+        let client_auth = self.settings.client_auth.name();
         let cancel = CancellationToken::new();
         let Built {
             app,
@@ -229,7 +230,7 @@ impl<T: Clone + Send + Sync + 'static> Server<T> {
             .metrics
             .spawn_upkeep(METRICS_UPKEEP_EVERY, cancel.child_token());
         let addr: SocketAddr = listener.local_addr()?;
-        tracing::info!(%addr, %mcp_url, %issuer, "obo-mcp listening");
+        tracing::info!(%addr, %mcp_url, %issuer, client_auth, "obo-mcp listening");
         // rmcp answers an in-flight call whose token is cancelled with a 500, so the
         // token is cancelled only once the listener has drained (or, after the grace,
         // closed) every connection.

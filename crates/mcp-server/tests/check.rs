@@ -11,8 +11,9 @@ use std::process::{Command, Stdio};
 
 use common::{closed_port, mount_private_api};
 use mcp_server::check::{self, CheckReport, Outcome, names};
-use mcp_server::{ServerArgs, Settings};
-use obo_tests::tenant::{Fault, MockTenant, TenantConfig};
+use mcp_server::{OrganizationArg, ServerArgs, Settings};
+use obo_tests::tenant::keys::TestKey;
+use obo_tests::tenant::{ClientCredential, Fault, MockTenant, TenantConfig};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -42,6 +43,10 @@ impl Setup {
             mcp_auth0_client_id: Some(self.tenant.client_id().to_owned()),
             mcp_auth0_client_secret: Some(self.tenant.client_secret().into()),
             mcp_auth0_client_auth_method: Default::default(),
+            mcp_auth0_client_assertion_key_file: None,
+            mcp_auth0_client_assertion_alg: None,
+            mcp_auth0_client_assertion_kid: None,
+            mcp_auth0_exchange_organization: OrganizationArg::FromToken,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(self.tenant.api_audience().to_owned()),
             api_base_url: self.api.uri(),
@@ -789,4 +794,55 @@ async fn issue_17_one_api_gets_no_heading() {
         report.line_for("default", names::API_CALL).unwrap().outcome,
         Outcome::Pass
     );
+}
+
+#[tokio::test]
+async fn issue_18_check_names_private_key_jwt_and_whether_the_tenant_accepted_it() {
+    let setup = Setup::start().await;
+    let key = TestKey::rsa("check-credential");
+    let dir = std::env::temp_dir().join(format!("obo-mcp-check-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key.pem");
+    std::fs::write(&key_file, key.private_pem()).unwrap();
+    let mut args = setup.args();
+    args.mcp_auth0_client_secret = None;
+    args.mcp_auth0_client_assertion_key_file = Some(key_file);
+    args.mcp_auth0_client_assertion_alg = Some("RS256".into());
+
+    // The tenant has no credential for the client yet: refused, with the fix.
+    let (report, out) = run(&args, Some(&setup.token())).await;
+    let exchange = line(&report, names::EXCHANGE);
+    assert_eq!(exchange.outcome, Outcome::Fail, "{out}");
+    assert!(exchange.detail.contains("private_key_jwt"), "{out}");
+    assert!(exchange.detail.contains("invalid_client"), "{out}");
+    assert!(
+        exchange.fix.as_deref().unwrap().contains("Private Key JWT"),
+        "{out}"
+    );
+
+    // Once the public key is uploaded, the tenant accepts it.
+    setup
+        .tenant
+        .set_client_credentials(vec![ClientCredential::from_test_key(&key, "RS256")]);
+    let (report, out) = run(&args, Some(&setup.token())).await;
+    let exchange = line(&report, names::EXCHANGE);
+    assert_eq!(exchange.outcome, Outcome::Pass, "{out}");
+    assert!(
+        exchange
+            .detail
+            .contains("Auth0 accepted the client (private_key_jwt)"),
+        "{out}"
+    );
+    assert!(report.passed(), "{out}");
+    let settings = format!("{:?}", Settings::from_args(&args).unwrap());
+    assert!(settings.contains("PrivateKeyJwt"), "{settings}");
+    for line in key
+        .private_pem()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+    {
+        assert!(!out.contains(line), "{out}");
+        assert!(!settings.contains(line), "{settings}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

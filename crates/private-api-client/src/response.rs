@@ -23,6 +23,9 @@ pub struct PrivateScope {
     /// drive authorization; the rest are for audit.
     #[serde(default)]
     pub delegation_chain: Vec<Actor>,
+    /// The Auth0 organization the token was issued in (`org_id`), when it was.
+    #[serde(default)]
+    pub org_id: Option<String>,
 }
 
 /// One party in an RFC 8693 delegation chain.

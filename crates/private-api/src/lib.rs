@@ -10,6 +10,7 @@
 //!
 //! - `GET /api/private-scope` requires scope `read:private` and answers
 //!   `{"msg": "Hello from upstream API", "sub", "scopes", "actor", "delegation_chain"}`,
+//!   and `org_id` when the token was issued in an Auth0 organization,
 //!   where `actor` is the current actor (the outermost `act` claim, RFC 8693 §4.1) or
 //!   `null`, and `delegation_chain` lists every actor, the current one first.
 //! - `GET /healthz` answers `{"status":"ok"}`.

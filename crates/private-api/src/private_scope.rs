@@ -29,6 +29,10 @@ pub struct PrivateScopeResponse {
     /// Every actor, the current one first (RFC 8693 §4.1). Only the first may be
     /// used for authorization; the rest are the history, for audit.
     pub delegation_chain: Vec<Actor>,
+    /// The token's `org_id`: the Auth0 organization it was issued in. Absent for a
+    /// token issued outside any organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 /// One party in the delegation chain.
@@ -57,6 +61,7 @@ pub async fn private_scope(Authenticated(principal): Authenticated) -> Response 
         scopes: principal.scopes.iter().cloned().collect(),
         actor: delegation_chain.first().cloned(),
         delegation_chain,
+        org_id: principal.org_id.clone(),
     };
     let mut response = Json(body).into_response();
     response.extensions_mut().insert(LoggedSubject(sub));

@@ -26,7 +26,7 @@ use crate::kdf::hkdf_sha256;
 const VERSION: u8 = 1;
 
 /// The derivation label of entry keys, distinct from the cache key's
-/// (`auth0-obo/token-cache-key/v1`).
+/// (`auth0-obo/token-cache-key/v2`).
 const AEAD_LABEL: &[u8] = b"obo-mcp/token-cache-aead/v1";
 
 /// Why an entry could not be sealed (the system's random source failed).

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use auth0_obo::{ExchangeClient, ExchangeClientBuilder, RetryPolicy};
+use auth0_obo::{ClientAuthMethod, ExchangeClient, ExchangeClientBuilder, RetryPolicy};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -41,7 +41,15 @@ pub fn token_endpoint() -> wiremock::MockBuilder {
 
 /// A builder pointed at the mock tenant, with retries fast enough for tests.
 pub fn builder(server: &MockServer) -> ExchangeClientBuilder {
-    ExchangeClient::builder(server.uri(), CLIENT_ID, CLIENT_SECRET)
+    builder_with(server, CLIENT_SECRET)
+}
+
+/// [`builder`], authenticating with `auth`.
+pub fn builder_with(
+    server: &MockServer,
+    auth: impl Into<ClientAuthMethod>,
+) -> ExchangeClientBuilder {
+    ExchangeClient::builder(server.uri(), CLIENT_ID, auth)
         .retry_policy(RetryPolicy {
             max_retries: 2,
             initial_backoff: Duration::from_millis(10),

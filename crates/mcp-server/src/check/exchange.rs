@@ -28,7 +28,7 @@ pub(super) fn client<W: Write>(
             r.fail(
                 names::EXCHANGE,
                 format!("{e}"),
-                "check AUTH0_DOMAIN, MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET".to_owned(),
+                "check AUTH0_DOMAIN, MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET (or MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE)".to_owned(),
             );
             None
         }
@@ -41,15 +41,23 @@ pub(super) async fn check_exchange<W: Write>(
     r: &mut Reporter<'_, W>,
     exchange: &ExchangeClient,
     token: &str,
+    organization: Option<&str>,
     api: &ApiSettings,
 ) -> Option<ExchangedToken> {
-    let request = match ExchangeRequest::new(token, api.audience()) {
-        Ok(request) => request.with_scope(api.scope()),
+    let request = ExchangeRequest::new(token, api.audience()).and_then(|request| {
+        let request = request.with_scope(api.scope());
+        match organization {
+            Some(organization) => request.with_organization(organization),
+            None => Ok(request),
+        }
+    });
+    let request = match request {
+        Ok(request) => request,
         Err(e) => {
             r.fail(
                 names::EXCHANGE,
                 format!("the exchange request is invalid: {e}"),
-                advice::exchange_hint(&e, api),
+                advice::exchange_hint(&e, api, exchange.auth_method().name()),
             );
             return None;
         }
@@ -59,8 +67,11 @@ pub(super) async fn check_exchange<W: Write>(
         Err(e) => {
             r.fail(
                 names::EXCHANGE,
-                format!("Auth0 refused: {e}"),
-                advice::exchange_hint(&e, api),
+                format!(
+                    "Auth0 refused ({} client authentication): {e}",
+                    exchange.auth_method().name()
+                ),
+                advice::exchange_hint(&e, api, exchange.auth_method().name()),
             );
             r.skip(
                 names::API_CALL,
@@ -76,7 +87,8 @@ pub(super) async fn check_exchange<W: Write>(
     r.pass(
         names::EXCHANGE,
         format!(
-            "Auth0 issued a token for {:?} with scope {:?}, expiring in {}",
+            "Auth0 accepted the client ({}) and issued a token for {:?} with scope {:?}, expiring in {}",
+            exchange.auth_method().name(),
             api.audience(),
             granted,
             human_duration(exchanged.expires_in.as_secs()),

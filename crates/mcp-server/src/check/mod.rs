@@ -93,12 +93,18 @@ pub async fn run<W: Write>(settings: &Settings, token: Option<&str>, out: &mut W
                 );
             }
         }
-        Verdict::Verified => {
+        Verdict::Verified { organization } => {
             if let Some(exchange) = exchange::client(&mut r, settings) {
                 for api in apis {
                     r.begin_api(api);
-                    if let Some(exchanged) =
-                        exchange::check_exchange(&mut r, &exchange, token, api).await
+                    if let Some(exchanged) = exchange::check_exchange(
+                        &mut r,
+                        &exchange,
+                        token,
+                        organization.as_deref(),
+                        api,
+                    )
+                    .await
                     {
                         api::check_api_call(&mut r, settings, api, &exchanged).await;
                     }

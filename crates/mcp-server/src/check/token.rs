@@ -15,8 +15,9 @@ use crate::config::Settings;
 /// How the token check ended, which decides what the exchange checks can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// The server would accept it: exchange it.
-    Verified,
+    /// The server would accept it: exchange it, in the organization it names (its
+    /// `org_id`, when the server passes it on).
+    Verified { organization: Option<String> },
     /// The server would refuse it: there is nothing to exchange.
     Refused,
     /// It could not be verified at all (no signing keys): the jwks line says why.
@@ -112,7 +113,12 @@ pub(super) async fn check_token<W: Write>(
             "have the MCP client request these scopes for the MCP server's API and the user consent to them at sign-in; with RBAC on, the user's role must also carry them".to_owned(),
         );
     }
-    Verdict::Verified
+    Verdict::Verified {
+        organization: principal
+            .org_id
+            .clone()
+            .filter(|_| settings.pass_organization),
+    }
 }
 
 /// What to change for a token the server refuses with `error`, given the token's

@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_server::quickstart::Quickstart;
-use mcp_server::{AuthMethodArg, Server, ServerArgs, Settings};
+use mcp_server::{AuthMethodArg, OrganizationArg, Server, ServerArgs, Settings};
 use obo_tests::tenant::{ApiGrant, MockTenant, TenantConfig};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -127,6 +127,10 @@ impl Prepared {
                     .into(),
             ),
             mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
+            mcp_auth0_client_assertion_key_file: None,
+            mcp_auth0_client_assertion_alg: None,
+            mcp_auth0_client_assertion_kid: None,
+            mcp_auth0_exchange_organization: OrganizationArg::FromToken,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(tenant.api_audience().to_owned()),
             api_base_url: options.api_base_url.clone().unwrap_or_else(|| api.uri()),
