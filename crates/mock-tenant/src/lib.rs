@@ -150,6 +150,7 @@
 mod access_token;
 mod authorization_code;
 mod authorize;
+mod client_assertion;
 mod config;
 mod consent;
 mod cors;
@@ -180,10 +181,15 @@ use std::sync::atomic::Ordering;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+pub use client_assertion::{
+    ASSERTION_CLOCK_SKEW_SECS, MAX_ASSERTION_ALG_CHARS, MAX_ASSERTION_CLAIM_CHARS,
+    MAX_ASSERTION_LIFETIME_SECS,
+};
 pub use config::{
-    ApiGrant, DEFAULT_ALLOWED_ORIGINS, DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID,
-    DEFAULT_EXCHANGE_SCOPE, DEFAULT_MCP_AUDIENCE, DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES,
-    DemoUser, TenantConfig,
+    ApiGrant, CLIENT_ASSERTION_ALGS, CLIENT_ASSERTION_TYPE, ClientCredential,
+    DEFAULT_ALLOWED_ORIGINS, DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID, DEFAULT_EXCHANGE_SCOPE,
+    DEFAULT_MCP_AUDIENCE, DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES, DemoUser,
+    MAX_CLIENT_CREDENTIALS, Organization, TenantConfig,
 };
 pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
 pub use fault::Fault;
@@ -449,6 +455,64 @@ impl MockTenant {
         apis
     }
 
+    /// Replaces the MCP server's client's Private Key JWT credentials (as uploading or
+    /// deleting an application credential would). With any, the client authenticates
+    /// with `private_key_jwt` only; with none, with its secret only. `jti`s already
+    /// spent stay spent.
+    ///
+    /// # Panics
+    ///
+    /// With more than [`MAX_CLIENT_CREDENTIALS`], an algorithm not in
+    /// [`CLIENT_ASSERTION_ALGS`], a PEM that is not an RSA public key, or two
+    /// credentials with the same `kid`.
+    pub fn set_client_credentials(&self, credentials: Vec<ClientCredential>) {
+        let registered = client_assertion::register_credentials(&credentials);
+        *lock(&self.inner.state.client_credentials) = registered;
+    }
+
+    /// The MCP server's client's Private Key JWT credentials now.
+    pub fn client_credentials(&self) -> Vec<ClientCredential> {
+        lock(&self.inner.state.client_credentials)
+            .iter()
+            .map(|r| r.credential.clone())
+            .collect()
+    }
+
+    /// The claims of every client assertion the token endpoint accepted, oldest first.
+    pub fn accepted_client_assertions(&self) -> Vec<serde_json::Value> {
+        lock(&self.inner.state.accepted_assertions).clone()
+    }
+
+    /// Token requests carrying a `client_assertion` that were refused, for any reason
+    /// (its own checks, or the grant's own checks before the assertion was read).
+    pub fn client_assertion_refusals(&self) -> u64 {
+        self.inner.state.assertion_refusals.load(Ordering::SeqCst)
+    }
+
+    /// Adds an organization to the running tenant, or replaces the one with the same
+    /// id (to change its members). Exchanges from then on see it.
+    ///
+    /// # Panics
+    ///
+    /// When another organization already has its name (Auth0 keeps names unique).
+    pub fn add_organization(&self, organization: Organization) {
+        self.inner.state.add_organization(organization);
+    }
+
+    /// The tenant's organizations, in the order they were first added.
+    pub fn organizations(&self) -> Vec<Organization> {
+        lock(&self.inner.state.organizations).clone()
+    }
+
+    /// Successful exchanges for `sub` whose new token carries `org_id` (`None`: tokens
+    /// without an organization, a personal token's).
+    pub fn exchanges_in_org(&self, sub: &str, org_id: Option<&str>) -> u64 {
+        lock(&self.inner.state.exchanges_by_org)
+            .get(&(sub.to_string(), org_id.map(str::to_string)))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Successful On-Behalf-Of exchanges so far (not the sign-in grants).
     pub fn exchanges(&self) -> u64 {
         self.inner.state.exchanges.load(Ordering::SeqCst)
@@ -500,6 +564,8 @@ impl MockTenant {
         state.jwks_fetches.store(0, Ordering::SeqCst);
         state.sign_ins.store(0, Ordering::SeqCst);
         state.refreshes.store(0, Ordering::SeqCst);
+        state.assertion_refusals.store(0, Ordering::SeqCst);
+        lock(&state.exchanges_by_org).clear();
         lock(&state.exchanges_by_sub).clear();
         lock(&state.exchanges_by_api).clear();
     }
