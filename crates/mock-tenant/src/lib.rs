@@ -561,8 +561,10 @@ impl MockTenant {
         lock(&self.inner.state.accepted_assertions).clone()
     }
 
-    /// Token requests carrying a `client_assertion` that were refused, for any reason
-    /// (its own checks, or the grant's own checks before the assertion was read).
+    /// Token-exchange requests carrying a `client_assertion` whose client
+    /// authentication was refused (any refusal in the Private Key JWT table of the
+    /// [crate] docs); refusals of the grant itself, after the client authenticated, are
+    /// not counted. [`MockTenant::reset_counters`] sets it back to zero.
     pub fn client_assertion_refusals(&self) -> u64 {
         self.inner.state.assertion_refusals.load(Ordering::SeqCst)
     }
