@@ -138,6 +138,102 @@ impl ApiGrant {
     }
 }
 
+/// The most credentials (public keys) an Auth0 application may hold for Private Key
+/// JWT: two, so that a key can be rotated without downtime.
+pub const MAX_CLIENT_CREDENTIALS: usize = 2;
+
+/// The signing algorithms an Auth0 credential for Private Key JWT may be created with.
+pub const CLIENT_ASSERTION_ALGS: [&str; 3] = ["RS256", "RS384", "PS256"];
+
+/// `client_assertion_type` of a Private Key JWT client authentication (RFC 7523 §2.2).
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A credential of the MCP server's client for Private Key JWT client authentication:
+/// the public key uploaded to the application (`POST /api/v2/clients/{id}/credentials`
+/// with `credential_type: "public_key"`), the algorithm chosen for it, and its `kid`.
+///
+/// With at least one in [`TenantConfig::client_credentials`] (or set with
+/// [`MockTenant::set_client_credentials`](crate::MockTenant::set_client_credentials)),
+/// the client authenticates with `private_key_jwt` only: its secret is refused.
+///
+/// ```
+/// use mock_tenant::ClientCredential;
+/// use mock_tenant::keys::TestKey;
+///
+/// let key = TestKey::rsa("key-1");
+/// let credential = ClientCredential::from_test_key(&key, "PS256");
+/// assert_eq!(credential.kid, "key-1");
+/// assert!(credential.public_key_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredential {
+    /// The public key, PEM `PUBLIC KEY` (SubjectPublicKeyInfo), RSA.
+    pub public_key_pem: String,
+    /// One of [`CLIENT_ASSERTION_ALGS`]: the only `alg` an assertion verified with this
+    /// key may carry.
+    pub alg: String,
+    /// The key id; an assertion whose header has a `kid` must name a credential by it.
+    pub kid: String,
+}
+
+impl ClientCredential {
+    /// A credential from a PEM public key, an algorithm and a key id.
+    pub fn new(
+        public_key_pem: impl Into<String>,
+        alg: impl Into<String>,
+        kid: impl Into<String>,
+    ) -> Self {
+        Self {
+            public_key_pem: public_key_pem.into(),
+            alg: alg.into(),
+            kid: kid.into(),
+        }
+    }
+
+    /// The public half of `key`, with its key id, registered for `alg` (an RSA key
+    /// serves RS256, RS384 and PS256 alike; sign with
+    /// [`TestKey::with_alg`](crate::keys::TestKey::with_alg) to match).
+    pub fn from_test_key(key: &crate::keys::TestKey, alg: impl Into<String>) -> Self {
+        Self::new(key.public_key_pem(), alg, key.kid())
+    }
+}
+
+/// An Auth0 Organization: its id (`org_…`, what tokens carry in `org_id`), its name,
+/// and the users (`sub`s) who are its members.
+///
+/// ```
+/// use mock_tenant::Organization;
+///
+/// let acme = Organization::new("org_acme123", "acme", &["auth0|alice"]);
+/// assert!(acme.has_member("auth0|alice"));
+/// assert!(!acme.has_member("auth0|bob"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// `org_…`: the `org_id` claim of tokens issued in the organization.
+    pub id: String,
+    /// The organization's name (lowercase, unique in the tenant at Auth0).
+    pub name: String,
+    /// The `sub` of each member.
+    pub members: Vec<String>,
+}
+
+impl Organization {
+    /// An organization `id` named `name` whose members are `members`.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, members: &[&str]) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            members: owned(members),
+        }
+    }
+
+    /// Whether `sub` is a member.
+    pub fn has_member(&self, sub: &str) -> bool {
+        self.members.iter().any(|m| m == sub)
+    }
+}
+
 fn owned(scopes: &[&str]) -> Vec<String> {
     scopes.iter().map(|s| (*s).to_string()).collect()
 }
@@ -204,6 +300,15 @@ pub struct TenantConfig {
     /// The most clients Dynamic Client Registration keeps (1,000 by default); the next
     /// registration is refused with 400 `invalid_client_metadata`.
     pub max_clients: usize,
+    /// The MCP server's client's credentials for Private Key JWT client authentication,
+    /// at most [`MAX_CLIENT_CREDENTIALS`] (none by default: the client authenticates with
+    /// its secret). With any, the client authenticates with `private_key_jwt` only.
+    /// Can be replaced while running with
+    /// [`MockTenant::set_client_credentials`](crate::MockTenant::set_client_credentials).
+    pub client_credentials: Vec<ClientCredential>,
+    /// The tenant's organizations (none by default). More can be added while running
+    /// with [`MockTenant::add_organization`](crate::MockTenant::add_organization).
+    pub organizations: Vec<Organization>,
 }
 
 impl Default for TenantConfig {
@@ -234,6 +339,8 @@ impl Default for TenantConfig {
                 .collect(),
             access_token_expires_in: 3600,
             max_clients: crate::signin::MAX_CLIENTS,
+            client_credentials: Vec::new(),
+            organizations: Vec::new(),
         }
     }
 }
@@ -257,6 +364,8 @@ impl std::fmt::Debug for TenantConfig {
             .field("allowed_origins", &self.allowed_origins)
             .field("access_token_expires_in", &self.access_token_expires_in)
             .field("max_clients", &self.max_clients)
+            .field("client_credentials", &self.client_credentials)
+            .field("organizations", &self.organizations)
             .finish()
     }
 }

@@ -45,7 +45,7 @@ pub(crate) fn exchange(
     let config = &state.config;
     let param = |name: &str| param(params, name);
 
-    authenticate(request, params, &config.client_id, &config.client_secret)?;
+    authenticate(state, request, params)?;
 
     let subject_token = param("subject_token").ok_or_else(|| missing("subject_token"))?;
     let subject_token_type =
@@ -94,6 +94,8 @@ pub(crate) fn exchange(
         )));
     }
 
+    let org_id = organization(state, &subject, &sub, param("organization"))?;
+
     let requested_scope = param("scope");
     let requested: Vec<String> = match requested_scope {
         Some(scope) => dedup(scope.split_whitespace()),
@@ -140,10 +142,13 @@ pub(crate) fn exchange(
         "jti": state.next_jti(),
         "permissions": granted,
     });
-    if !granted.is_empty()
-        && let Some(map) = claims.as_object_mut()
-    {
-        map.insert("scope".into(), json!(granted.join(" ")));
+    if let Some(map) = claims.as_object_mut() {
+        if !granted.is_empty() {
+            map.insert("scope".into(), json!(granted.join(" ")));
+        }
+        if let Some(org_id) = &org_id {
+            map.insert("org_id".into(), json!(org_id));
+        }
     }
     let mut body = json!({
         "access_token": sign_access_token(state, &claims),
@@ -154,7 +159,7 @@ pub(crate) fn exchange(
     if scope_differs && let Some(map) = body.as_object_mut() {
         map.insert("scope".into(), json!(granted.join(" ")));
     }
-    state.record_exchange(&sub, audience);
+    state.record_exchange(&sub, audience, org_id.as_deref());
     Ok(token_response(&body))
 }
 
@@ -210,6 +215,62 @@ fn verify_subject(state: &State, token: &str) -> Result<Map<String, Value>, Refu
     match data.claims.get("sub") {
         Some(Value::String(sub)) if !sub.is_empty() => Ok(data.claims),
         _ => Err(malformed("sub is not a non-empty string")),
+    }
+}
+
+/// The organization of the exchanged token, if any: the subject token's `org_id`, or
+/// the organization the `organization` parameter names (by id or by name). The
+/// organization must exist and `sub` must be a member (403 `access_denied`); a
+/// parameter naming another organization than the subject token's `org_id` is 400
+/// `invalid_request`. Descriptions name the organization, never the token.
+fn organization(
+    state: &State,
+    subject: &Map<String, Value>,
+    sub: &str,
+    requested: Option<&str>,
+) -> Result<Option<String>, Refusal> {
+    let subject_org = match subject.get("org_id") {
+        None => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id.as_str()),
+        Some(_) => {
+            return Err(Refusal::invalid_request(
+                "Invalid subject token: org_id is not a non-empty string",
+            ));
+        }
+    };
+    let organization = match (subject_org, requested) {
+        (None, None) => return Ok(None),
+        (Some(org_id), requested) => {
+            if let Some(requested) = requested {
+                let same = requested == org_id
+                    || state
+                        .find_organization(requested)
+                        .is_some_and(|o| o.id == org_id);
+                if !same {
+                    return Err(Refusal::invalid_request(format!(
+                        "organization does not match the subject token's org_id ({org_id})"
+                    )));
+                }
+            }
+            lock(&state.organizations)
+                .iter()
+                .find(|o| o.id == org_id)
+                .cloned()
+                .ok_or_else(|| {
+                    Refusal::access_denied(format!("Organization {org_id} does not exist"))
+                })?
+        }
+        (None, Some(requested)) => state.find_organization(requested).ok_or_else(|| {
+            Refusal::access_denied(format!("Organization {requested} does not exist"))
+        })?,
+    };
+    if organization.has_member(sub) {
+        Ok(Some(organization.id))
+    } else {
+        Err(Refusal::access_denied(format!(
+            "User is not a member of organization {}",
+            organization.id
+        )))
     }
 }
 

@@ -494,6 +494,48 @@ async fn rfc6749_2_1_public_client_using_basic_is_401_invalid_client() {
 }
 
 #[tokio::test]
+async fn rfc7523_a_registered_client_cannot_authenticate_with_a_client_assertion() {
+    let tenant = tenant().await;
+    let client = client(&tenant, ClientAuthMethod::None);
+    let code = code(&tenant, &client, &[GREET]);
+    let key = crate::keys::TestKey::rsa("k1");
+    let now = crate::token::now();
+    let assertion = key.sign(&json!({
+        "iss": client.client_id, "sub": client.client_id, "aud": tenant.issuer(),
+        "iat": now, "exp": now + 60, "jti": "dcr-1",
+    }));
+    let mut params = code_params(&client, &code, &[]);
+    params.push(("client_assertion_type", crate::CLIENT_ASSERTION_TYPE));
+    params.push(("client_assertion", &assertion));
+    let reply = post(&tenant, "oauth/token", Auth::Id(&client.client_id), &params).await;
+    reply.assert_error(401, "invalid_client");
+    assert!(reply.field("error_description").contains("private_key_jwt"));
+    // With a secret as well, the request is malformed before anything else.
+    let secret_client = insert_client(
+        &tenant,
+        ClientAuthMethod::ClientSecretPost,
+        &[REDIRECT],
+        true,
+    );
+    let secret = secret_client.client_secret.clone().unwrap();
+    let auth = Auth::Post(&secret_client.client_id, &secret);
+    let reply = post(
+        &tenant,
+        "oauth/revoke",
+        auth,
+        &[
+            ("token", "anything"),
+            ("client_assertion_type", crate::CLIENT_ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    reply.assert_error(400, "invalid_request");
+    // The code was not spent by the refused request.
+    redeem(&tenant, &client, &code, &[]).await.assert_ok();
+}
+
+#[tokio::test]
 async fn rfc6749_5_2_a_client_without_the_authorization_code_grant_is_unauthorized_client() {
     let tenant = tenant().await;
     let client = client(&tenant, ClientAuthMethod::None);

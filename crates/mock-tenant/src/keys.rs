@@ -21,6 +21,8 @@ pub struct TestKey {
     encoding: EncodingKey,
     public_jwk: Map<String, Value>,
     public_pem: String,
+    /// PKCS#8 PEM of the private key; never in `Debug`.
+    private_pem: String,
 }
 
 impl std::fmt::Debug for TestKey {
@@ -39,8 +41,8 @@ impl TestKey {
         let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'static>>::as_der(&pair)
             .expect("serialise RSA key");
         // jsonwebtoken's aws-lc signer wants PKCS#1 DER; its PEM reader unwraps PKCS#8.
-        let encoding = EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes())
-            .expect("load RSA key");
+        let private_pem = pem("PRIVATE KEY", pkcs8.as_ref());
+        let encoding = EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("load RSA key");
         let components = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
         let spki =
             AsDer::<aws_lc_rs::encoding::PublicKeyX509Der<'static>>::as_der(pair.public_key())
@@ -60,6 +62,7 @@ impl TestKey {
             encoding,
             public_jwk: into_map(public_jwk),
             public_pem: pem("PUBLIC KEY", spki.as_ref()),
+            private_pem,
         }
     }
 
@@ -91,6 +94,7 @@ impl TestKey {
             encoding,
             public_jwk: into_map(public_jwk),
             public_pem: pem("PUBLIC KEY", spki.as_ref()),
+            private_pem: pem("PRIVATE KEY", pkcs8.as_ref()),
         }
     }
 
@@ -127,6 +131,19 @@ impl TestKey {
     /// algorithm-confusion attacker uses as an HMAC secret.
     pub fn public_key_pem(&self) -> &str {
         &self.public_pem
+    }
+
+    /// The public key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo): what is uploaded to
+    /// an Auth0 application as a Private Key JWT credential. The same text as
+    /// [`TestKey::public_key_pem`].
+    pub fn public_pem(&self) -> String {
+        self.public_pem.clone()
+    }
+
+    /// The private key as a PEM `PRIVATE KEY` (PKCS#8): what a client signing Private
+    /// Key JWT assertions reads from its key file. A secret: `Debug` never shows it.
+    pub fn private_pem(&self) -> String {
+        self.private_pem.clone()
     }
 
     /// Signs `claims` with the default header `{"alg", "typ": "JWT", "kid"}`.
@@ -256,5 +273,33 @@ mod tests {
         let debug = format!("{key:?}");
         assert!(debug.contains("k1"));
         assert!(!debug.contains(key.jwk()["n"].as_str().unwrap()));
+        let private = key.private_pem();
+        let body: String = private.lines().nth(1).unwrap().into();
+        assert!(!debug.contains(&body));
+    }
+
+    #[test]
+    fn private_pem_is_pkcs8_and_signs_what_public_pem_verifies() {
+        for alg in [Algorithm::RS256, Algorithm::RS384, Algorithm::PS256] {
+            let key = TestKey::rsa("k1").with_alg(alg);
+            let private = key.private_pem();
+            assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            let encoding = EncodingKey::from_rsa_pem(private.as_bytes()).unwrap();
+            let mut header = jsonwebtoken::Header::new(alg);
+            header.kid = Some("k1".into());
+            let token = jsonwebtoken::encode(&header, &json!({"exp": 4_000_000_000u64}), &encoding)
+                .unwrap();
+            let decoding =
+                jsonwebtoken::DecodingKey::from_rsa_pem(key.public_pem().as_bytes()).unwrap();
+            let mut validation = jsonwebtoken::Validation::new(alg);
+            validation.validate_aud = false;
+            assert!(jsonwebtoken::decode::<Value>(&token, &decoding, &validation).is_ok());
+        }
+        let ec = TestKey::ec_p256("e1");
+        assert!(
+            ec.private_pem()
+                .starts_with("-----BEGIN PRIVATE KEY-----\n")
+        );
+        assert!(EncodingKey::from_ec_pem(ec.private_pem().as_bytes()).is_ok());
     }
 }

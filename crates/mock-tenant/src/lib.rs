@@ -41,7 +41,7 @@
 //!
 //! | check | refusal |
 //! |---|---|
-//! | client authentication (Basic or post) matches the MCP server's client | 401 `invalid_client` |
+//! | client authentication matches the MCP server's client: Basic or post while it has no [credentials](TenantConfig::client_credentials), a client assertion (below) while it has some | 401 `invalid_client` |
 //! | both Basic and `client_secret`, or a different body `client_id` | 400 `invalid_request` |
 //! | `subject_token`, `subject_token_type`, `audience` present | 400 `invalid_request` |
 //! | `subject_token_type` (and `requested_token_type`, if sent) is the access-token type | 400 `invalid_request` |
@@ -51,6 +51,10 @@
 //! | subject token signed by a published key and unexpired | 401 `invalid_grant` |
 //! | subject token's `jti` not revoked (its code was reused, its refresh family revoked) | 401 `invalid_grant` |
 //! | subject token's `act` chain is shallower than 4 | 400 `invalid_request` |
+//! | subject token's `org_id`, if any, is a non-empty string | 400 `invalid_request` |
+//! | `organization` (an organization id or name), if sent with a subject token carrying `org_id`, names that organization | 400 `invalid_request` ("organization does not match the subject token's org_id …") |
+//! | the organization (the subject token's `org_id`, else the one `organization` names) exists | 403 `access_denied` ("Organization … does not exist") |
+//! | the user (`sub`) is a member of it | 403 `access_denied` ("User is not a member of organization org_…") |
 //! | every requested scope is in that API's client grant | 403 `access_denied` |
 //!
 //! `shared/auth0-tenant.md` gives 400 `invalid_request` for a *bad* subject token and
@@ -68,8 +72,82 @@
 //! `typ: at+jwt`) keeps `sub` and `iss`, and has `aud` = the requested API, `scope` and
 //! `permissions` = the granted scopes, `azp` = `client_id` = the MCP server's client,
 //! `act: {sub: <client id>, act: <the subject token's act, if any>}`, `iat`,
-//! `exp` = `iat` + `expires_in`, and a unique `jti`. [`MockTenant::exchanges_for_audience`]
-//! counts successes per user and API.
+//! `exp` = `iat` + `expires_in`, a unique `jti`, and `org_id` when the exchange is in an
+//! organization (none otherwise). [`MockTenant::exchanges_for_audience`] counts
+//! successes per user and API, [`MockTenant::exchanges_in_org`] per user and
+//! organization.
+//!
+//! Organizations ([`TenantConfig::organizations`], [`MockTenant::add_organization`])
+//! each have an id (`org_…`), a name and members. A subject token carrying `org_id`
+//! (`MockTenant::user_token(sub).claim("org_id", "org_…")`) is exchanged only for a
+//! member of an existing organization, and the new token carries the same `org_id`. An
+//! exchange may also send `organization`, as Auth0's SDKs do: with a subject token
+//! carrying `org_id` it must name that organization; with a personal token it puts the
+//! exchange in the organization it names, for a member only. Descriptions name the
+//! organization, never the token.
+//!
+//! ### Private Key JWT client authentication
+//!
+//! With [`TenantConfig::client_credentials`] (or
+//! [`MockTenant::set_client_credentials`]) holding at least one [`ClientCredential`] (at
+//! most [`MAX_CLIENT_CREDENTIALS`], algorithms [`CLIENT_ASSERTION_ALGS`]), the MCP
+//! server's client authenticates with `private_key_jwt` (RFC 7523 §2.2, Auth0's
+//! "Authenticate with Private Key JWT") and nothing else. The request carries
+//! `client_assertion_type` = [`CLIENT_ASSERTION_TYPE`] and `client_assertion` = a JWS,
+//! and no secret. Checks run in this order, and the first failure answers; each
+//! refusal has its own `error_description`, and none repeats the assertion:
+//!
+//! | check | refusal |
+//! |---|---|
+//! | no secret (Basic header or `client_secret`) with an assertion | 400 `invalid_request` |
+//! | `client_assertion` present with `client_assertion_type`, and the type is jwt-bearer | 400 `invalid_request` |
+//! | the assertion is three base64url segments, header and payload JSON objects | 401 `invalid_client` |
+//! | header `alg` present, at most 16 characters; `iss`, `sub`, `jti` at most 64 | 401 `invalid_client` |
+//! | `iss` and `sub` present and equal | 401 `invalid_client` |
+//! | `iss` is the MCP server's client id | 401 `invalid_client` |
+//! | body `client_id`, if sent, equals `iss` | 400 `invalid_request` |
+//! | the client has credentials (otherwise it authenticates with its secret) | 401 `invalid_client` |
+//! | header `kid`, if present, names a credential, whose `alg` is the header's; without `kid`, some credential has the header's `alg` | 401 `invalid_client` |
+//! | the signature verifies with such a credential | 401 `invalid_client` |
+//! | `aud` (a string, or an array holding one) is the issuer `http://127.0.0.1:PORT/` or `{issuer}oauth/token` | 401 `invalid_client` |
+//! | `exp` present, not in the past by more than [`ASSERTION_CLOCK_SKEW_SECS`] | 401 `invalid_client` |
+//! | `exp` at most [`MAX_ASSERTION_LIFETIME_SECS`] (plus the skew) ahead | 401 `invalid_client` |
+//! | `iat`, `nbf`, if present, not in the future by more than the skew | 401 `invalid_client` |
+//! | `exp` − `iat`, with `iat`, at most [`MAX_ASSERTION_LIFETIME_SECS`] | 401 `invalid_client` |
+//! | `jti` present and not used by an accepted assertion whose `exp` (plus skew) has not passed | 401 `invalid_client` |
+//!
+//! A refused assertion leaves its `jti` unspent. An accepted one's claims are kept for
+//! [`MockTenant::accepted_client_assertions`]; [`MockTenant::client_assertion_refusals`]
+//! counts refused requests that carried one. While the client has credentials, its
+//! secret alone is refused with 401 `invalid_client` ("The client authenticates with
+//! private_key_jwt …"); while it has none, an assertion is refused with 401
+//! `invalid_client` ("The client has no credential for private_key_jwt …"). Clients
+//! registered through Dynamic Client Registration never use `private_key_jwt`: an
+//! assertion from one is 401 `invalid_client` (400 `invalid_request` with a secret). The
+//! metadata does not list `private_key_jwt`, because no registered client can use it.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use mock_tenant::keys::TestKey;
+//! use mock_tenant::{ClientCredential, MockTenant, Organization, TenantConfig};
+//!
+//! // The key the MCP server signs its assertions with; the tenant holds its public half.
+//! let key = TestKey::rsa("my-credential");
+//! let tenant = MockTenant::start(TenantConfig {
+//!     client_credentials: vec![ClientCredential::from_test_key(&key, "RS256")],
+//!     organizations: vec![Organization::new("org_acme", "acme", &["auth0|alice"])],
+//!     ..TenantConfig::default()
+//! })
+//! .await;
+//! std::fs::write("client-key.pem", key.private_pem()).unwrap();
+//! let in_acme = tenant.user_token("auth0|alice").claim("org_id", "org_acme");
+//! let in_acme = tenant.sign_user_token(&in_acme);
+//! // ... configure the MCP server with client-key.pem, RS256 and the kid, send it
+//! // `in_acme`, then:
+//! assert_eq!(tenant.accepted_client_assertions().len(), 1);
+//! assert_eq!(tenant.exchanges_in_org("auth0|alice", Some("org_acme")), 1);
+//! # }
+//! ```
 //!
 //! ### `authorization_code` and `refresh_token`
 //!
@@ -150,6 +228,7 @@
 mod access_token;
 mod authorization_code;
 mod authorize;
+mod client_assertion;
 mod config;
 mod consent;
 mod cors;
@@ -180,10 +259,15 @@ use std::sync::atomic::Ordering;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+pub use client_assertion::{
+    ASSERTION_CLOCK_SKEW_SECS, MAX_ASSERTION_ALG_CHARS, MAX_ASSERTION_CLAIM_CHARS,
+    MAX_ASSERTION_LIFETIME_SECS,
+};
 pub use config::{
-    ApiGrant, DEFAULT_ALLOWED_ORIGINS, DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID,
-    DEFAULT_EXCHANGE_SCOPE, DEFAULT_MCP_AUDIENCE, DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES,
-    DemoUser, TenantConfig,
+    ApiGrant, CLIENT_ASSERTION_ALGS, CLIENT_ASSERTION_TYPE, ClientCredential,
+    DEFAULT_ALLOWED_ORIGINS, DEFAULT_API_AUDIENCE, DEFAULT_CLIENT_ID, DEFAULT_EXCHANGE_SCOPE,
+    DEFAULT_MCP_AUDIENCE, DEFAULT_USER_CLIENT_ID, DEFAULT_USER_SCOPES, DemoUser,
+    MAX_CLIENT_CREDENTIALS, Organization, TenantConfig,
 };
 pub use exchange::{ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT};
 pub use fault::Fault;
@@ -449,6 +533,66 @@ impl MockTenant {
         apis
     }
 
+    /// Replaces the MCP server's client's Private Key JWT credentials (as uploading or
+    /// deleting an application credential would). With any, the client authenticates
+    /// with `private_key_jwt` only; with none, with its secret only. `jti`s already
+    /// spent stay spent.
+    ///
+    /// # Panics
+    ///
+    /// With more than [`MAX_CLIENT_CREDENTIALS`], an algorithm not in
+    /// [`CLIENT_ASSERTION_ALGS`], a PEM that is not an RSA public key, or two
+    /// credentials with the same `kid`.
+    pub fn set_client_credentials(&self, credentials: Vec<ClientCredential>) {
+        let registered = client_assertion::register_credentials(&credentials);
+        *lock(&self.inner.state.client_credentials) = registered;
+    }
+
+    /// The MCP server's client's Private Key JWT credentials now.
+    pub fn client_credentials(&self) -> Vec<ClientCredential> {
+        lock(&self.inner.state.client_credentials)
+            .iter()
+            .map(|r| r.credential.clone())
+            .collect()
+    }
+
+    /// The claims of every client assertion the token endpoint accepted, oldest first.
+    pub fn accepted_client_assertions(&self) -> Vec<serde_json::Value> {
+        lock(&self.inner.state.accepted_assertions).clone()
+    }
+
+    /// Token-exchange requests carrying a `client_assertion` whose client
+    /// authentication was refused (any refusal in the Private Key JWT table of the
+    /// [crate] docs); refusals of the grant itself, after the client authenticated, are
+    /// not counted. [`MockTenant::reset_counters`] sets it back to zero.
+    pub fn client_assertion_refusals(&self) -> u64 {
+        self.inner.state.assertion_refusals.load(Ordering::SeqCst)
+    }
+
+    /// Adds an organization to the running tenant, or replaces the one with the same
+    /// id (to change its members). Exchanges from then on see it.
+    ///
+    /// # Panics
+    ///
+    /// When another organization already has its name (Auth0 keeps names unique).
+    pub fn add_organization(&self, organization: Organization) {
+        self.inner.state.add_organization(organization);
+    }
+
+    /// The tenant's organizations, in the order they were first added.
+    pub fn organizations(&self) -> Vec<Organization> {
+        lock(&self.inner.state.organizations).clone()
+    }
+
+    /// Successful exchanges for `sub` whose new token carries `org_id` (`None`: tokens
+    /// without an organization, a personal token's).
+    pub fn exchanges_in_org(&self, sub: &str, org_id: Option<&str>) -> u64 {
+        lock(&self.inner.state.exchanges_by_org)
+            .get(&(sub.to_string(), org_id.map(str::to_string)))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Successful On-Behalf-Of exchanges so far (not the sign-in grants).
     pub fn exchanges(&self) -> u64 {
         self.inner.state.exchanges.load(Ordering::SeqCst)
@@ -500,6 +644,8 @@ impl MockTenant {
         state.jwks_fetches.store(0, Ordering::SeqCst);
         state.sign_ins.store(0, Ordering::SeqCst);
         state.refreshes.store(0, Ordering::SeqCst);
+        state.assertion_refusals.store(0, Ordering::SeqCst);
+        lock(&state.exchanges_by_org).clear();
         lock(&state.exchanges_by_sub).clear();
         lock(&state.exchanges_by_api).clear();
     }

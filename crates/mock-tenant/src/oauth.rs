@@ -2,12 +2,15 @@
 //! response, reading form or JSON parameters, and client authentication.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
+use crate::client_assertion::verify_client_assertion;
+use crate::config::CLIENT_ASSERTION_TYPE;
 use crate::signin::{ClientAuthMethod, RegisteredClient};
 use crate::state::{State, lock};
 
@@ -186,17 +189,86 @@ fn presented_credentials(
     }
 }
 
-/// Client authentication of the MCP server's own client: `client_secret_basic`
-/// (RFC 6749 §2.3.1: id and secret each form-urlencoded, joined by `:`, then base64) or
-/// `client_secret_post`.
+/// Client authentication of the MCP server's own client.
+///
+/// With a `client_assertion` (or a `client_assertion_type`): Private Key JWT (RFC 7523
+/// §2.2), checked in [`crate::client_assertion`]; a secret sent with it is 400
+/// `invalid_request`. Otherwise `client_secret_basic` (RFC 6749 §2.3.1: id and secret
+/// each form-urlencoded, joined by `:`, then base64) or `client_secret_post`, refused
+/// with 401 `invalid_client` while the client has Private Key JWT credentials.
 pub(crate) fn authenticate(
+    state: &State,
     request: &Request,
     params: &HashMap<String, String>,
-    client_id: &str,
-    client_secret: &str,
 ) -> Result<(), Refusal> {
+    let assertion = param(params, "client_assertion");
+    let assertion_type = param(params, "client_assertion_type");
+    if assertion.is_none() && assertion_type.is_none() {
+        return authenticate_with_secret(state, request, params);
+    }
+    let result = authenticate_with_assertion(state, request, params, assertion, assertion_type);
+    if result.is_err() && assertion.is_some() {
+        state.assertion_refusals.fetch_add(1, Ordering::SeqCst);
+    }
+    result
+}
+
+fn authenticate_with_assertion(
+    state: &State,
+    request: &Request,
+    params: &HashMap<String, String>,
+    assertion: Option<&str>,
+    assertion_type: Option<&str>,
+) -> Result<(), Refusal> {
+    refuse_secret_with_assertion(request, params)?;
+    let assertion = assertion.ok_or_else(|| missing("client_assertion"))?;
+    match assertion_type {
+        None => Err(missing("client_assertion_type")),
+        Some(CLIENT_ASSERTION_TYPE) => {
+            verify_client_assertion(state, assertion, param(params, "client_id"))
+        }
+        Some(_) => Err(Refusal::invalid_request(format!(
+            "Unsupported client_assertion_type: it must be {CLIENT_ASSERTION_TYPE}"
+        ))),
+    }
+}
+
+/// 400 `invalid_request` when a request carrying a client assertion also carries a
+/// client secret (Basic, or `client_secret`): RFC 6749 §2.3 allows one method only.
+fn refuse_secret_with_assertion(
+    request: &Request,
+    params: &HashMap<String, String>,
+) -> Result<(), Refusal> {
+    if request.headers.contains_key("authorization") || params.contains_key("client_secret") {
+        Err(Refusal::invalid_request(
+            "Only one client authentication method may be used: send a client_assertion or a client secret, not both",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn authenticate_with_secret(
+    state: &State,
+    request: &Request,
+    params: &HashMap<String, String>,
+) -> Result<(), Refusal> {
+    let config = &state.config;
     let presented = presented_credentials(request, params)?;
-    if presented.client_id == client_id && presented.secret.as_deref() == Some(client_secret) {
+    if presented.client_id != config.client_id {
+        return Err(Refusal::invalid_client(presented.basic));
+    }
+    if !lock(&state.client_credentials).is_empty() {
+        return Err(Refusal {
+            basic_challenge: presented.basic,
+            ..Refusal::new(
+                401,
+                "invalid_client",
+                "The client authenticates with private_key_jwt: send a client_assertion signed with its private key, not a client secret",
+            )
+        });
+    }
+    if presented.secret.as_deref() == Some(config.client_secret.as_str()) {
         Ok(())
     } else {
         Err(Refusal::invalid_client(presented.basic))
@@ -214,6 +286,14 @@ pub(crate) fn authenticate_registered(
     request: &Request,
     params: &HashMap<String, String>,
 ) -> Result<RegisteredClient, Refusal> {
+    if params.contains_key("client_assertion") || params.contains_key("client_assertion_type") {
+        refuse_secret_with_assertion(request, params)?;
+        return Err(Refusal::new(
+            401,
+            "invalid_client",
+            "Clients registered through Dynamic Client Registration cannot use private_key_jwt",
+        ));
+    }
     let presented = presented_credentials(request, params)?;
     let Some(client) = lock(&state.signin)
         .clients

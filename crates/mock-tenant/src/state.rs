@@ -8,7 +8,8 @@ use std::time::Duration;
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
 
-use crate::config::{ApiGrant, TenantConfig};
+use crate::client_assertion::{RegisteredCredential, UsedJtis, register_credentials};
+use crate::config::{ApiGrant, Organization, TenantConfig};
 use crate::fault::FaultQueue;
 use crate::keys::TestKey;
 use crate::signin::{RevokedJtis, SignIn};
@@ -66,6 +67,18 @@ pub(crate) struct State {
     pub(crate) signin: Mutex<SignIn>,
     /// [`TenantConfig::auto_approve`], switchable at run time.
     pub(crate) auto_approve: AtomicBool,
+    /// The MCP server's client's Private Key JWT credentials, parsed.
+    pub(crate) client_credentials: Mutex<Vec<RegisteredCredential>>,
+    /// `jti`s of accepted client assertions, until their `exp`.
+    pub(crate) used_assertion_jtis: Mutex<UsedJtis>,
+    /// The claims of each accepted client assertion, oldest first.
+    pub(crate) accepted_assertions: Mutex<Vec<serde_json::Value>>,
+    /// Token requests carrying a `client_assertion` that were refused.
+    pub(crate) assertion_refusals: AtomicU64,
+    /// The tenant's organizations: [`TenantConfig::organizations`], then those added.
+    pub(crate) organizations: Mutex<Vec<Organization>>,
+    /// Successful exchanges by `(sub, org_id of the exchanged token)`.
+    pub(crate) exchanges_by_org: Mutex<HashMap<(String, Option<String>), u64>>,
     key_serial: AtomicU64,
     jti_serial: AtomicU64,
 }
@@ -92,6 +105,11 @@ impl State {
         let mut extra_apis: Vec<ApiGrant> = Vec::new();
         for api in &config.extra_apis {
             add_api(&config, &mut extra_apis, api.clone());
+        }
+        let client_credentials = register_credentials(&config.client_credentials);
+        let mut organizations: Vec<Organization> = Vec::new();
+        for organization in &config.organizations {
+            add_organization(&mut organizations, organization.clone());
         }
         let first = TenantKey::generate(kid(1));
         let access_token_lifetime = Duration::from_secs(config.access_token_expires_in);
@@ -121,6 +139,12 @@ impl State {
                 revoked_jtis: RevokedJtis::new(access_token_lifetime),
                 ..SignIn::default()
             }),
+            client_credentials: Mutex::new(client_credentials),
+            used_assertion_jtis: Mutex::new(UsedJtis::default()),
+            accepted_assertions: Mutex::new(Vec::new()),
+            assertion_refusals: AtomicU64::new(0),
+            organizations: Mutex::new(organizations),
+            exchanges_by_org: Mutex::new(HashMap::new()),
             key_serial: AtomicU64::new(1),
             jti_serial: AtomicU64::new(0),
         }
@@ -156,7 +180,10 @@ impl State {
         lock(&self.issued).push(access_token.to_owned());
     }
 
-    pub(crate) fn record_exchange(&self, sub: &str, audience: &str) {
+    pub(crate) fn record_exchange(&self, sub: &str, audience: &str, org_id: Option<&str>) {
+        *lock(&self.exchanges_by_org)
+            .entry((sub.to_string(), org_id.map(str::to_string)))
+            .or_insert(0) += 1;
         *lock(&self.exchanges_by_sub)
             .entry(sub.to_string())
             .or_insert(0) += 1;
@@ -164,6 +191,21 @@ impl State {
             .entry((sub.to_string(), audience.to_string()))
             .or_insert(0) += 1;
         self.exchanges.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Adds an organization, or replaces the one with the same id.
+    pub(crate) fn add_organization(&self, organization: Organization) {
+        add_organization(&mut lock(&self.organizations), organization);
+    }
+
+    /// The organization whose id, or else whose name, is `id_or_name`.
+    pub(crate) fn find_organization(&self, id_or_name: &str) -> Option<Organization> {
+        let organizations = lock(&self.organizations);
+        organizations
+            .iter()
+            .find(|o| o.id == id_or_name)
+            .or_else(|| organizations.iter().find(|o| o.name == id_or_name))
+            .cloned()
     }
 
     /// Adds an API, or replaces the one with the same identifier.
@@ -210,6 +252,25 @@ fn add_api(config: &TenantConfig, apis: &mut Vec<ApiGrant>, api: ApiGrant) {
     match apis.iter_mut().find(|known| known.audience == api.audience) {
         Some(known) => *known = api,
         None => apis.push(api),
+    }
+}
+
+/// Adds `organization` to `organizations`, replacing one with the same id. Another
+/// organization with the same name is a setup mistake (Auth0 keeps names unique, and an
+/// exchange's `organization` parameter may name one), so it panics.
+fn add_organization(organizations: &mut Vec<Organization>, organization: Organization) {
+    if let Some(other) = organizations
+        .iter()
+        .find(|o| o.name == organization.name && o.id != organization.id)
+    {
+        panic!(
+            "mock tenant: organizations {} and {} are both named {:?}; Auth0 keeps names unique",
+            other.id, organization.id, organization.name
+        );
+    }
+    match organizations.iter_mut().find(|o| o.id == organization.id) {
+        Some(known) => *known = organization,
+        None => organizations.push(organization),
     }
 }
 
