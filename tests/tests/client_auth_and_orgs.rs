@@ -209,4 +209,5 @@ async fn issue_18_an_organization_token_and_a_personal_token_of_one_user_make_tw
     let (failed, text) = greet(&system, &intruder).await;
     assert!(failed, "{text}");
     assert!(text.contains("access_denied"), "{text}");
+    assert!(text.contains("Organizations > Members"), "{text}");
 }

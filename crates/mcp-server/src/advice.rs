@@ -52,6 +52,14 @@ pub(crate) fn exchange_hint(
         }
         ExchangeError::InvalidClient { .. } => "Check MCP_AUTH0_CLIENT_ID and MCP_AUTH0_CLIENT_SECRET: they must be the credentials of the MCP server's Custom API client (and MCP_AUTH0_CLIENT_AUTH_METHOD its token endpoint authentication method). If the application authenticates with Private Key JWT, set MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE instead of MCP_AUTH0_CLIENT_SECRET.".to_owned(),
         ExchangeError::UnauthorizedClient { .. } => "The MCP server's client must be a Custom API client linked to the MCP server's API, with On-Behalf-Of token exchange allowed (token_exchange.allow_any_profile_of_type = [\"on_behalf_of_token_exchange\"]).".to_owned(),
+        ExchangeError::AccessDenied(details)
+            if details
+                .description
+                .as_deref()
+                .is_some_and(|d| d.to_ascii_lowercase().contains("organization")) =>
+        {
+            "The token names an Auth0 organization (org_id) that does not exist or that the user is not a member of: add the user to it (Organizations > Members), or sign in without it. MCP_AUTH0_EXCHANGE_ORGANIZATION=none stops passing org_id on.".to_owned()
+        }
         ExchangeError::AccessDenied { .. } => format!("Create a user-delegated client grant (subject_type \"user\") from the MCP server's client to {} ({audience}) with the scope in {scope_var} ({scope}), and check that the user's role grants that scope.", the_api(api)),
         ExchangeError::InvalidScope { .. } => format!("Check {scope_var}: each scope must be defined on {} and included in the client grant.", the_api(api)),
         ExchangeError::InvalidTarget { .. } => format!("Check {audience_var}: it must be the identifier of {} in this tenant.", the_api(api)),

@@ -531,7 +531,7 @@ async fn the_binary_exits_1_when_a_check_fails_and_reads_check_token() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains(
-            "✗ exchange: Auth0 refused: token endpoint refused the exchange: unauthorized_client"
+            "✗ exchange: Auth0 refused (client_secret_basic client authentication): token endpoint refused the exchange: unauthorized_client"
         ),
         "{stdout}"
     );

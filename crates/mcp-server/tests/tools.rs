@@ -138,6 +138,7 @@ async fn whoami_reports_the_user_their_scopes_and_the_delegation_chain() {
             "azp": "mcp-inspector",
             "name": "alice",
             "email": "alice@example.com",
+            "org_id": null,
             "scopes": ["tool:whoami"],
             "permissions": ["tool:greet", "tool:whoami"],
             "delegation_chain": [{"sub": "agent-x"}, {"sub": "orchestrator"}],

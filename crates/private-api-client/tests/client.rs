@@ -78,6 +78,7 @@ async fn sends_exactly_bearer_token_and_parses_the_body() {
                     sub: "first-hop".into()
                 }
             ],
+            org_id: None,
         }
     );
     let requests = server.received_requests().await.unwrap();

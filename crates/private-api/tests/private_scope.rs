@@ -255,6 +255,31 @@ async fn the_typed_client_reads_every_field_of_the_real_answer() {
             scopes: vec!["openid".to_owned(), "read:private".to_owned()],
             actor: Some(actor("mcp-server-client")),
             delegation_chain: vec![actor("mcp-server-client"), actor("earlier-client")],
+            org_id: None,
         }
+    );
+
+    // A token issued in an organization: the API says which.
+    let in_org = api
+        .token()
+        .sub("auth0|alice")
+        .scope("read:private")
+        .claim("org_id", "org_acme")
+        .sign(&api.key);
+    let answer = client.private_scope(&in_org).await.unwrap();
+    assert_eq!(answer.org_id.as_deref(), Some("org_acme"));
+    let raw: Value = api
+        .http
+        .get(api.url("/api/private-scope"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        raw.get("org_id").is_none(),
+        "absent outside an organization: {raw}"
     );
 }

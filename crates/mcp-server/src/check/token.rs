@@ -13,7 +13,7 @@ use super::report::{Reporter, human_duration, names};
 use crate::config::Settings;
 
 /// How the token check ended, which decides what the exchange checks can do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Verdict {
     /// The server would accept it: exchange it, in the organization it names (its
     /// `org_id`, when the server passes it on).
