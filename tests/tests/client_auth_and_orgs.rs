@@ -152,8 +152,10 @@ async fn issue_18_a_server_with_both_a_secret_and_a_key_file_does_not_start_and_
     let key = TestKey::rsa("cred-1");
     let key_file = KeyFile::write(&key);
     let path = key_file.path.display().to_string();
-    let mut config = SystemConfig::default();
-    config.ready_timeout = std::time::Duration::from_secs(5);
+    let mut config = SystemConfig {
+        ready_timeout: std::time::Duration::from_secs(5),
+        ..SystemConfig::default()
+    };
     config
         .mcp_env
         .insert("MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE".into(), path);
