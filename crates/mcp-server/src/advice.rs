@@ -146,3 +146,82 @@ fn capitalised(text: &str) -> String {
         first.to_uppercase().chain(chars).collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use auth0_obo::OAuthErrorDetails;
+    use reqwest::StatusCode;
+
+    use super::*;
+
+    fn invalid_client(description: &str) -> ExchangeError {
+        // The variant's details as the crate fills them from an answer.
+        let details = OAuthErrorDetails {
+            status: StatusCode::UNAUTHORIZED,
+            description: Some(description.to_owned()),
+            uri: None,
+        };
+        ExchangeError::InvalidClient(details)
+    }
+
+    /// The mock tenant's descriptions of each refusal of a client assertion (Auth0's
+    /// own wording is undocumented; the keywords are the claims' names).
+    #[test]
+    fn each_refused_assertion_gets_the_fix_for_its_cause() {
+        let api = ApiSettings {
+            name: DEFAULT_API.to_owned(),
+            audience: "https://api.example.com/".to_owned(),
+            base_url: url::Url::parse("https://api.example.com").unwrap(),
+            scope: "read:private".to_owned(),
+            allow_plain_http: false,
+        };
+        for (description, fix) in [
+            (
+                "client_assertion signature does not verify with the client's credential",
+                "Upload the public key",
+            ),
+            (
+                "client_assertion kid names no credential of the client",
+                "Upload the public key",
+            ),
+            (
+                "client_assertion alg RS256 is not the algorithm of any credential of the client",
+                "MCP_AUTH0_CLIENT_ASSERTION_ALG",
+            ),
+            (
+                "The client has no credential for private_key_jwt; it authenticates with its client secret",
+                "Upload the public key",
+            ),
+            (
+                "client_assertion aud is not this tenant: it must be https://t/ (with the trailing slash)",
+                "AUTH0_DOMAIN must be the tenant's domain",
+            ),
+            ("client_assertion has expired (exp is in the past)", "clock"),
+            (
+                "client_assertion exp is too far ahead: an assertion may live at most 300 seconds",
+                "clock",
+            ),
+            ("client_assertion iat is in the future", "clock"),
+            (
+                "client_assertion jti has already been used; each assertion is single use",
+                "repeats token requests",
+            ),
+            (
+                "client_assertion iss and sub are not the client id of a client of this tenant",
+                "MCP_AUTH0_CLIENT_ID must be the client id",
+            ),
+            ("something Auth0 may say one day", "Upload the public key"),
+        ] {
+            let hint = exchange_hint(&invalid_client(description), &api, "private_key_jwt");
+            assert!(hint.contains("Private Key JWT"), "{description}: {hint}");
+            assert!(hint.contains(fix), "{description}: {hint}");
+        }
+        // A secret that Auth0 refuses keeps its own advice, which mentions the key too.
+        let hint = exchange_hint(&invalid_client("Unauthorized"), &api, "client_secret_basic");
+        assert!(hint.contains("MCP_AUTH0_CLIENT_SECRET"), "{hint}");
+        assert!(
+            hint.contains("MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE"),
+            "{hint}"
+        );
+    }
+}

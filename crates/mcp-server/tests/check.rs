@@ -846,3 +846,70 @@ async fn issue_18_check_names_private_key_jwt_and_whether_the_tenant_accepted_it
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every refusal of a client assertion a real client can run into, from the mock
+/// tenant, as `mcp-server check` reports it: `invalid_client`, and the fix for that
+/// cause. (The refusals only a broken client could cause, a replayed `jti` or an
+/// assertion living too long, are mapped in `advice.rs`'s unit tests.)
+#[tokio::test]
+async fn issue_18_each_refused_client_assertion_names_its_own_fix() {
+    let setup = Setup::start().await;
+    let key = TestKey::rsa("credential-1");
+    let other = TestKey::rsa("credential-2");
+    let dir = std::env::temp_dir().join(format!("obo-mcp-check-refusals-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key.pem");
+    std::fs::write(&key_file, key.private_pem()).unwrap();
+    let base = {
+        let mut args = setup.args();
+        args.mcp_auth0_client_secret = None;
+        args.mcp_auth0_client_assertion_key_file = Some(key_file);
+        args
+    };
+    let with = |change: &dyn Fn(&mut ServerArgs)| {
+        let mut args = base.clone();
+        change(&mut args);
+        args
+    };
+    let uploaded = |key: &TestKey, alg: &str| vec![ClientCredential::from_test_key(key, alg)];
+    let cases: Vec<(&str, Vec<ClientCredential>, ServerArgs, &str)> = vec![
+        (
+            "another key is uploaded",
+            uploaded(&other, "RS256"),
+            base.clone(),
+            "Upload the public key of MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE",
+        ),
+        (
+            "the credential's algorithm differs",
+            uploaded(&key, "PS256"),
+            base.clone(),
+            "MCP_AUTH0_CLIENT_ASSERTION_ALG",
+        ),
+        (
+            "the kid names no credential",
+            uploaded(&key, "RS256"),
+            with(&|args| args.mcp_auth0_client_assertion_kid = Some("not-a-credential".into())),
+            "MCP_AUTH0_CLIENT_ASSERTION_KID",
+        ),
+        (
+            "another client id",
+            uploaded(&key, "RS256"),
+            with(&|args| args.mcp_auth0_client_id = Some("someone-else".into())),
+            "MCP_AUTH0_CLIENT_ID must be the client id",
+        ),
+    ];
+    for (case, credentials, args, fix) in cases {
+        setup.tenant.set_client_credentials(credentials);
+        let (report, out) = run(&args, Some(&setup.token())).await;
+        let exchange = line(&report, names::EXCHANGE);
+        assert_eq!(exchange.outcome, Outcome::Fail, "{case}: {out}");
+        assert!(exchange.detail.contains("invalid_client"), "{case}: {out}");
+        assert!(exchange.detail.contains("(HTTP 401)"), "{case}: {out}");
+        assert!(
+            exchange.fix.as_deref().unwrap().contains(fix),
+            "{case}: {out}"
+        );
+    }
+    assert!(setup.tenant.client_assertion_refusals() >= 4);
+    std::fs::remove_dir_all(&dir).ok();
+}
