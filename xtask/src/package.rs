@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::cmd::{cargo, step, workspace_root};
+use crate::cmd::{cargo, step, target_dir, workspace_root};
 
 /// The published libraries: package name and folder under `crates/`, each after the
 /// ones it depends on (the order `cargo publish` needs).
@@ -39,9 +39,10 @@ pub fn ci() -> anyhow::Result<()> {
          root Cargo.toml) or crates.io; an unpublished crate may be a path-only dev-dependency",
     )?;
     eprintln!(
-        "==> package the published crates: {} crates in {:.1?} (target/package/)",
+        "==> package the published crates: {} crates in {:.1?} ({})",
         PUBLISHED.len(),
-        started.elapsed()
+        started.elapsed(),
+        target_dir().join("package").display()
     );
     Ok(())
 }
