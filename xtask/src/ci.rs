@@ -29,6 +29,9 @@ pub fn run() -> anyhow::Result<()> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    // The libraries published on crates.io must package: metadata, README, LICENSE, and
+    // dependencies that resolve without the workspace's unpublished crates.
+    crate::package::ci()?;
     // The end-to-end tests start `target/debug/{mcp-server,private-api}`. A workspace
     // test run builds both binaries before any test starts (their own integration tests
     // need them), with the features the test build unifies (rmcp's OAuth client for the

@@ -10,6 +10,7 @@ mod demo;
 mod e2e;
 mod fuzz;
 mod mutants;
+mod package;
 mod provision;
 mod soak;
 
@@ -26,7 +27,7 @@ struct Cli {
 enum Command {
     /// Measure throughput, latency, exchanges and memory against the machine's floor (docs/performance.md).
     Bench(bench::BenchArgs),
-    /// Run every check CI runs: formatting, clippy, unit, integration, doc and end-to-end tests.
+    /// Run every check CI runs: formatting, clippy, the crate docs, packaging, unit, integration, doc and end-to-end tests.
     Ci,
     /// Run the whole system locally with a mock Auth0 tenant, and print how to connect.
     Demo(demo::DemoArgs),
@@ -36,6 +37,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Mutation testing (cargo-mutants) of the code that decides access and identity.
     Mutants(mutants::MutantsArgs),
+    /// Package the crates published on crates.io, as CI checks them (into target/package/).
+    Package,
     /// The soak test at full length: many more calls than the short form CI runs.
     Soak(soak::SoakArgs),
 }
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::E2e(args) => e2e::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Mutants(args) => mutants::run(&args),
+        Command::Package => package::ci(),
         Command::Soak(args) => soak::run(&args),
     }
 }

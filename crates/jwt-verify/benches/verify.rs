@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jwt_verify::{Algorithm, Issuer, JwksVerifier, StaticJwks, VerifierOptions};
+use oauth_jwt_verify::{Algorithm, Issuer, JwksVerifier, StaticJwks, VerifierOptions};
 use obo_tests::keys::{TestKey, jwks_json};
 use obo_tests::token::TokenBuilder;
 

@@ -79,7 +79,7 @@ impl BearerError {
 /// or `!`, as [`BearerError::NotB64Token`], so the description says which is wrong.
 ///
 /// ```
-/// use jwt_verify::bearer::{parse_authorization, BearerError};
+/// use oauth_jwt_verify::bearer::{parse_authorization, BearerError};
 /// assert_eq!(parse_authorization("Bearer abc.def-_.x~+/=="), Ok("abc.def-_.x~+/=="));
 /// assert_eq!(parse_authorization("bearer abc"), Ok("abc"));
 /// assert_eq!(parse_authorization("Bearer a b"), Err(BearerError::InvalidToken));
@@ -124,7 +124,7 @@ pub fn parse_authorization(value: &str) -> Result<&str, BearerError> {
 /// refuses the same header the same way.
 ///
 /// ```
-/// use jwt_verify::bearer::{parse_authorization_headers, BearerError};
+/// use oauth_jwt_verify::bearer::{parse_authorization_headers, BearerError};
 /// let one: [&[u8]; 1] = [b"Bearer abc"];
 /// assert_eq!(parse_authorization_headers(one), Ok("abc"));
 /// assert_eq!(parse_authorization_headers([]), Err(BearerError::Missing));

@@ -12,7 +12,7 @@ use crate::error_code::BearerErrorCode;
 /// A `Bearer` challenge: the value of a `WWW-Authenticate` header.
 ///
 /// ```
-/// use jwt_verify::{BearerErrorCode, Challenge};
+/// use oauth_jwt_verify::{BearerErrorCode, Challenge};
 /// let challenge = Challenge::new()
 ///     .error(BearerErrorCode::InsufficientScope)
 ///     .scope(["tool:greet"])

@@ -223,7 +223,7 @@ pub enum JwksError {
 /// ```no_run
 /// # async fn run() {
 /// let error = reqwest::get("http://127.0.0.1:9/keys?secret=s3cr3t").await.unwrap_err();
-/// let text = jwt_verify::describe_reqwest_error(&error);
+/// let text = oauth_jwt_verify::describe_reqwest_error(&error);
 /// assert!(text.starts_with("connection failed"));
 /// assert!(!text.contains("s3cr3t"));
 /// # }

@@ -20,11 +20,11 @@ use crate::error::ConfigError;
 /// fetched over plain HTTP from anywhere else could be replaced in transit.
 ///
 /// ```
-/// use jwt_verify::Issuer;
+/// use oauth_jwt_verify::Issuer;
 /// assert_eq!(Issuer::parse("tenant.auth0.com")?.as_str(), "https://tenant.auth0.com/");
 /// assert_eq!(Issuer::parse("http://127.0.0.1:8080")?.as_str(), "http://127.0.0.1:8080/");
 /// assert!(Issuer::parse("http://tenant.auth0.com/").is_err());
-/// # Ok::<(), jwt_verify::ConfigError>(())
+/// # Ok::<(), oauth_jwt_verify::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Issuer {

@@ -8,8 +8,10 @@ use async_trait::async_trait;
 
 use crate::error::JwksError;
 
-/// A JWKS document as fetched, not yet trusted or parsed.
+/// A JWKS document as fetched, not yet trusted or parsed. A [`JwksSource`] builds it
+/// with [`FetchedJwks::new`].
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchedJwks {
     /// The raw JSON (`{"keys": [...]}`). It is parsed defensively by the verifier, so a
     /// source need not validate it.
@@ -17,6 +19,16 @@ pub struct FetchedJwks {
     /// How long the publisher says the document may be cached (`Cache-Control:
     /// max-age`); the verifier clamps it to its configured bounds.
     pub max_age: Option<Duration>,
+}
+
+impl FetchedJwks {
+    /// The raw JSON of a key set, and how long its publisher says it may be cached.
+    pub fn new(body: impl Into<Vec<u8>>, max_age: Option<Duration>) -> Self {
+        Self {
+            body: body.into(),
+            max_age,
+        }
+    }
 }
 
 impl fmt::Debug for FetchedJwks {
@@ -43,7 +55,7 @@ pub trait JwksSource: Send + Sync + fmt::Debug {
 /// distributed out of band.
 ///
 /// ```
-/// use jwt_verify::StaticJwks;
+/// use oauth_jwt_verify::StaticJwks;
 /// let source = StaticJwks::new(r#"{"keys": []}"#);
 /// # let _ = source;
 /// ```

@@ -66,7 +66,11 @@ impl HttpJwksSource {
             // A redirect must not downgrade the key fetch to plain HTTP.
             .https_only(target.url().scheme() == "https")
             .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent(concat!("jwt-verify/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                env!("CARGO_PKG_NAME"),
+                "/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .map_err(ConfigError::HttpClient)?;
         Ok(Self {

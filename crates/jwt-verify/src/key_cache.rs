@@ -32,6 +32,7 @@ use crate::options::VerifierOptions;
 
 /// Counters of JWKS activity since the verifier was built, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JwksStats {
     /// Fetches that produced a usable key set.
     pub fetches_ok: u64,

@@ -13,39 +13,41 @@
 //!    `WWW-Authenticate` challenge, `Cache-Control: no-store`, JSON body) without
 //!    tying you to an HTTP framework, and [`Challenge`] renders and parses the header.
 //!
-//! ```no_run
-//! use jwt_verify::{bearer, Issuer, JwksVerifier, Refusal, VerifierOptions};
+//! ```rust,no_run
+//! use oauth_jwt_verify::{Issuer, JwksVerifier, Refusal, VerifierOptions, bearer};
 //!
-//! # fn send(refusal: Refusal) {
-//! #     println!("{} {:?} {}", refusal.status(), refusal.headers(), refusal.body());
-//! # }
-//! # async fn handle(authorization: &str) -> Result<(), Box<dyn std::error::Error>> {
-//! // Once, at startup: the issuer exactly as tokens carry it in `iss`, and our audience.
-//! let verifier = JwksVerifier::new(
-//!     Issuer::parse("tenant.auth0.com")?, // becomes https://tenant.auth0.com/
-//!     "https://mcp.example.com/",
-//!     VerifierOptions::default(),
-//! )?;
-//! verifier.refresh_keys().await?; // fail fast if the issuer is unreachable
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Once, at startup: the issuer exactly as tokens carry it in `iss`, and our
+//!     // audience.
+//!     let verifier = JwksVerifier::new(
+//!         Issuer::parse("tenant.auth0.com")?, // becomes https://tenant.auth0.com/
+//!         "https://mcp.example.com/",
+//!         VerifierOptions::default(),
+//!     )?;
+//!     verifier.refresh_keys().await?; // fail fast if the issuer is unreachable
 //!
-//! // Per request:
-//! let token = match bearer::parse_authorization(authorization) {
-//!     Ok(token) => token,
-//!     // 400 invalid_request, or 401 with a bare challenge for another scheme.
-//!     Err(error) => return Ok(send(Refusal::from_bearer_error(error))),
-//! };
-//! match verifier.verify(token).await {
-//!     Ok(principal) if principal.has_scope("tool:greet") => {
-//!         println!("hello {} via {:?}", principal.sub, principal.current_actor());
-//!     }
-//!     // 403 with an insufficient_scope challenge: the client can step up.
-//!     Ok(_) => send(Refusal::insufficient_scope(["tool:greet"])),
-//!     // 401 invalid_token when the token is at fault; 503 (no challenge) when the
-//!     // issuer's keys are unreachable, so the client keeps its good token.
-//!     Err(error) => send(Refusal::from_verify_error(&error)),
+//!     // Per request: the value of its `Authorization` header.
+//!     let authorization = std::env::var("AUTHORIZATION")?; // "Bearer eyJ..."
+//!     let refusal = match bearer::parse_authorization(&authorization) {
+//!         // 400 invalid_request, or 401 with a bare challenge for another scheme.
+//!         Err(error) => Refusal::from_bearer_error(error),
+//!         Ok(token) => match verifier.verify(token).await {
+//!             Ok(principal) if principal.has_scope("tool:greet") => {
+//!                 println!("hello {} via {:?}", principal.sub, principal.current_actor());
+//!                 return Ok(());
+//!             }
+//!             // 403 with an insufficient_scope challenge: the client can step up.
+//!             Ok(_) => Refusal::insufficient_scope(["tool:greet"]),
+//!             // 401 invalid_token when the token is at fault; 503 (no challenge) when
+//!             // the issuer's keys are unreachable, so the client keeps its good token.
+//!             Err(error) => Refusal::from_verify_error(&error),
+//!         },
+//!     };
+//!     // The whole answer, for whichever HTTP framework serves the request.
+//!     println!("{} {:?} {}", refusal.status(), refusal.headers(), refusal.body());
+//!     Ok(())
 //! }
-//! # Ok(())
-//! # }
 //! ```
 //!
 //! # What is checked
@@ -95,6 +97,11 @@
 //! fetch is described by [`describe_reqwest_error`], never by reqwest's `Display`, which
 //! would show the URL's query; the function is public for other callers of reqwest.
 
+// The README's examples are doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod bearer;
 mod challenge;
 mod claims;
@@ -130,3 +137,10 @@ pub use principal::{AccessToken, Actor, Principal};
 pub use refusal::Refusal;
 pub use verified_cache::VerifiedCacheStats;
 pub use verifier::JwksVerifier;
+
+// Crates whose types appear in this crate's public API (`describe_reqwest_error`,
+// `Issuer::well_known_jwks_url`, `StaticJwks::from_json`), re-exported so that
+// callers use the very versions this crate was built with.
+pub use reqwest;
+pub use serde_json;
+pub use url;

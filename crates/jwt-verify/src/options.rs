@@ -65,6 +65,7 @@ impl Algorithm {
 
 /// Where the issuer's signing keys are published.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum JwksLocation {
     /// `{issuer}.well-known/jwks.json` (Auth0).
     #[default]
@@ -81,7 +82,7 @@ pub enum JwksLocation {
 ///
 /// ```
 /// use std::time::Duration;
-/// use jwt_verify::{Algorithm, VerifierOptions};
+/// use oauth_jwt_verify::{Algorithm, VerifierOptions};
 /// let options = VerifierOptions {
 ///     algorithms: vec![Algorithm::RS256, Algorithm::ES256],
 ///     leeway: Duration::from_secs(30),

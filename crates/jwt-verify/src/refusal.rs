@@ -40,7 +40,7 @@ const RETRY_AFTER_SECS: u32 = 5;
 /// Metadata URL when it has one (RFC 9728 §5.1), then render it:
 ///
 /// ```
-/// use jwt_verify::{bearer, Refusal};
+/// use oauth_jwt_verify::{bearer, Refusal};
 ///
 /// let refusal = match bearer::parse_authorization("Bearer a b") {
 ///     Ok(_) => unreachable!(),

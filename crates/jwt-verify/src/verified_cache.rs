@@ -50,6 +50,7 @@ pub(crate) fn token_digest_bytes(bytes: &[u8]) -> TokenDigest {
 
 /// Hit, miss and size counters of the verified-token cache, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedCacheStats {
     /// Verifications answered from the cache.
     pub hits: u64,
@@ -283,7 +284,7 @@ mod tests {
     }
 
     /// Measures what an entry costs, for docs/performance.md: run with
-    /// `cargo test -p jwt-verify --lib -- --ignored --nocapture bytes_per_entry`.
+    /// `cargo test -p oauth-jwt-verify --lib -- --ignored --nocapture bytes_per_entry`.
     #[test]
     #[ignore = "a measurement, not a check"]
     fn bytes_per_entry() {

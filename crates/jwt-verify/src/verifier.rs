@@ -291,7 +291,7 @@ impl JwksVerifier {
     }
 
     /// JWKS fetch counters, for metrics.
-    pub fn stats(&self) -> JwksStats {
+    pub fn jwks_stats(&self) -> JwksStats {
         self.inner.cache.stats()
     }
 

@@ -7,8 +7,10 @@
 
 use std::sync::{Arc, LazyLock};
 
-use jwt_verify::bearer::parse_authorization;
-use jwt_verify::{BearerErrorCode, Challenge, Issuer, JwksVerifier, StaticJwks, VerifierOptions};
+use oauth_jwt_verify::bearer::parse_authorization;
+use oauth_jwt_verify::{
+    BearerErrorCode, Challenge, Issuer, JwksVerifier, StaticJwks, VerifierOptions,
+};
 use obo_tests::keys::{TestKey, jwks_json};
 use obo_tests::token::{TokenBuilder, forge};
 use proptest::prelude::*;
@@ -43,7 +45,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     }
 });
 
-fn verify(token: &str) -> Result<Arc<jwt_verify::Principal>, jwt_verify::VerifyError> {
+fn verify(token: &str) -> Result<Arc<oauth_jwt_verify::Principal>, oauth_jwt_verify::VerifyError> {
     WORLD.runtime.block_on(WORLD.verifier.verify(token))
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jwt_verify::{
+use oauth_jwt_verify::{
     FetchedJwks, Issuer, JwksError, JwksSource, JwksVerifier, ManualClock, Principal,
     VerifierOptions, VerifyError,
 };
@@ -48,10 +48,7 @@ impl Jwks {
 impl JwksSource for Jwks {
     async fn fetch(&self) -> Result<FetchedJwks, JwksError> {
         match self.0.lock().unwrap().clone() {
-            Some(body) => Ok(FetchedJwks {
-                body,
-                max_age: None,
-            }),
+            Some(body) => Ok(FetchedJwks::new(body, None)),
             None => Err(JwksError::InvalidDocument("down for the test")),
         }
     }

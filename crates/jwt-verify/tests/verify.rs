@@ -7,7 +7,7 @@ mod common;
 use std::borrow::Cow;
 
 use common::{AUDIENCE, Fixture, assert_refused, fast_options};
-use jwt_verify::{Algorithm, BearerErrorCode, VerifierOptions, VerifyError};
+use oauth_jwt_verify::{Algorithm, BearerErrorCode, VerifierOptions, VerifyError};
 use obo_tests::keys::TestKey;
 use obo_tests::token::{DEFAULT_CLIENT_ID, DEFAULT_SUB, forge, now};
 use serde_json::json;

@@ -99,11 +99,9 @@ impl Settings {
     pub fn api_client(&self, api: &ApiSettings) -> Result<PrivateApiClient, BuildError> {
         PrivateApiClient::with_options(
             api.base_url().as_str(),
-            ClientOptions {
-                timeout: self.upstream_timeout,
-                allow_plain_http: api.allow_plain_http(),
-                ..ClientOptions::default()
-            },
+            ClientOptions::default()
+                .with_timeout(self.upstream_timeout)
+                .with_allow_plain_http(api.allow_plain_http()),
         )
         .map_err(|source| BuildError::Api {
             api: api.name().to_owned(),

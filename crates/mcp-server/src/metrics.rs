@@ -188,7 +188,7 @@ impl Metrics {
 
     /// The exposition text, after copying the libraries' own counters into it.
     pub fn render(&self, verifier: &JwksVerifier, tokens: &TokenCache) -> String {
-        let jwks = verifier.stats();
+        let jwks = verifier.jwks_stats();
         let keys_loaded = verifier.has_keys();
         let verified = verifier.verified_cache_stats();
         let cache = tokens.stats();

@@ -242,7 +242,7 @@ impl SharedCacheArgs {
             timeout: timeout?,
             exchange_budget: limit
                 .zip(replicas)
-                .map(|(limit, replicas)| ExchangeBudget { limit, replicas }),
+                .map(|(limit, replicas)| ExchangeBudget::new(limit, replicas)),
         })
     }
 }

@@ -151,10 +151,7 @@ async fn bad_base_urls_are_refused() {
 
 #[test]
 fn finding_6_plain_http_off_loopback_is_refused_unless_allowed() {
-    let allowed = ClientOptions {
-        allow_plain_http: true,
-        ..ClientOptions::default()
-    };
+    let allowed = ClientOptions::default().with_allow_plain_http(true);
     for base in [
         "http://api.example.com/",
         "http://10.0.0.5:8787",
@@ -473,10 +470,7 @@ async fn a_slow_api_is_a_timeout() {
         )
         .mount(&server)
         .await;
-    let options = ClientOptions {
-        timeout: Duration::from_millis(200),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default().with_timeout(Duration::from_millis(200));
     let client = PrivateApiClient::with_options(&server.uri(), options).unwrap();
     let err = client.private_scope(TOKEN).await.unwrap_err();
     assert_no_token(&err);

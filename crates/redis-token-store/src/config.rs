@@ -150,11 +150,20 @@ impl fmt::Display for RedisUrl {
 /// The fleet-wide exchange budget: the tenant's limit, and how many replicas share it
 /// when Redis cannot be asked (each then keeps to `limit / replicas` by itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExchangeBudget {
     /// The fleet's limit (`EXCHANGE_RATE_LIMIT`).
     pub limit: RateLimit,
     /// How many replicas the fleet runs: each one's share when Redis is down.
     pub replicas: NonZeroU32,
+}
+
+impl ExchangeBudget {
+    /// The fleet's `limit`, shared by `replicas` replicas.
+    #[must_use]
+    pub const fn new(limit: RateLimit, replicas: NonZeroU32) -> Self {
+        Self { limit, replicas }
+    }
 }
 
 /// The configuration of a [`RedisTokenStore`](crate::RedisTokenStore). Its `Debug`

@@ -1,6 +1,41 @@
 //! auth0-obo's [`SharedTokenStore`](auth0_obo::SharedTokenStore) on Redis, so that a
 //! fleet of replicas makes one token exchange per user, not one per replica.
 //!
+//! ```rust,no_run
+//! use std::sync::Arc;
+//!
+//! use auth0_obo::{CacheOptions, ClientSecret, ExchangeClient, ExchangeRequest, TokenCache};
+//! use redis_token_store::{FleetSecret, RedisStoreConfig, RedisTokenStore, RedisUrl};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client_id = std::env::var("AUTH0_CLIENT_ID")?;
+//!     let client_secret = ClientSecret::new(std::env::var("AUTH0_CLIENT_SECRET")?);
+//!
+//!     // Every replica derives the same fleet secret from the credentials they share
+//!     // (or reads a random one, `FleetSecret::from_base64`).
+//!     let fleet_secret =
+//!         FleetSecret::derive_from_client_credentials(&client_id, &client_secret);
+//!     let url = RedisUrl::parse("redis://:password@redis.internal:6379/0")?;
+//!     let store = RedisTokenStore::new(RedisStoreConfig::new(url, fleet_secret))?;
+//!     store.check().await?; // SET, GET, DEL under the prefix: fail fast at start-up
+//!
+//!     let client = ExchangeClient::builder("tenant.eu.auth0.com", client_id, client_secret)
+//!         .build()?;
+//!     let cache = TokenCache::new(
+//!         Arc::new(client),
+//!         CacheOptions::default().shared_store(Arc::new(store)),
+//!     );
+//!
+//!     // The first replica to miss exchanges; the others read its token from Redis.
+//!     let user_token = std::env::var("USER_TOKEN")?;
+//!     let request = ExchangeRequest::new(user_token, "https://api.example.com/")?;
+//!     let token = cache.get_token(&request).await?;
+//!     println!("{:?}, valid for {:?}", token.source(), token.token().remaining_lifetime());
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # What Redis holds
 //!
 //! - `{prefix}{hex(cache key)}`: an exchanged token and its metadata, sealed with
@@ -12,7 +47,8 @@
 //! - `{prefix}lock:{hex(cache key)}`: the fleet lock of one key (`SET NX PX` with a
 //!   random owner, released by compare-and-delete), so one replica exchanges while the
 //!   others wait for its entry.
-//! - `{prefix}exchange-budget`: the fleet-wide GCRA of `EXCHANGE_RATE_LIMIT`.
+//! - `{prefix}exchange-budget`: the fleet-wide GCRA of the
+//!   [`ExchangeBudget`], when one is configured.
 //!
 //! # Faults
 //!
@@ -24,25 +60,11 @@
 //! failure. A value that does not open is deleted and answers
 //! [`StoreError::Corrupt`](auth0_obo::StoreError::Corrupt). The cache treats all of
 //! them as a miss.
-//!
-//! # Use
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use auth0_obo::{ClientSecret, SharedTokenStore};
-//! use redis_token_store::{FleetSecret, RedisStoreConfig, RedisTokenStore, RedisUrl};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let url = RedisUrl::parse("redis://:password@redis.internal:6379/0")?;
-//! let fleet_secret = FleetSecret::derive_from_client_credentials(
-//!     "mcp-server-client-id",
-//!     &ClientSecret::new("the MCP server's client secret"),
-//! );
-//! let store = RedisTokenStore::new(RedisStoreConfig::new(url, fleet_secret))?;
-//! store.check().await?; // SET, GET, DEL under the prefix
-//! let store: Arc<dyn SharedTokenStore> = Arc::new(store);
-//! # Ok(()) }
-//! ```
+
+// The README's examples are doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod config;
 mod fleet_secret;

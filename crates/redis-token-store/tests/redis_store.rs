@@ -445,10 +445,10 @@ async fn the_fleet_lock_has_one_holder_only_it_releases_and_it_expires() {
 }
 
 fn budget(limit: &str, replicas: u32) -> ExchangeBudget {
-    ExchangeBudget {
-        limit: limit.parse::<RateLimit>().unwrap(),
-        replicas: NonZeroU32::new(replicas).unwrap(),
-    }
+    ExchangeBudget::new(
+        limit.parse::<RateLimit>().unwrap(),
+        NonZeroU32::new(replicas).unwrap(),
+    )
 }
 
 async fn budgeted(url: &str, limit: &str, replicas: u32) -> RedisTokenStore {

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jwt_verify::{Issuer, JwksVerifier, VerifierOptions, VerifyError};
+use oauth_jwt_verify::{Issuer, JwksVerifier, VerifierOptions, VerifyError};
 use obo_tests::keys::{TestKey, jwks_json};
 use obo_tests::token::TokenBuilder;
 use serde_json::Value;
@@ -141,7 +141,7 @@ pub fn fast_options() -> VerifierOptions {
 /// token.
 #[track_caller]
 pub fn assert_refused(
-    result: Result<std::sync::Arc<jwt_verify::Principal>, VerifyError>,
+    result: Result<std::sync::Arc<oauth_jwt_verify::Principal>, VerifyError>,
     token: &str,
     kind: &str,
 ) -> VerifyError {
