@@ -165,6 +165,11 @@
 //! speaks plain RFC 8693, so [`TokenEndpoint::Discover`] points it at any server
 //! with an OpenID Connect discovery document.
 
+// The README's examples compile as doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod assertion;
 mod cache;
 mod client;
