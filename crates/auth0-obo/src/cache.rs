@@ -340,6 +340,7 @@ impl CachedToken {
 
 /// Counters for metrics and tests, from [`TokenCache::stats`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct CacheStats {
     /// Calls answered from the cache.
     pub hits: u64,
@@ -652,10 +653,10 @@ impl TokenCache {
         self.counters.exchanges.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(key = ?key, audience = request.audience(), "token cache miss; exchanging");
         match self.exchanger.exchange(request).await {
-            Ok(token) => Ok(StoredToken {
-                usable_until: usable_until(&token, request, self.skew),
-                token,
-            }),
+            Ok(token) => {
+                let usable_until = usable_until(&token, request, self.skew);
+                Ok(StoredToken::new(token, usable_until))
+            }
             Err(error) => {
                 self.counters.record_failure(error.kind());
                 Err(error)

@@ -103,6 +103,7 @@ impl From<ClientAssertionKey> for ClientAuthMethod {
 
 /// Where the token endpoint is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TokenEndpoint {
     /// `{issuer}oauth/token`, Auth0's fixed location.
     #[default]

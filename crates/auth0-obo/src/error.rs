@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 /// characters, and scrubbed of the subject token and client secret in case a
 /// server echoes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OAuthErrorDetails {
     /// The HTTP status of the error response.
     pub status: StatusCode,
@@ -22,6 +23,24 @@ pub struct OAuthErrorDetails {
 }
 
 impl OAuthErrorDetails {
+    /// Details of an error answered with `status`, with no description or URI: for
+    /// other [`TokenExchanger`](crate::TokenExchanger) implementations and tests.
+    #[must_use]
+    pub fn new(status: StatusCode) -> Self {
+        Self {
+            status,
+            description: None,
+            uri: None,
+        }
+    }
+
+    /// With this `error_description`.
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
     fn suffix(&self) -> String {
         let mut out = format!(" (HTTP {})", self.status.as_u16());
         if let Some(d) = &self.description {

@@ -69,6 +69,7 @@ impl fmt::Display for TokenType {
 /// A token issued by the exchange (RFC 8693 §2.2.1), for the requested audience,
 /// on the user's behalf. Its `Debug` shows everything but the token itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExchangedToken {
     /// The new access token. Read it with [`AccessToken::secret`].
     pub access_token: AccessToken,
@@ -107,6 +108,14 @@ impl ExchangedToken {
             expires_in,
             expires_at,
         }
+    }
+
+    /// The same token, expiring at `expires_at` by our clock instead: for a token
+    /// read back from a store, which knows when it was received.
+    #[must_use]
+    pub fn expiring_at(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = expires_at;
+        self
     }
 
     /// The time left before `expires_at`, zero if already past.

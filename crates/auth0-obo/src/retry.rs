@@ -13,6 +13,7 @@ use crate::error::ExchangeError;
 
 /// How the client retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt (default 2).
     pub max_retries: u32,
@@ -34,6 +35,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// At most `max_retries` retries, the first after `initial_backoff`, each later
+    /// one after twice the last, never more than `max_backoff` (each jittered).
+    #[must_use]
+    pub fn new(max_retries: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+        Self {
+            max_retries,
+            initial_backoff,
+            max_backoff,
+        }
+    }
+
     /// How long to wait before retry number `retry` (1-based) after `error`, or
     /// `None` when the error must be returned as it is: it is not retryable, the
     /// retries are spent, or the wait would not fit in `remaining`.

@@ -24,11 +24,23 @@ use crate::response::ExchangedToken;
 /// which no replica may use it (its `expires_at − skew`, capped by the subject token's
 /// `exp`), which is also when the store must forget it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoredToken {
     /// The exchanged token.
     pub token: ExchangedToken,
     /// Usable strictly before this instant.
     pub usable_until: SystemTime,
+}
+
+impl StoredToken {
+    /// `token`, usable strictly before `usable_until`.
+    #[must_use]
+    pub fn new(token: ExchangedToken, usable_until: SystemTime) -> Self {
+        Self {
+            token,
+            usable_until,
+        }
+    }
 }
 
 /// Why a shared store could not answer. It never fails a call: a [`TokenCache`](crate::TokenCache)

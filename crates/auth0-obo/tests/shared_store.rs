@@ -340,10 +340,10 @@ async fn the_lock_holder_reads_again_before_exchanging() {
     let req = request(USER_A_TOKEN);
     store.insert(
         &b.key(&req),
-        StoredToken {
-            token: token("written-meanwhile", Duration::from_secs(3600)),
-            usable_until: SystemTime::now() + Duration::from_secs(600),
-        },
+        StoredToken::new(
+            token("written-meanwhile", Duration::from_secs(3600)),
+            SystemTime::now() + Duration::from_secs(600),
+        ),
     );
     store.late_writes.store(1, Ordering::Relaxed);
     let got = b.get_token(&req).await.unwrap();
@@ -372,10 +372,10 @@ async fn an_l2_hit_is_kept_in_memory_only_for_the_entry_remaining_lifetime() {
     // still an hour: only usable_until may limit it).
     store.insert(
         &b.key(&req),
-        StoredToken {
-            token: token("stored-token", Duration::from_secs(3600)),
-            usable_until: SystemTime::now() + Duration::from_millis(500),
-        },
+        StoredToken::new(
+            token("stored-token", Duration::from_secs(3600)),
+            SystemTime::now() + Duration::from_millis(500),
+        ),
     );
     let got = b.get_token(&req).await.unwrap();
     assert_eq!(got.source(), TokenSource::SharedStore);
@@ -408,10 +408,10 @@ async fn an_entry_past_its_use_is_a_miss_even_when_the_store_returns_it() {
     let req = request(USER_A_TOKEN);
     store.insert(
         &b.key(&req),
-        StoredToken {
-            token: token("stale-token", Duration::from_secs(3600)),
-            usable_until: SystemTime::now() - Duration::from_millis(1),
-        },
+        StoredToken::new(
+            token("stale-token", Duration::from_secs(3600)),
+            SystemTime::now() - Duration::from_millis(1),
+        ),
     );
     let got = b.get_token(&req).await.unwrap();
     assert_eq!(got.source(), TokenSource::Exchange);
@@ -437,10 +437,10 @@ async fn an_l2_hit_never_outlives_the_subject_token_or_this_cache_skew() {
         .with_subject_expires_at(SystemTime::now() + Duration::from_millis(400));
     store.insert(
         &b.key(&req),
-        StoredToken {
-            token: token("stored-token", Duration::from_secs(3600)),
-            usable_until: SystemTime::now() + Duration::from_secs(3600),
-        },
+        StoredToken::new(
+            token("stored-token", Duration::from_secs(3600)),
+            SystemTime::now() + Duration::from_secs(3600),
+        ),
     );
     assert_eq!(
         b.get_token(&req).await.unwrap().source(),
@@ -457,10 +457,10 @@ async fn an_l2_hit_never_outlives_the_subject_token_or_this_cache_skew() {
     let req = request(USER_B_TOKEN);
     store.insert(
         &b.key(&req),
-        StoredToken {
-            token: token("short-token", Duration::from_secs(30)),
-            usable_until: SystemTime::now() + Duration::from_secs(3600),
-        },
+        StoredToken::new(
+            token("short-token", Duration::from_secs(30)),
+            SystemTime::now() + Duration::from_secs(3600),
+        ),
     );
     assert_eq!(
         b.get_token(&req).await.unwrap().source(),

@@ -155,13 +155,9 @@ mod tests {
     use super::*;
 
     fn invalid_client(description: &str) -> ExchangeError {
-        // The variant's details as the crate fills them from an answer.
-        let details = OAuthErrorDetails {
-            status: StatusCode::UNAUTHORIZED,
-            description: Some(description.to_owned()),
-            uri: None,
-        };
-        ExchangeError::InvalidClient(details)
+        ExchangeError::InvalidClient(
+            OAuthErrorDetails::new(StatusCode::UNAUTHORIZED).with_description(description),
+        )
     }
 
     /// The mock tenant's descriptions of each refusal of a client assertion (Auth0's

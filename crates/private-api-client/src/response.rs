@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 ///  "actor": {"sub": "mcp-client-id"}, "delegation_chain": [{"sub": "mcp-client-id"}]}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PrivateScope {
     /// A greeting from the API.
     pub msg: String,

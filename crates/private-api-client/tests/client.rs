@@ -61,26 +61,16 @@ async fn sends_exactly_bearer_token_and_parses_the_body() {
         .await;
 
     let scope = call(&server.uri()).await.unwrap();
+    assert_eq!(scope.msg, "Hello from upstream API");
+    assert_eq!(scope.sub, "auth0|123");
+    assert_eq!(scope.scopes, ["read:private", "openid"]);
+    let actor = |sub: &str| Actor { sub: sub.into() };
+    assert_eq!(scope.actor, Some(actor("mcp-client")));
     assert_eq!(
-        scope,
-        PrivateScope {
-            msg: "Hello from upstream API".into(),
-            sub: "auth0|123".into(),
-            scopes: vec!["read:private".into(), "openid".into()],
-            actor: Some(Actor {
-                sub: "mcp-client".into()
-            }),
-            delegation_chain: vec![
-                Actor {
-                    sub: "mcp-client".into()
-                },
-                Actor {
-                    sub: "first-hop".into()
-                }
-            ],
-            org_id: None,
-        }
+        scope.delegation_chain,
+        [actor("mcp-client"), actor("first-hop")]
     );
+    assert_eq!(scope.org_id, None);
     let requests = server.received_requests().await.unwrap();
     let auth: Vec<_> = requests[0]
         .headers

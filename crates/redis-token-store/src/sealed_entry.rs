@@ -15,7 +15,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth0_obo::{AccessToken, ExchangedToken, StoredToken, TokenType};
+use auth0_obo::{ExchangedToken, StoredToken, TokenType};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
@@ -147,18 +147,15 @@ fn decode(bytes: &[u8]) -> Option<StoredToken> {
     if !reader.0.is_empty() {
         return None;
     }
-    let token = ExchangedToken {
-        access_token: AccessToken::new(access_token),
+    let token = ExchangedToken::new(
+        access_token,
         token_type,
         issued_token_type,
         scope,
         expires_in,
-        expires_at,
-    };
-    Some(StoredToken {
-        token,
-        usable_until,
-    })
+    )
+    .expiring_at(expires_at);
+    Some(StoredToken::new(token, usable_until))
 }
 
 fn since_epoch(instant: SystemTime) -> Duration {
@@ -230,10 +227,8 @@ mod tests {
             scope.map(str::to_owned),
             Duration::from_secs(3600),
         );
-        StoredToken {
-            usable_until: token.expires_at - Duration::from_secs(60),
-            token,
-        }
+        let usable_until = token.expires_at - Duration::from_secs(60);
+        StoredToken::new(token, usable_until)
     }
 
     #[test]

@@ -53,10 +53,8 @@ fn entry(user: &str, usable_for: Duration) -> StoredToken {
         Some("read:private".to_owned()),
         usable_for + Duration::from_secs(60),
     );
-    StoredToken {
-        usable_until: token.expires_at - Duration::from_secs(60),
-        token,
-    }
+    let usable_until = token.expires_at - Duration::from_secs(60);
+    StoredToken::new(token, usable_until)
 }
 
 fn config(url: &str) -> RedisStoreConfig {

@@ -50,11 +50,11 @@ pub fn builder_with(
     auth: impl Into<ClientAuthMethod>,
 ) -> ExchangeClientBuilder {
     ExchangeClient::builder(server.uri(), CLIENT_ID, auth)
-        .retry_policy(RetryPolicy {
-            max_retries: 2,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-        })
+        .retry_policy(RetryPolicy::new(
+            2,
+            Duration::from_millis(10),
+            Duration::from_millis(50),
+        ))
         .timeout(Duration::from_secs(2))
         .deadline(Duration::from_secs(5))
 }
