@@ -8,7 +8,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{AUDIENCE, Fixture, assert_refused, fast_options};
+use common::{
+    AUDIENCE, Fixture, STALENESS, TTL, assert_refused, fast_options, staleness_options,
+    wait_past_the_bound,
+};
 use oauth_jwt_verify::{
     ConfigError, Issuer, JwksError, JwksLocation, JwksStats, JwksVerifier, StaticJwks,
     VerifierOptions, VerifyError,
@@ -606,24 +609,6 @@ async fn verifier_debug_shows_configuration_not_keys_or_tokens() {
 
 /// Options for the staleness tests: keys fresh for `ttl`, then usable for
 /// `staleness` more while the JWKS cannot be refreshed.
-fn staleness_options(ttl: Duration, staleness: Duration) -> VerifierOptions {
-    VerifierOptions {
-        jwks_ttl: ttl,
-        jwks_max_staleness: staleness,
-        ..fast_options()
-    }
-}
-
-/// Keys fresh for 50 ms, then usable for 1 s more: long enough that a busy machine
-/// cannot overrun the bound between two steps of a test, short enough to wait out.
-const TTL: Duration = Duration::from_millis(50);
-const STALENESS: Duration = Duration::from_secs(1);
-
-/// Waits until the keys fetched at `fetched` are past their lifetime plus `STALENESS`.
-async fn wait_past_the_bound(fetched: std::time::Instant) {
-    tokio::time::sleep_until((fetched + TTL + STALENESS + Duration::from_millis(100)).into()).await;
-}
-
 #[tokio::test]
 async fn finding_7_stale_keys_verify_within_the_bound_and_are_refused_after_it() {
     let fx = Fixture::new().await;
@@ -731,49 +716,6 @@ async fn finding_4_ensure_keys_fetches_no_more_than_verification_does() {
         verifier.ensure_keys().await.unwrap();
     }
     assert_eq!(fx.jwks_requests().await, 2);
-}
-
-/// Past the bound the keys are dropped with one WARN line per key set, however many
-/// requests find them gone: an operator sees the moment, not a flood.
-#[tokio::test]
-async fn finding_7_keys_past_the_bound_are_dropped_with_one_warning() {
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let fx = Fixture::new().await;
-    let verifier = fx.verifier_with(staleness_options(TTL, STALENESS));
-    let fetched = std::time::Instant::now();
-    verifier.verify(&fx.token().sign(&fx.key)).await.unwrap();
-    fx.fail_with(503);
-    wait_past_the_bound(fetched).await;
-    for _ in 0..5 {
-        assert!(verifier.verify(&fx.token().sign(&fx.key)).await.is_err());
-        assert!(!verifier.has_keys());
-    }
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert_eq!(
-        logs.matches("past their maximum staleness").count(),
-        1,
-        "{logs}"
-    );
 }
 
 /// `(fetches_ok, fetches_failed, unknown_kid_refetches)`: `JwksStats` is

@@ -168,3 +168,21 @@ pub fn assert_refused(
     }
     error
 }
+
+pub fn staleness_options(ttl: Duration, staleness: Duration) -> VerifierOptions {
+    VerifierOptions {
+        jwks_ttl: ttl,
+        jwks_max_staleness: staleness,
+        ..fast_options()
+    }
+}
+
+/// Keys fresh for 50 ms, then usable for 1 s more: long enough that a busy machine
+/// cannot overrun the bound between two steps of a test, short enough to wait out.
+pub const TTL: Duration = Duration::from_millis(50);
+pub const STALENESS: Duration = Duration::from_secs(1);
+
+/// Waits until the keys fetched at `fetched` are past their lifetime plus `STALENESS`.
+pub async fn wait_past_the_bound(fetched: std::time::Instant) {
+    tokio::time::sleep_until((fetched + TTL + STALENESS + Duration::from_millis(100)).into()).await;
+}
