@@ -111,15 +111,17 @@ fn private_key(
             return None;
         }
     };
-    let key = match kid.map(|kid| key.clone().with_kid(kid)) {
+    let key = match kid {
         None => key,
-        Some(Ok(key)) => key,
-        Some(Err(error)) => {
-            problems.push(format!(
-                "{KID}: {error}; copy the key id Auth0 shows for the credential, or unset it"
-            ));
-            return None;
-        }
+        Some(kid) => match key.with_kid(kid) {
+            Ok(key) => key,
+            Err(error) => {
+                problems.push(format!(
+                    "{KID}: {error}; copy the key id Auth0 shows for the credential, or unset it"
+                ));
+                return None;
+            }
+        },
     };
     // Line endings differ between copies of one file; the key does not.
     let material = String::from_utf8_lossy(&pem).replace('\r', "");
