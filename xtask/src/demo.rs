@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use obo_tests::system::{RunningSystem, SystemConfig};
-use obo_tests::tenant::DEFAULT_ALLOWED_ORIGINS;
+use obo_tests::tenant::keys::TestKey;
+use obo_tests::tenant::{ClientCredential, DEFAULT_ALLOWED_ORIGINS};
 use serde_json::json;
 
 use crate::cmd::{cargo, step, target_dir};
@@ -28,7 +29,16 @@ pub struct DemoArgs {
     /// Port of the mock Auth0 tenant.
     #[arg(long, default_value_t = 9400)]
     pub tenant_port: u16,
+    /// Authenticate the MCP server to the tenant with Private Key JWT instead of a
+    /// client secret: a key pair is made, its public key registered with the tenant as
+    /// the client's credential, and its private key written to
+    /// `target/demo/mcp-server-key.pem` for the server.
+    #[arg(long)]
+    pub private_key_jwt: bool,
 }
+
+/// The demo client's credential for `--private-key-jwt`.
+const DEMO_CREDENTIAL_KID: &str = "demo-credential";
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     step(
@@ -43,18 +53,52 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
+    let dir = target_dir().join("demo");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The MCP Inspector's web UI fetches the Protected Resource Metadata from the
+    // browser: the MCP server must answer CORS for the origins the tenant allows.
+    let mut mcp_env =
+        BTreeMap::from([("CORS_ORIGINS".to_owned(), DEFAULT_ALLOWED_ORIGINS.join(","))]);
+    let client_key = if args.private_key_jwt {
+        let key = TestKey::rsa(DEMO_CREDENTIAL_KID);
+        let key_path = dir.join("mcp-server-key.pem");
+        write_private(&key_path, &key.private_pem())?;
+        mcp_env.extend([
+            // An empty secret is an unset one.
+            ("MCP_AUTH0_CLIENT_SECRET".to_owned(), String::new()),
+            (
+                "MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE".to_owned(),
+                key_path.display().to_string(),
+            ),
+            (
+                "MCP_AUTH0_CLIENT_ASSERTION_ALG".to_owned(),
+                "RS256".to_owned(),
+            ),
+            (
+                "MCP_AUTH0_CLIENT_ASSERTION_KID".to_owned(),
+                DEMO_CREDENTIAL_KID.to_owned(),
+            ),
+        ]);
+        Some((key, key_path))
+    } else {
+        None
+    };
     let system = RunningSystem::start(SystemConfig {
         bin_dir: target_dir().join("debug"),
         tenant_port: args.tenant_port,
         api_port: args.api_port,
         mcp_port: args.port,
-        // The MCP Inspector's web UI fetches the Protected Resource Metadata from the
-        // browser: the MCP server must answer CORS for the origins the tenant allows.
-        mcp_env: BTreeMap::from([("CORS_ORIGINS".to_owned(), DEFAULT_ALLOWED_ORIGINS.join(","))]),
+        mcp_env,
         ..SystemConfig::default()
     })
     .await
     .map_err(|e| anyhow::anyhow!("the demo could not start: {e}"))?;
+    if let Some((key, _)) = &client_key {
+        // The public key uploaded to the application's credentials, as in Auth0.
+        system
+            .tenant
+            .set_client_credentials(vec![ClientCredential::from_test_key(key, "RS256")]);
+    }
     // A person picks the user on the sign-in page; an approving tenant would hide it.
     anyhow::ensure!(
         !system.tenant.config().auto_approve,
@@ -82,8 +126,6 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
         "issuer": system.tenant.issuer(),
         "api_base_url": system.api.base_url(),
     });
-    let dir = target_dir().join("demo");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("connection.json");
     std::fs::write(&path, serde_json::to_string_pretty(&connection)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -91,19 +133,31 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
     // The MCP server's own configuration, so `mcp-server check` (or a second server
     // under a debugger) can be pointed at the demo tenant.
     let env_path = dir.join("mcp-server.env");
+    let credential = match &client_key {
+        Some((_, key_path)) => format!(
+            "MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE={}\nMCP_AUTH0_CLIENT_ASSERTION_ALG=RS256\nMCP_AUTH0_CLIENT_ASSERTION_KID={DEMO_CREDENTIAL_KID}",
+            key_path.display()
+        ),
+        None => format!("MCP_AUTH0_CLIENT_SECRET={}", system.tenant.client_secret()),
+    };
     let env = format!(
-        "AUTH0_DOMAIN={}\nAUTH0_AUDIENCE={}\nMCP_SERVER_URL={}\nMCP_AUTH0_CLIENT_ID={}\nMCP_AUTH0_CLIENT_SECRET={}\nAPI_AUTH0_AUDIENCE={}\nAPI_BASE_URL={}\n",
+        "AUTH0_DOMAIN={}\nAUTH0_AUDIENCE={}\nMCP_SERVER_URL={}\nMCP_AUTH0_CLIENT_ID={}\n{credential}\nAPI_AUTH0_AUDIENCE={}\nAPI_BASE_URL={}\n",
         system.tenant.issuer(),
         system.tenant.mcp_audience(),
         system.mcp_server_url,
         system.tenant.client_id(),
-        system.tenant.client_secret(),
         system.tenant.api_audience(),
         system.api.base_url(),
     );
     std::fs::write(&env_path, env)
         .with_context(|| format!("cannot write {}", env_path.display()))?;
 
+    if let Some((_, key_path)) = &client_key {
+        println!(
+            "The MCP server authenticates to the tenant with Private Key JWT: its key is {}, and the tenant holds the public key as the credential {DEMO_CREDENTIAL_KID:?} (RS256).\n",
+            key_path.display()
+        );
+    }
     println!("{}", sign_in_instructions(&system));
     println!(
         "{}",
@@ -235,4 +289,21 @@ async fn stop(mut system: RunningSystem) {
             Err(e) => eprintln!("  {name}: {e}"),
         }
     }
+}
+
+/// Writes a private key readable by its owner alone.
+fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
