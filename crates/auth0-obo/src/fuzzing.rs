@@ -1,6 +1,7 @@
 //! Entry points for the fuzz targets in `fuzz/`: how a token endpoint's answer
 //! (status, headers, body: all foreign bytes) becomes an [`ExchangedToken`] or an
-//! [`ExchangeError`], and how a 429's headers become a wait. Not a stable API; hidden
+//! [`ExchangeError`], and how a 429's headers become a wait; and, for a benchmark, one
+//! client assertion. Not a stable API; hidden
 //! from the docs.
 
 use std::time::{Duration, SystemTime};
@@ -33,4 +34,18 @@ pub fn token_response(
 /// client to wait, read at `now`, exactly as the exchange client reads it.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     crate::retry::retry_after(headers, now)
+}
+
+/// Signs one client assertion as each `private_key_jwt` exchange attempt does (for
+/// the `assertion` benchmark).
+///
+/// # Errors
+///
+/// As the exchange would: only if the key cannot sign.
+pub fn client_assertion(
+    key: &crate::ClientAssertionKey,
+    client_id: &str,
+    issuer: &str,
+) -> Result<String, ExchangeError> {
+    key.sign(client_id, issuer, SystemTime::now())
 }
