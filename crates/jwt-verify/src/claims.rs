@@ -197,8 +197,26 @@ pub(crate) fn principal_from_claims(
         org_id: optional_string(&claims, "org_id")?,
         expires_at,
         delegation_chain: delegation_chain(claims.get("act"))?,
+        grant_types: grant_types(claims.get("gty"))?,
         token: AccessToken::new(token),
     })
+}
+
+/// Auth0's `gty`: one string, or an array of non-empty strings; `""` says nothing.
+fn grant_types(gty: Option<&Value>) -> Result<Vec<String>, VerifyError> {
+    match gty {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(gty)) if gty.is_empty() => Ok(Vec::new()),
+        Some(Value::String(gty)) if !gty.is_empty() => Ok(vec![gty.clone()]),
+        Some(Value::Array(values)) => values
+            .iter()
+            .map(|value| match value {
+                Value::String(gty) if !gty.is_empty() => Ok(gty.clone()),
+                _ => Err(invalid("gty")),
+            })
+            .collect(),
+        Some(_) => Err(invalid("gty")),
+    }
 }
 
 /// Reads the nested RFC 8693 `act` claim, outermost (current) actor first.
@@ -354,6 +372,69 @@ mod tests {
             matches!(result, Err(VerifyError::InvalidClaim(ref name)) if name == "permissions"),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn a_client_credentials_gty_is_a_machine() {
+        let mut claims = minimal_claims();
+        claims.insert("gty".into(), Value::from("client-credentials"));
+        let principal = principal_from_claims(claims, "https://i/", &[], "t").unwrap();
+        assert_eq!(principal.grant_types, ["client-credentials"]);
+        assert!(principal.is_machine());
+
+        let mut claims = minimal_claims();
+        claims.insert(
+            "gty".into(),
+            serde_json::json!(["refresh_token", "client-credentials"]),
+        );
+        let principal = principal_from_claims(claims, "https://i/", &[], "t").unwrap();
+        assert!(principal.is_machine());
+    }
+
+    #[test]
+    fn a_sub_of_client_id_at_clients_is_a_machine() {
+        let mut claims = minimal_claims();
+        claims.insert("sub".into(), Value::from("client@clients"));
+        let principal = principal_from_claims(claims, "https://i/", &[], "t").unwrap();
+        assert!(principal.grant_types.is_empty());
+        assert!(principal.is_machine());
+
+        // Another client's id before `@clients` is not this token's client.
+        let mut claims = minimal_claims();
+        claims.insert("sub".into(), Value::from("other@clients"));
+        let principal = principal_from_claims(claims, "https://i/", &[], "t").unwrap();
+        assert!(!principal.is_machine());
+    }
+
+    #[test]
+    fn a_user_token_is_not_a_machine() {
+        let principal = principal_from_claims(minimal_claims(), "https://i/", &[], "t").unwrap();
+        assert!(principal.grant_types.is_empty());
+        assert!(!principal.is_machine());
+
+        let mut claims = minimal_claims();
+        claims.insert("gty".into(), Value::from("password"));
+        let principal = principal_from_claims(claims, "https://i/", &[], "t").unwrap();
+        assert_eq!(principal.grant_types, ["password"]);
+        assert!(!principal.is_machine());
+    }
+
+    #[test]
+    fn a_gty_of_another_type_is_a_malformed_claim() {
+        for bad in [
+            serde_json::json!(7),
+            serde_json::json!([""]),
+            serde_json::json!(["client-credentials", 1]),
+            serde_json::json!({"gty": "client-credentials"}),
+        ] {
+            let mut claims = minimal_claims();
+            claims.insert("gty".into(), bad.clone());
+            let result = principal_from_claims(claims, "https://i/", &[], "t");
+            assert!(
+                matches!(result, Err(VerifyError::InvalidClaim(ref name)) if name == "gty"),
+                "{bad}: {result:?}"
+            );
+        }
     }
 
     #[test]

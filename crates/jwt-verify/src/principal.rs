@@ -37,8 +37,15 @@ pub struct Principal {
     pub expires_at: u64,
     /// The `act` chain, current actor first; empty when nobody acts on the user's behalf.
     pub delegation_chain: Vec<Actor>,
+    /// Auth0's `gty` claim: the grant that issued the token (`client-credentials`,
+    /// `password`, ...). Auth0 writes one string, or for some refreshed tokens an array
+    /// of them; absent from tokens of the authorization code flow.
+    pub grant_types: Vec<String>,
     pub(crate) token: AccessToken,
 }
+
+/// Auth0's `gty` value for a token an application got for itself.
+const CLIENT_CREDENTIALS_GTY: &str = "client-credentials";
 
 impl Principal {
     /// The raw token, for a later token exchange. Nothing else should need it.
@@ -49,6 +56,18 @@ impl Principal {
     /// Whether the token's `scope` claim grants `scope`. `permissions` never counts.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
+    }
+
+    /// Whether the token speaks for an application itself, with no user behind it: a
+    /// client-credentials token. Auth0 marks one with `gty: "client-credentials"`
+    /// and `sub` = `"{client_id}@clients"`; either sign is enough. Such a token cannot
+    /// be exchanged On-Behalf-Of: there is no user to act for.
+    pub fn is_machine(&self) -> bool {
+        self.grant_types.iter().any(|g| g == CLIENT_CREDENTIALS_GTY)
+            || self
+                .sub
+                .strip_suffix("@clients")
+                .is_some_and(|client| client == self.client_id)
     }
 
     /// The party currently acting on the user's behalf (the outermost `act`).

@@ -97,6 +97,8 @@ impl Caller {
     /// # Errors
     ///
     /// [`DownstreamError::UnknownApi`] for an API the configuration does not name,
+    /// [`DownstreamError::NoUser`] for a machine caller (a client-credentials token,
+    /// [`Principal::is_machine`]), without contacting the tenant,
     /// [`DownstreamError::Exchange`] when Auth0 does not exchange the token.
     pub async fn token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
         self.try_token(api)
@@ -106,6 +108,11 @@ impl Caller {
 
     async fn try_token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
         let api = Arc::clone(self.delegation.api(api)?);
+        if self.principal.is_machine() {
+            return Err(DownstreamError::NoUser {
+                client_id: self.principal.client_id.clone(),
+            });
+        }
         let request = self.delegation.request(&self.principal, &api)?;
         let token = self.delegation.token(&api, &request).await?;
         self.record.token_from_cache(token.from_cache());

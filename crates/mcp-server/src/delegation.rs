@@ -77,6 +77,14 @@ pub enum DownstreamError {
         api: Box<ApiSettings>,
         error: ApiError,
     },
+    /// The caller is an application with a client-credentials token
+    /// ([`Principal::is_machine`]): there is no user to act for, so no exchange is
+    /// attempted.
+    #[error("the caller is the application {client_id:?}, with no user to act for")]
+    NoUser {
+        /// The application's client id.
+        client_id: String,
+    },
 }
 
 impl DownstreamError {
@@ -84,6 +92,7 @@ impl DownstreamError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::UnknownApi { .. } => "unknown_api",
+            Self::NoUser { .. } => "no_user",
             Self::Exchange { error, .. } => error.kind(),
             Self::Api { error, .. } => error.kind(),
         }
@@ -93,6 +102,7 @@ impl DownstreamError {
     pub fn class(&self) -> &'static str {
         match self {
             Self::UnknownApi { .. } => "config_error",
+            Self::NoUser { .. } => "no_user",
             Self::Exchange { .. } => "exchange_error",
             Self::Api { .. } => "api_error",
         }
@@ -120,6 +130,9 @@ impl DownstreamError {
                 client_auth,
             } => crate::advice::explain_exchange(error, api, client_auth),
             Self::Api { api, error } => crate::advice::explain_api(error, api.name()),
+            Self::NoUser { client_id } => format!(
+                "This tool acts on a user's behalf, and the caller is the application {client_id:?} with a client-credentials token, which has no user to act for: sign in as a user to call it."
+            ),
         }
     }
 

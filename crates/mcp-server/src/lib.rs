@@ -11,11 +11,16 @@
 //! - [`Caller`] in each tool: the verified [`Principal`], and a token or a ready client
 //!   for any configured API, exchanged on the caller's behalf, cached for its
 //!   lifetime, and exchanged afresh once if the API answers 401;
+//! - machine callers (an application's own client-credentials token, with no user
+//!   behind it: [`Principal::is_machine`]) kept to the tools that need no user: a
+//!   tool declared with [`acts_for_user`] answers them with a tool error before it
+//!   runs, and [`Caller::token`] refuses them ([`DownstreamError::NoUser`]) in any
+//!   tool, with no exchange attempted;
 //! - `/metrics`, one access line per request, `/healthz`, `/readyz`, bounded
 //!   listeners and a graceful shutdown.
 //!
 //! ```no_run
-//! use mcp_server::{Caller, DownstreamError, Server, Settings, requires_scope};
+//! use mcp_server::{Caller, DownstreamError, Server, Settings, acts_for_user, requires_scope};
 //! use rmcp::{tool, tool_router};
 //!
 //! #[derive(Clone)]
@@ -24,12 +29,22 @@
 //! #[tool_router]
 //! impl Orders {
 //!     /// The API is configured as API_ORDERS_AUDIENCE, API_ORDERS_BASE_URL and
-//!     /// API_ORDERS_SCOPE=read:orders; the caller's token needs `tool:orders`.
-//!     #[tool(description = "List the caller's open orders.", meta = requires_scope("tool:orders"))]
+//!     /// API_ORDERS_SCOPE=read:orders; the caller's token needs `tool:orders`, and
+//!     /// a user behind it: the tool calls the API on the user's behalf.
+//!     #[tool(
+//!         description = "List the caller's open orders.",
+//!         meta = acts_for_user(requires_scope("tool:orders"))
+//!     )]
 //!     async fn list_orders(&self, caller: Caller) -> Result<String, DownstreamError> {
 //!         let orders: serde_json::Value =
 //!             caller.client("orders").await?.get_json("orders?status=open").await?;
 //!         Ok(format!("Open orders of {}: {orders}", caller.principal().sub))
+//!     }
+//!
+//!     /// Needs no scope and no user: an application's own token may call it too.
+//!     #[tool(description = "Is the orders service open?")]
+//!     async fn opening_hours(&self) -> String {
+//!         "Open 24/7".to_owned()
 //!     }
 //! }
 //!
@@ -51,6 +66,20 @@
 //! `_SCOPE`). A tool's error of type [`DownstreamError`] reaches the client as a tool
 //! error that names the setting to fix. The quickstart's own tools ([`quickstart`]) are
 //! built this way, and `crates/mcp-server/examples/` has a whole server.
+//!
+//! ## Machine callers
+//!
+//! An application may call with a token it got for itself (the client-credentials
+//! grant: Auth0 writes `gty: "client-credentials"` and `sub` = `"{client_id}@clients"`).
+//! Such a token has no user, so it cannot be exchanged On-Behalf-Of. A tool that calls
+//! an API for the user declares it next to its scope, wrapping its `meta` in
+//! [`acts_for_user`] (stored under [`ACTS_FOR_USER_META_KEY`], beside
+//! [`SCOPE_META_KEY`]); a machine caller then gets, before the tool runs, a tool error
+//! (`isError: true`) that names its application and asks for a user's sign-in. A tool
+//! that does not declare it is still safe: [`Caller::token`] and [`Caller::client`]
+//! answer [`DownstreamError::NoUser`] for a machine caller without contacting the
+//! tenant, and `?` turns that into the same tool error. Tools that need no user
+//! (`get_datetime`, `whoami`) work for machine callers as for users.
 //!
 //! `mcp-server check` ([`check`]) checks the same configuration against the tenant
 //! and every API, with the same components the server builds.
@@ -87,7 +116,7 @@ pub use jwt_verify::Principal;
 pub use server::{ServeError, Server};
 pub use shared_cache::{SecretValue, SharedCacheArgs};
 pub use telemetry::{InvalidLogFilter, LogFormat, LogGuard, init as init_logging};
-pub use toolbox::{SCOPE_META_KEY, requires_scope};
+pub use toolbox::{ACTS_FOR_USER_META_KEY, SCOPE_META_KEY, acts_for_user, requires_scope};
 
 /// Not part of the API: what this crate's own tests and benches reach into.
 #[doc(hidden)]

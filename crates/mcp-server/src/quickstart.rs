@@ -1,9 +1,12 @@
 //! The quickstart's three tools, built on the crate's public API alone: what a server
 //! of your own looks like.
 //!
-//! - `whoami` (scope `tool:whoami`) shows the caller as the server sees them;
-//! - `greet` (scope `tool:greet`) calls the private API on the caller's behalf;
-//! - `get_datetime` needs no scope.
+//! - `whoami` (scope `tool:whoami`) shows the caller as the server sees them: a user,
+//!   or an application calling with its own client-credentials token;
+//! - `greet` (scope `tool:greet`) calls the private API on the caller's behalf, so it
+//!   [acts for a user](crate::acts_for_user): an application's own token gets a tool
+//!   error;
+//! - `get_datetime` needs no scope, and no user.
 
 use private_api_client::{PRIVATE_SCOPE_PATH, PrivateScope};
 use rmcp::handler::server::wrapper::Parameters;
@@ -12,7 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::toolbox::ToolScopes;
-use crate::{Caller, DEFAULT_API, DownstreamError, Server, Settings, requires_scope};
+use crate::{
+    Caller, DEFAULT_API, DownstreamError, Server, Settings, acts_for_user, requires_scope,
+};
 
 /// The scope of `whoami`.
 pub const WHOAMI_SCOPE: &str = "tool:whoami";
@@ -53,13 +58,15 @@ impl Quickstart {
 impl Quickstart {
     #[tool(
         title = "Who am I",
-        description = "Show the signed-in user as this server sees them: sub, client id, name, email, organization, scopes (which grant tools), RBAC permissions (which do not) and delegation chain.",
+        description = "Show the caller as this server sees them: a user or an application (a client-credentials token), sub, client id, name, email, organization, scopes (which grant tools), RBAC permissions (which do not) and delegation chain.",
         annotations(title = "Who am I", read_only_hint = true, open_world_hint = false),
         meta = requires_scope(WHOAMI_SCOPE)
     )]
     async fn whoami(&self, caller: Caller) -> String {
         let principal = caller.principal();
         pretty(&json!({
+            // An application calling with its own client-credentials token, or a user.
+            "caller": if principal.is_machine() { "application" } else { "user" },
             "sub": principal.sub,
             "client_id": principal.client_id,
             "azp": principal.azp,
@@ -78,7 +85,7 @@ impl Quickstart {
         title = "Greet",
         description = "Greet the user, then call the private API on their behalf (On-Behalf-Of token exchange) and show its answer.",
         annotations(title = "Greet", read_only_hint = true, open_world_hint = true),
-        meta = requires_scope(GREET_SCOPE)
+        meta = acts_for_user(requires_scope(GREET_SCOPE))
     )]
     async fn greet(
         &self,
@@ -190,6 +197,17 @@ mod tests {
         assert_eq!(scope("whoami").as_deref(), Some(WHOAMI_SCOPE));
         assert_eq!(scope("greet").as_deref(), Some(GREET_SCOPE));
         assert_eq!(scope("get_datetime"), None);
+        let for_user = |name: &str| {
+            tools.iter().find(|t| t.name == name).and_then(|t| {
+                t.meta
+                    .as_ref()
+                    .and_then(|m| m.0.get(crate::ACTS_FOR_USER_META_KEY))
+                    .cloned()
+            })
+        };
+        assert_eq!(for_user("greet"), Some(serde_json::Value::Bool(true)));
+        assert_eq!(for_user("whoami"), None);
+        assert_eq!(for_user("get_datetime"), None);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //! [`requires_scope`]; from that one place the scope gate (HTTP 403 step-up), the
 //! handler's own check, `scopes_supported` in the metadata, the tool's description and
 //! `HIDE_UNPERMITTED_TOOLS` all read it. A tool without it needs only a valid token.
+//!
+//! A tool that calls an API on the user's behalf says so in the same place, with
+//! [`acts_for_user`]: a machine caller (a client-credentials token, which has no user)
+//! then gets a tool error before the tool runs, with no exchange attempted.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,15 +20,16 @@ use jwt_verify::Principal;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ErrorCode, Implementation, ListToolsResult,
-    MetaObject, PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    Implementation, ListToolsResult, MetaObject, PaginatedRequestParams, ResultType,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::caller::{CallRecord, Caller};
-use crate::delegation::Delegation;
+use crate::delegation::{Delegation, DownstreamError};
 use crate::telemetry::RequestLog;
 
 /// The `_meta` key that carries a tool's scopes in its definition (and so in
@@ -44,10 +49,37 @@ pub fn requires_scope(scope: &str) -> MetaObject {
     meta
 }
 
-/// Every tool's scopes, read once from the tool definitions.
+/// The `_meta` key that marks a tool as acting on a user's behalf (value `true`).
+pub const ACTS_FOR_USER_META_KEY: &str = "obo-mcp/acts-for-user";
+
+/// Marks a tool's `meta` (usually [`requires_scope`]'s) as acting on the signed-in
+/// user's behalf: it calls an API for the user, so it needs a user's token. A machine
+/// caller (a client-credentials token: [`Principal::is_machine`]) calling it gets a
+/// tool error that names its application, before the tool runs and with no exchange
+/// attempted.
+///
+/// ```ignore
+/// #[tool(description = "List the caller's orders.", meta = acts_for_user(requires_scope("tool:orders")))]
+/// ```
+///
+/// A tool that does not declare it still cannot act for a machine caller:
+/// [`Caller::token`] and [`Caller::client`] answer [`DownstreamError::NoUser`]
+/// without contacting the tenant. The declaration tells the caller sooner, and in
+/// the tool's description.
+///
+/// [`DownstreamError::NoUser`]: crate::DownstreamError::NoUser
+pub fn acts_for_user(mut meta: MetaObject) -> MetaObject {
+    meta.0
+        .insert(ACTS_FOR_USER_META_KEY.to_owned(), Value::Bool(true));
+    meta
+}
+
+/// Every tool's scopes, read once from the tool definitions, and which tools act on a
+/// user's behalf.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ToolScopes {
     tools: HashMap<Cow<'static, str>, Vec<String>>,
+    for_user: HashSet<Cow<'static, str>>,
 }
 
 impl ToolScopes {
@@ -56,12 +88,19 @@ impl ToolScopes {
     }
 
     fn from_tools<'a>(tools: impl IntoIterator<Item = &'a Tool>) -> Self {
-        Self {
-            tools: tools
-                .into_iter()
-                .map(|tool| (tool.name.clone(), scopes_of(tool)))
-                .collect(),
+        let mut scopes = Self::default();
+        for tool in tools {
+            scopes.tools.insert(tool.name.clone(), scopes_of(tool));
+            if is_for_user(tool) {
+                scopes.for_user.insert(tool.name.clone());
+            }
         }
+        scopes
+    }
+
+    /// Whether `tool` declared [`acts_for_user`].
+    pub(crate) fn acts_for_user(&self, tool: &str) -> bool {
+        self.for_user.contains(tool)
     }
 
     /// The tool's name as a metrics label, and the scopes it needs; `None` for a tool
@@ -100,6 +139,17 @@ fn scopes_of(tool: &Tool) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn is_for_user(tool: &Tool) -> bool {
+    tool.meta
+        .as_ref()
+        .and_then(|meta| meta.0.get(ACTS_FOR_USER_META_KEY))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// What a tool acting for a user says in its description.
+const FOR_USER_SENTENCE: &str = "Acts on the signed-in user's behalf: an application's own (client-credentials) token cannot call it.";
+
 /// Says in each tool's description what it needs, unless it already does, so that a
 /// person choosing tools (and a model) knows before calling.
 fn describe_scopes(tool: &mut Tool) {
@@ -109,10 +159,17 @@ fn describe_scopes(tool: &mut Tool) {
         [one] => format!("Requires the scope {one}."),
         many => format!("Requires the scopes {}.", many.join(" ")),
     };
+    append_sentence(tool, &sentence);
+    if is_for_user(tool) {
+        append_sentence(tool, FOR_USER_SENTENCE);
+    }
+}
+
+fn append_sentence(tool: &mut Tool, sentence: &str) {
     let description = tool.description.as_deref().unwrap_or_default().trim_end();
     if !description.contains(sentence.trim_end_matches('.')) {
         tool.description = Some(if description.is_empty() {
-            sentence.into()
+            sentence.to_owned().into()
         } else {
             format!("{description} {sentence}").into()
         });
@@ -234,6 +291,22 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
                 ),
             );
         }
+        // Before the tool runs, so no exchange is ever attempted for a token that has
+        // no user to act for.
+        if principal.is_machine() && self.scopes.acts_for_user(&name) {
+            let error = DownstreamError::NoUser {
+                client_id: principal.client_id.clone(),
+            };
+            if let Some(log) = &log {
+                log.tool_call(&name, error.kind());
+            }
+            self.delegation
+                .metrics()
+                .tool_call(name.clone(), error.class(), None);
+            return Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                ContentBlock::text(error.advice()),
+            ])));
+        }
 
         let started = Instant::now();
         let record = Arc::new(CallRecord::new(log.clone()));
@@ -322,6 +395,32 @@ mod tests {
             describe_scopes(&mut t);
             assert_eq!(t.description.as_deref(), Some(want));
         }
+    }
+
+    #[test]
+    fn a_tool_acting_for_a_user_is_known_and_says_so() {
+        let mut greet = tool("Greet.", None).with_meta(acts_for_user(requires_scope("tool:greet")));
+        greet.name = "greet".into();
+        let time = tool("Time.", None);
+        assert!(!is_for_user(&time));
+        assert!(is_for_user(&greet));
+        let scopes = ToolScopes::from_tools([&greet, &time]);
+        assert!(scopes.acts_for_user("greet"));
+        assert!(!scopes.acts_for_user("t"));
+        assert!(!scopes.acts_for_user("nope"));
+        assert_eq!(
+            scopes.get("greet").map(|(_, s)| s.to_vec()),
+            Some(vec!["tool:greet".to_owned()])
+        );
+
+        describe_scopes(&mut greet);
+        describe_scopes(&mut greet);
+        assert_eq!(
+            greet.description.as_deref(),
+            Some(&*format!(
+                "Greet. Requires the scope tool:greet. {FOR_USER_SENTENCE}"
+            ))
+        );
     }
 
     #[test]

@@ -133,6 +133,7 @@ async fn whoami_reports_the_user_their_scopes_and_the_delegation_chain() {
     assert_eq!(
         whoami,
         json!({
+            "caller": "user",
             "sub": "auth0|alice",
             "client_id": "mcp-inspector",
             "azp": "mcp-inspector",
