@@ -99,6 +99,21 @@ impl Refused {
         )
     }
 
+    /// The same refusal with `scope` in its challenge, before `resource_metadata`: the
+    /// MCP server names its base scopes in every 401 (`MCP_BASE_SCOPES`).
+    #[must_use]
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        let param = format!(r#"scope="{scope}""#);
+        self.www_authenticate =
+            self.www_authenticate
+                .map(|challenge| match challenge.find(r#"resource_metadata=""#) {
+                    Some(at) => format!("{}{param}, {}", &challenge[..at], &challenge[at..]),
+                    None if challenge == "Bearer" => format!("Bearer {param}"),
+                    None => format!("{challenge}, {param}"),
+                });
+        self
+    }
+
     /// The issuer's keys cannot be fetched: 503, `Retry-After`, and no challenge (the
     /// token may be fine, and a 401 would make the client drop it).
     pub fn keys_unavailable() -> Self {

@@ -71,7 +71,12 @@ async fn missing_scope_gets_403_with_an_insufficient_scope_challenge() {
         challenge.contains(r#"error="insufficient_scope""#),
         "{challenge}"
     );
-    assert!(challenge.contains(r#"scope="tool:greet""#), "{challenge}");
+    // No MCP-Protocol-Version: the oldest version, whose clients replace their scopes
+    // with the challenge's, so it names the one the token holds too (issue 19).
+    assert!(
+        challenge.contains(r#"scope="tool:greet tool:whoami""#),
+        "{challenge}"
+    );
     assert!(
         challenge.contains(&format!(
             r#"resource_metadata="{}/.well-known/oauth-protected-resource""#,
@@ -104,7 +109,7 @@ async fn unauthenticated_requests_get_401_challenges_and_metadata_is_public() {
     assert_eq!(status, 401);
     assert_eq!(
         headers["www-authenticate"].to_str().unwrap(),
-        format!(r#"Bearer resource_metadata="{metadata_url}""#)
+        format!(r#"Bearer scope="tool:greet tool:whoami", resource_metadata="{metadata_url}""#)
     );
 
     let expired = system
@@ -121,6 +126,10 @@ async fn unauthenticated_requests_get_401_challenges_and_metadata_is_public() {
     );
     assert!(challenge.contains("error_description="), "{challenge}");
     assert!(challenge.contains(&metadata_url), "{challenge}");
+    assert!(
+        challenge.contains(r#"scope="tool:greet tool:whoami""#),
+        "{challenge}"
+    );
     assert_eq!(body["error"], "invalid_token");
 
     for path in [

@@ -139,10 +139,13 @@ impl Sut {
         } else {
             assert_eq!(
                 challenge.params.len(),
-                1,
-                "only resource_metadata: {challenge:?}"
+                2,
+                "only scope and resource_metadata: {challenge:?}"
             );
         }
+        // A 401 names the base scopes (every tool scope by default), a 400 none.
+        let scope = (status == 401).then_some("tool:greet tool:whoami");
+        assert_eq!(challenge.get("scope"), scope, "{challenge:?}");
     }
 
     /// A JSON-RPC error answer (HTTP 200 or 4xx) with this code.

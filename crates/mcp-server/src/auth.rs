@@ -39,7 +39,7 @@ pub async fn authenticate(
         Err(rejection) => {
             log.0.record("outcome", rejection.kind());
             tracing::info!(outcome = rejection.kind(), "request to /mcp refused");
-            rejection.into_response_with(&state.resource_metadata_url)
+            rejection.into_response_with(&state.resource_metadata_url, &state.base_scopes)
         }
     }
 }

@@ -119,6 +119,11 @@ pub struct ServerArgs {
     #[arg(long, env = "CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
 
+    /// Space-separated scopes named in the 401 challenge (`scope="…"`), which clients
+    /// that pick their first scopes from it ask for [default: every tool scope].
+    #[arg(long, env = "MCP_BASE_SCOPES")]
+    pub mcp_base_scopes: Option<String>,
+
     /// List only the tools the caller's token may call, instead of every tool.
     #[arg(long, env = "HIDE_UNPERMITTED_TOOLS", default_value_t = false)]
     pub hide_unpermitted_tools: bool,
@@ -236,6 +241,8 @@ pub struct Settings {
     pub(crate) apis: Vec<ApiSettings>,
     pub(crate) cors_origins: Vec<String>,
     pub(crate) hide_unpermitted_tools: bool,
+    /// The scopes the 401 challenge names; `None`: every tool scope.
+    pub(crate) base_scopes: Option<Vec<String>>,
     pub(crate) resource_name: String,
     pub(crate) upstream_timeout: Duration,
     /// Where `/metrics` is served on its own; `None`: on the main listener.
@@ -375,6 +382,7 @@ impl Settings {
             }
         };
         let cors_origins = parse_origins(&args.cors_origins, &mut problems);
+        let base_scopes = parse_base_scopes(args.mcp_base_scopes.as_deref(), &mut problems);
         let metrics_addr = parse_metrics_addr(args.metrics_addr.as_deref(), &mut problems);
         let shared_cache = args.shared_cache.settings(&mut problems);
         let listener = args.listener.limits().unwrap_or_else(|bad| {
@@ -429,6 +437,7 @@ impl Settings {
                 apis,
                 cors_origins,
                 hide_unpermitted_tools: args.hide_unpermitted_tools,
+                base_scopes,
                 resource_name: args.resource_name.clone(),
                 upstream_timeout,
                 metrics_addr,
@@ -602,6 +611,32 @@ fn parse_metrics_addr(value: Option<&str>, problems: &mut Vec<String>) -> Option
     }
 }
 
+/// `MCP_BASE_SCOPES`, sorted and deduplicated; `None` when unset or blank (every tool
+/// scope). Each must be a scope token (RFC 6749 §3.3): printable ASCII other than
+/// space, `"` and `\`, which also keeps the challenge's quoted string intact.
+fn parse_base_scopes(value: Option<&str>, problems: &mut Vec<String>) -> Option<Vec<String>> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let mut scopes = std::collections::BTreeSet::new();
+    for scope in value.split_ascii_whitespace() {
+        if is_scope_token(scope) {
+            scopes.insert(scope.to_owned());
+        } else {
+            problems.push(format!(
+                "MCP_BASE_SCOPES has {scope:?}, which is not a scope: use space-separated scopes of printable ASCII without '\"' or '\\', e.g. \"tool:greet tool:whoami\""
+            ));
+        }
+    }
+    Some(scopes.into_iter().collect())
+}
+
+/// A `scope-token` of RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`, at least one.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
 fn parse_origins(value: &str, problems: &mut Vec<String>) -> Vec<String> {
     value
         .split(',')
@@ -645,6 +680,7 @@ mod tests {
             api_allow_plain_http: false,
             cors_origins: String::new(),
             hide_unpermitted_tools: false,
+            mcp_base_scopes: None,
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: "10".into(),
             metrics_addr: None,
@@ -681,6 +717,28 @@ mod tests {
         assert!(text.contains("API_ORDERS_AUDIENCE is not set"), "{text}");
         assert!(text.contains("API_ORDERS_BASE_URL is not set"), "{text}");
         assert!(!text.contains("API_AUTH0_AUDIENCE"), "{text}");
+    }
+
+    #[test]
+    fn base_scopes_are_sorted_scope_tokens_and_a_bad_one_names_the_variable() {
+        assert_eq!(Settings::from_args(&complete()).unwrap().base_scopes, None);
+        let mut args = complete();
+        args.mcp_base_scopes = Some("  tool:whoami  openid tool:whoami ".into());
+        assert_eq!(
+            Settings::from_args(&args).unwrap().base_scopes,
+            Some(vec!["openid".to_owned(), "tool:whoami".to_owned()])
+        );
+        args.mcp_base_scopes = Some("   ".into());
+        assert_eq!(Settings::from_args(&args).unwrap().base_scopes, None);
+        for bad in ["tool:\"x\"", "a\\b", "caf\u{e9}"] {
+            args.mcp_base_scopes = Some(format!("openid {bad}"));
+            let error = Settings::from_args(&args).unwrap_err();
+            assert_eq!(error.problems.len(), 1, "{error}");
+            assert!(
+                error.problems[0].starts_with("MCP_BASE_SCOPES has "),
+                "{error}"
+            );
+        }
     }
 
     #[test]

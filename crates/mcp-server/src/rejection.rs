@@ -3,11 +3,13 @@
 //! Bearer refusals are decided by jwt-verify's [`Refusal`], the same as the private
 //! API's, so both servers send the same status, challenge, `Cache-Control: no-store`
 //! and body for the same failure. Here they only gain `resource_metadata` (RFC 9728
-//! §5.1), which is how an MCP client discovers where to get a token or a wider one.
+//! §5.1), which is how an MCP client discovers where to get a token or a wider one,
+//! and a 401 gains `scope` with the base scopes (`MCP_BASE_SCOPES`): what a client
+//! that picks its first scopes from the challenge should ask for.
 
 use axum::Json;
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jwt_verify::{BearerErrorCode, Refusal};
 use serde_json::json;
@@ -43,8 +45,9 @@ impl Rejection {
         }
     }
 
-    /// Builds the response; `resource_metadata` is this server's metadata URL.
-    pub fn into_response_with(self, resource_metadata: &str) -> Response {
+    /// Builds the response; `resource_metadata` is this server's metadata URL, and
+    /// `base_scopes` the scopes a 401's challenge names (none: no `scope`).
+    pub fn into_response_with(self, resource_metadata: &str, base_scopes: &[String]) -> Response {
         let refusal = match self {
             Rejection::Bearer(refusal) => refusal,
             Rejection::InsufficientScope { scope, description } => {
@@ -63,7 +66,19 @@ impl Rejection {
                 );
             }
         };
-        refusal_response(&refusal.resource_metadata(resource_metadata))
+        let refusal = refusal.resource_metadata(resource_metadata);
+        let mut response = refusal_response(&refusal);
+        if refusal.status() == 401
+            && !base_scopes.is_empty()
+            && let Some(challenge) = refusal.challenge()
+            && let Ok(value) =
+                HeaderValue::try_from(challenge.clone().scope(base_scopes).to_string())
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 }
 

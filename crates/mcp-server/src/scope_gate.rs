@@ -6,14 +6,21 @@
 //! JSON-RPC body, so this layer reads the body (bounded), reads only `method` and
 //! `params.name` of it, and passes the same bytes on to rmcp untouched. A JSON-RPC
 //! batch is answered here, with the JSON-RPC error the protocol defines.
+//!
+//! What the challenge's `scope` names follows the protocol version the client speaks
+//! (`MCP-Protocol-Version`; docs/decisions.md, "Step-up follows the protocol
+//! version"): before 2026-07-28 clients replace their scopes with it, so it names the
+//! scopes already granted as well as those needed; from 2026-07-28 on clients add it
+//! to what they have, so it names only what the operation needs (RFC 6750 §3.1).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jwt_verify::Principal;
@@ -30,6 +37,75 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// (2025-06-18 and later) removed batching, and answering it with rmcp's 415 or
 /// running part of it would both mislead the client.
 pub const BATCH_ERROR_MESSAGE: &str = "Invalid Request: JSON-RPC batches are not supported by this protocol version (MCP 2025-06-18 and later)";
+
+/// The header in which an MCP client names the protocol version it speaks.
+pub const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// An MCP protocol version: a date, `YYYY-MM-DD`, compared as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProtocolVersion {
+    year: u16,
+    month: u8,
+    day: u8,
+}
+
+impl ProtocolVersion {
+    /// The oldest version this server speaks: what a request without the header (or
+    /// with one that is not a date) is taken to speak.
+    pub const OLDEST: Self = Self::new(2025, 6, 18);
+    /// The version from which clients add the challenge's scopes to the ones they
+    /// hold (SEP-2350), so the challenge names only what is needed.
+    pub const CLIENT_UNIONS_SCOPES: Self = Self::new(2026, 7, 28);
+
+    const fn new(year: u16, month: u8, day: u8) -> Self {
+        Self { year, month, day }
+    }
+
+    /// A `YYYY-MM-DD` date; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        let bytes = value.as_bytes();
+        let digits = |range: std::ops::Range<usize>| -> Option<u16> {
+            let part = bytes.get(range)?;
+            part.iter().all(u8::is_ascii_digit).then(|| {
+                part.iter()
+                    .fold(0u16, |n, digit| n * 10 + u16::from(digit - b'0'))
+            })
+        };
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return None;
+        }
+        let year = digits(0..4)?;
+        let month = u8::try_from(digits(5..7)?).ok()?;
+        let day = u8::try_from(digits(8..10)?).ok()?;
+        ((1..=12).contains(&month) && (1..=31).contains(&day))
+            .then_some(Self::new(year, month, day))
+    }
+
+    /// The version a request speaks: its `MCP-Protocol-Version`, or [`Self::OLDEST`]
+    /// when there is none or it is not a date.
+    pub fn of_request(headers: &HeaderMap) -> Self {
+        headers
+            .get(PROTOCOL_VERSION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| Self::parse(value.trim()))
+            .unwrap_or(Self::OLDEST)
+    }
+}
+
+/// The `scope` of the 403 challenge: before 2026-07-28, the granted scopes and the
+/// needed ones together (those clients replace their scopes with it); from then on,
+/// only the needed ones. Sorted and without duplicates.
+pub fn challenge_scopes<'a>(
+    version: ProtocolVersion,
+    granted: impl IntoIterator<Item = &'a str>,
+    needed: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let mut scopes: BTreeSet<&str> = needed.into_iter().collect();
+    if version < ProtocolVersion::CLIENT_UNIONS_SCOPES {
+        scopes.extend(granted);
+    }
+    scopes.into_iter().collect()
+}
 
 /// Only the fields needed to route a call; everything else is rmcp's to parse.
 ///
@@ -89,13 +165,14 @@ pub async fn require_tool_scopes(
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(e) if http_serve::is_request_body_timeout(&e) => {
-            return Rejection::BodyTimeout.into_response_with(&state.resource_metadata_url);
+            return Rejection::BodyTimeout
+                .into_response_with(&state.resource_metadata_url, &state.base_scopes);
         }
         Err(_) => {
             return Rejection::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,
             }
-            .into_response_with(&state.resource_metadata_url);
+            .into_response_with(&state.resource_metadata_url, &state.base_scopes);
         }
     };
     if is_batch(&bytes) {
@@ -107,6 +184,17 @@ pub async fn require_tool_scopes(
         && let Some(missing) = state.scopes.missing(&tool, principal)
     {
         let scope = missing.join(" ");
+        let needed = state
+            .scopes
+            .get(&tool)
+            .map(|(_, needed)| needed)
+            .unwrap_or_default();
+        let challenge = challenge_scopes(
+            ProtocolVersion::of_request(&parts.headers),
+            principal.scopes.iter().map(String::as_str),
+            needed.iter().map(String::as_str),
+        )
+        .join(" ");
         tracing::info!(sub = %principal.sub, tool = %tool, "tool call refused: insufficient scope");
         RequestLog::current().tool_call(&tool, "insufficient_scope");
         // The label comes from the tool router: only known tools need a scope.
@@ -117,9 +205,9 @@ pub async fn require_tool_scopes(
         }
         return Rejection::InsufficientScope {
             description: format!("the tool `{tool}` requires the scope {scope}"),
-            scope,
+            scope: challenge,
         }
-        .into_response_with(&state.resource_metadata_url);
+        .into_response_with(&state.resource_metadata_url, &state.base_scopes);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -128,6 +216,57 @@ pub async fn require_tool_scopes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn version(value: &str) -> ProtocolVersion {
+        ProtocolVersion::parse(value).unwrap()
+    }
+
+    #[test]
+    fn protocol_versions_are_dates_compared_as_dates() {
+        assert!(version("2025-06-18") < version("2025-11-25"));
+        assert!(version("2025-11-25") < ProtocolVersion::CLIENT_UNIONS_SCOPES);
+        assert_eq!(version("2026-07-28"), ProtocolVersion::CLIENT_UNIONS_SCOPES);
+        assert!(version("2027-01-01") > ProtocolVersion::CLIENT_UNIONS_SCOPES);
+        for bad in [
+            "",
+            "2026-7-28",
+            "2026-07-28x",
+            "2026/07/28",
+            "2026-13-01",
+            "2026-00-10",
+            "２０２６-07-28",
+            "+026-07-28",
+            "latest",
+        ] {
+            assert_eq!(ProtocolVersion::parse(bad), None, "{bad}");
+        }
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            ProtocolVersion::of_request(&headers),
+            ProtocolVersion::OLDEST
+        );
+        headers.insert(PROTOCOL_VERSION_HEADER, "draft".parse().unwrap());
+        assert_eq!(
+            ProtocolVersion::of_request(&headers),
+            ProtocolVersion::OLDEST
+        );
+        headers.insert(PROTOCOL_VERSION_HEADER, "2026-07-28".parse().unwrap());
+        assert_eq!(ProtocolVersion::of_request(&headers), version("2026-07-28"));
+    }
+
+    #[test]
+    fn older_versions_get_the_union_and_newer_ones_what_is_needed() {
+        let granted = ["tool:whoami", "openid"];
+        let needed = ["tool:greet", "tool:whoami"];
+        assert_eq!(
+            challenge_scopes(version("2025-11-25"), granted, needed),
+            ["openid", "tool:greet", "tool:whoami"]
+        );
+        assert_eq!(
+            challenge_scopes(version("2026-07-28"), granted, needed),
+            ["tool:greet", "tool:whoami"]
+        );
+    }
 
     #[test]
     fn a_batch_is_an_array_after_any_whitespace() {

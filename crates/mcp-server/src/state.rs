@@ -34,6 +34,8 @@ pub(crate) struct SharedState {
     pub(crate) delegation: Arc<Delegation>,
     pub(crate) scopes: Arc<ToolScopes>,
     pub(crate) resource_metadata_url: Arc<str>,
+    /// The scopes a 401's challenge names: `MCP_BASE_SCOPES`, or every tool scope.
+    pub(crate) base_scopes: Vec<String>,
     pub(crate) protected_resource_metadata: ProtectedResourceMetadata,
     pub(crate) authorization_server_metadata: AuthorizationServerMetadata,
     /// This instance's series (not the process-wide recorder; see [`crate::metrics`]).
@@ -59,6 +61,10 @@ impl AppState {
             metrics: delegation.metrics().clone(),
             delegation,
             resource_metadata_url: settings.resource_metadata_url().into(),
+            base_scopes: settings
+                .base_scopes
+                .clone()
+                .unwrap_or_else(|| scopes_supported.clone()),
             protected_resource_metadata: ProtectedResourceMetadata {
                 resource: settings.audience.clone(),
                 authorization_servers: vec![settings.issuer.as_str().to_owned()],

@@ -14,6 +14,10 @@ fn list() -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
 }
 
+/// What a 401's challenge names by default: every tool scope, sorted
+/// (`MCP_BASE_SCOPES` unset).
+const BASE_SCOPES: [&str; 2] = ["tool:greet", "tool:whoami"];
+
 /// A 401 `invalid_token` with exactly `description`, in the challenge and the body.
 fn assert_invalid_token(server: &TestServer, answer: &Answer, description: &str) {
     assert_eq!(answer.status, 401, "{answer:?}");
@@ -24,7 +28,7 @@ fn assert_invalid_token(server: &TestServer, answer: &Answer, description: &str)
         challenge.resource_metadata_value(),
         Some(server.resource_metadata_url().as_str())
     );
-    assert_eq!(challenge.scopes().count(), 0);
+    assert_eq!(challenge.scopes().collect::<Vec<_>>(), BASE_SCOPES);
     assert_eq!(challenge.realm_value(), None);
     assert_eq!(challenge.error_uri_value(), None);
     assert_eq!(
@@ -59,13 +63,15 @@ async fn rfc6750_3_1_a_request_without_a_token_gets_a_challenge_without_an_error
     let answer = server.http().post(&[], list()).await;
     assert_eq!(answer.status, 401, "{answer:?}");
     let expected = format!(
-        r#"Bearer resource_metadata="{}""#,
+        r#"Bearer scope="tool:greet tool:whoami", resource_metadata="{}""#,
         server.resource_metadata_url()
     );
     assert_eq!(answer.header("www-authenticate"), Some(expected.as_str()));
     assert_eq!(
         answer.challenge(),
-        Challenge::new().resource_metadata(&server.resource_metadata_url())
+        Challenge::new()
+            .scope(BASE_SCOPES)
+            .resource_metadata(&server.resource_metadata_url())
     );
     assert_eq!(
         server.resource_metadata_url(),
@@ -296,8 +302,55 @@ async fn rfc6750_3_1_another_authentication_scheme_is_treated_as_no_credentials(
     assert_eq!(answer.status, 401, "{answer:?}");
     assert_eq!(
         answer.challenge(),
-        Challenge::new().resource_metadata(&server.resource_metadata_url())
+        Challenge::new()
+            .scope(BASE_SCOPES)
+            .resource_metadata(&server.resource_metadata_url())
     );
+}
+
+#[tokio::test]
+async fn mcp_base_scopes_replace_the_tool_scopes_in_the_401_challenge() {
+    let server = TestServer::start(Options {
+        base_scopes: Some("tool:whoami openid".into()),
+        ..Options::default()
+    })
+    .await;
+    let answer = server.http().post(&[], list()).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    let expected = format!(
+        r#"Bearer scope="openid tool:whoami", resource_metadata="{}""#,
+        server.resource_metadata_url()
+    );
+    assert_eq!(answer.header("www-authenticate"), Some(expected.as_str()));
+
+    // An invalid token's 401 names them too; a 400 names none.
+    let answer = server
+        .http()
+        .post(&["Bearer not-a-jwt.at-all.really"], list())
+        .await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(
+        answer.challenge().scopes().collect::<Vec<_>>(),
+        ["openid", "tool:whoami"]
+    );
+    let answer = server.http().post(&["Bearer a b"], list()).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.challenge().scopes().count(), 0);
+}
+
+#[tokio::test]
+async fn an_invalid_mcp_base_scopes_is_refused_naming_the_variable() {
+    let mut prepared = common::Prepared::new(&Options::default()).await;
+    let mut args = prepared.args.clone();
+    args.mcp_base_scopes = Some("tool:greet \"quoted\"".into());
+    let error = mcp_server::Settings::from_args(&args).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert!(
+        error.problems[0].starts_with(r#"MCP_BASE_SCOPES has "\"quoted\"", which is not a scope"#),
+        "{error}"
+    );
+    // A valid one is accepted as it is.
+    prepared.reconfigure(|args| args.mcp_base_scopes = Some("tool:greet".into()));
 }
 
 #[tokio::test]

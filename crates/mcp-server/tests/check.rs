@@ -53,6 +53,7 @@ impl Setup {
             api_allow_plain_http: false,
             cors_origins: String::new(),
             hide_unpermitted_tools: false,
+            mcp_base_scopes: None,
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: "5".into(),
             metrics_addr: None,

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    McpHttp, Options, TestServer, call, connect, jwt_claims, read, text_of, tool_text,
+    McpHttp, Options, TestServer, call, connect, jwt_claims, read, text_of, tool_text, tools_call,
     upstream_json,
 };
 use jwt_verify::{BearerErrorCode, Challenge};
@@ -291,31 +291,38 @@ async fn invariant_2_two_users_each_get_their_own_sub_back() {
     bob.cancel().await.unwrap();
 }
 
-/// The step-up answer of the MCP authorization spec for `tool`.
-async fn assert_step_up(server: &TestServer, token: &str, tool: &str, scope: &str) {
-    let answer = server.http().call_tool(Some(token), tool, json!({})).await;
+/// The step-up answer of the MCP authorization spec for `tool`, which needs the
+/// scope `missing`, to a client that speaks `version` (`None`: no
+/// `MCP-Protocol-Version`): the challenge names `challenge_scope`, the description
+/// and body only what is missing.
+async fn step_up(
+    server: &TestServer,
+    token: &str,
+    tool: &str,
+    version: Option<&str>,
+    missing: &str,
+    challenge_scope: &str,
+) {
+    let mut request = server
+        .http()
+        .request(&[&format!("Bearer {token}")], &tools_call(tool, json!({})));
+    if let Some(version) = version {
+        request = request.header("mcp-protocol-version", version);
+    }
+    let answer = read(request.send().await.unwrap()).await;
     assert_eq!(answer.status, 403, "{answer:?}");
-    let description = format!("the tool `{tool}` requires the scope {scope}");
-    let challenge = answer.challenge();
-    assert_eq!(
-        challenge.error_code(),
-        Some(BearerErrorCode::InsufficientScope)
+    let description = format!("the tool `{tool}` requires the scope {missing}");
+    let expected = format!(
+        r#"Bearer error="insufficient_scope", error_description="{description}", scope="{challenge_scope}", resource_metadata="{}""#,
+        server.resource_metadata_url()
     );
-    assert_eq!(challenge.scopes().collect::<Vec<_>>(), [scope]);
+    assert_eq!(answer.header("www-authenticate"), Some(expected.as_str()));
+    // Nothing else: no realm, no error_uri.
     assert_eq!(
-        challenge.resource_metadata_value(),
-        Some(server.resource_metadata_url().as_str())
-    );
-    assert_eq!(
-        challenge.error_description_value(),
-        Some(description.as_str())
-    );
-    // Nothing else: no realm, no error_uri, no second scope.
-    assert_eq!(
-        challenge,
+        answer.challenge(),
         Challenge::new()
             .error(BearerErrorCode::InsufficientScope)
-            .scope([scope])
+            .scope(challenge_scope.split(' '))
             .resource_metadata(&server.resource_metadata_url())
             .error_description(&description)
     );
@@ -325,11 +332,31 @@ async fn assert_step_up(server: &TestServer, token: &str, tool: &str, scope: &st
     );
 }
 
+/// [`step_up`] for a client that sends no `MCP-Protocol-Version`, taken as one that
+/// speaks the oldest version (before 2026-07-28): the challenge names the scopes the
+/// token holds as well as the missing one.
+async fn assert_step_up(
+    server: &TestServer,
+    token: &str,
+    tool: &str,
+    missing: &str,
+    challenge_scope: &str,
+) {
+    step_up(server, token, tool, None, missing, challenge_scope).await;
+}
+
 #[tokio::test]
 async fn mcp_scope_challenge_greet_without_tool_greet_is_403_insufficient_scope() {
     let server = TestServer::start(Options::default()).await;
     let token = server.token("auth0|alice", &["tool:whoami"]);
-    assert_step_up(&server, &token, "greet", "tool:greet").await;
+    assert_step_up(
+        &server,
+        &token,
+        "greet",
+        "tool:greet",
+        "tool:greet tool:whoami",
+    )
+    .await;
     assert_eq!(
         server.tenant.exchange_attempts(),
         0,
@@ -338,11 +365,48 @@ async fn mcp_scope_challenge_greet_without_tool_greet_is_403_insufficient_scope(
     assert_eq!(server.api_requests().await, 0);
 }
 
+/// Issue 19: clients of 2025-06-18 and 2025-11-25 replace their scopes with the
+/// challenge's, so it names what the token holds too; from 2026-07-28 (SEP-2350)
+/// clients add it to theirs, so it names only what is needed.
+#[tokio::test]
+async fn mcp_scope_challenge_follows_the_protocol_version_the_client_speaks() {
+    let server = TestServer::start(Options::default()).await;
+    let token = server.token("auth0|alice", &["tool:whoami"]);
+    let union = "tool:greet tool:whoami";
+    for (version, scope) in [
+        (None, union),
+        (Some("2025-06-18"), union),
+        (Some("2025-11-25"), union),
+        (Some("not-a-date"), union),
+        (Some("2026-07-28"), "tool:greet"),
+        (Some("2027-01-15"), "tool:greet"),
+    ] {
+        step_up(&server, &token, "greet", version, "tool:greet", scope).await;
+    }
+    assert_eq!(server.tenant.exchange_attempts(), 0);
+}
+
 #[tokio::test]
 async fn mcp_scope_challenge_whoami_without_tool_whoami_is_403_insufficient_scope() {
     let server = TestServer::start(Options::default()).await;
     let token = server.token("auth0|alice", &["tool:greet"]);
-    assert_step_up(&server, &token, "whoami", "tool:whoami").await;
+    assert_step_up(
+        &server,
+        &token,
+        "whoami",
+        "tool:whoami",
+        "tool:greet tool:whoami",
+    )
+    .await;
+    step_up(
+        &server,
+        &token,
+        "whoami",
+        Some("2026-07-28"),
+        "tool:whoami",
+        "tool:whoami",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -387,7 +451,15 @@ fn consented_whoami_holding_greet(tenant: &MockTenant) -> String {
 async fn finding_1_permissions_never_grant_a_tool_greet_is_403_with_no_exchange() {
     let server = TestServer::start(Options::default()).await;
     let token = consented_whoami_holding_greet(&server.tenant);
-    assert_step_up(&server, &token, "greet", "tool:greet").await;
+    // The union is of the granted scopes (`scope`), never of the RBAC permissions.
+    assert_step_up(
+        &server,
+        &token,
+        "greet",
+        "tool:greet",
+        "openid tool:greet tool:whoami",
+    )
+    .await;
     assert_eq!(server.tenant.exchange_attempts(), 0, "no exchange");
     assert_eq!(server.api_requests().await, 0, "no private API call");
 }
@@ -614,5 +686,12 @@ async fn hide_unpermitted_tools_still_answers_403_for_a_hidden_tool() {
     })
     .await;
     let token = server.token("auth0|alice", &["tool:whoami"]);
-    assert_step_up(&server, &token, "greet", "tool:greet").await;
+    assert_step_up(
+        &server,
+        &token,
+        "greet",
+        "tool:greet",
+        "tool:greet tool:whoami",
+    )
+    .await;
 }

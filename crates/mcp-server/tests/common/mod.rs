@@ -46,6 +46,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// The tenant's APIs besides the MCP server's and the private API.
     pub tenant_apis: Vec<ApiGrant>,
+    /// `MCP_BASE_SCOPES`; default unset (every tool scope).
+    pub base_scopes: Option<String>,
 }
 
 impl Default for Options {
@@ -60,6 +62,7 @@ impl Default for Options {
             mount_private_api: true,
             public_url: None,
             tenant_apis: Vec::new(),
+            base_scopes: None,
         }
     }
 }
@@ -137,6 +140,7 @@ impl Prepared {
             api_allow_plain_http: false,
             cors_origins: options.cors_origins.clone(),
             hide_unpermitted_tools: options.hide_unpermitted_tools,
+            mcp_base_scopes: options.base_scopes.clone(),
             resource_name: "obo-mcp".into(),
             upstream_timeout_secs: options.upstream_timeout_secs.to_string(),
             metrics_addr: None,
