@@ -9,6 +9,9 @@
 //! every secret and its signature part. The test also checks that the logs are there
 //! and name the user, so it cannot pass by logging nothing.
 //!
+//! The audit trail (docs/audit.md) is searched too: with text logs it goes to an
+//! `AUDIT_LOG` file, with JSON logs it goes to the log itself.
+//!
 //! The MCP server runs with the fleet's shared token cache (issue 15): a Redis that
 //! requires a password, and a fleet secret. After the session, a replica given the
 //! wrong password and then Redis stopped make the store fail; neither password, the
@@ -360,6 +363,20 @@ async fn session_leaks_nothing(format: &str) {
     let mut redis = RedisServer::start_with_password(REDIS_PASSWORD);
     let mut mcp_env = trace.clone();
     mcp_env.insert("TOKEN_CACHE_REDIS_URL".to_owned(), redis.url());
+    // Text logs: the audit trail in its own file; JSON logs: in the log.
+    let audit_file = (format == "text").then(|| {
+        std::env::temp_dir().join(format!(
+            "obo-mcp-no-leak-audit-{}-{}.jsonl",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ))
+    });
+    if let Some(path) = &audit_file {
+        mcp_env.insert("AUDIT_LOG".to_owned(), path.display().to_string());
+    }
     mcp_env.insert(
         "TOKEN_CACHE_ENCRYPTION_KEY".to_owned(),
         FLEET_SECRET.to_owned(),
@@ -466,13 +483,40 @@ async fn session_leaks_nothing(format: &str) {
     );
 
     assert_no_secret("the MCP server's log", &mcp_log, &secrets);
+    // Not vacuous either: the audit trail is there and names the user and the tools.
+    let audit = match &audit_file {
+        Some(path) => {
+            let audit = std::fs::read_to_string(path).expect("the AUDIT_LOG file");
+            let _ = std::fs::remove_file(path);
+            audit
+        }
+        None => mcp_log
+            .lines()
+            .filter(|line| line.contains("\"target\":\"audit\""))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    for expected in [
+        USER,
+        "greet",
+        "whoami",
+        "access_denied",
+        "insufficient_scope",
+    ] {
+        assert!(
+            audit.contains(expected),
+            "the audit trail lacks {expected:?}:\n{audit}"
+        );
+    }
+    assert_no_secret("the audit trail", &audit, &secrets);
     assert_no_secret("the private API's log", &api_log, &secrets);
     for answer in &transcript.answers {
         assert_no_secret("an answer", answer, &secrets);
     }
     eprintln!(
-        "{format}: {} mcp-server lines, {} private-api lines, {} answers, {} secrets: none leaked",
+        "{format}: {} mcp-server lines, {} audit events, {} private-api lines, {} answers, {} secrets: none leaked",
         mcp_log.lines().count(),
+        audit.lines().count(),
         api_log.lines().count(),
         transcript.answers.len(),
         secrets.len()

@@ -15,6 +15,7 @@
 //! token and tries once more with a fresh exchange.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use auth0_obo::{CachedToken, ExchangeRequest};
 use jwt_verify::Principal;
@@ -25,6 +26,7 @@ use rmcp::model::{ContentBlock, IntoContents};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::audit::{DownstreamCall, millis, source_label};
 use crate::delegation::{Api, Delegation, DownstreamError};
 use crate::telemetry::RequestLog;
 
@@ -44,6 +46,8 @@ pub struct Caller {
 pub(crate) struct CallRecord {
     failure: Mutex<Option<(&'static str, &'static str)>>,
     log: Option<RequestLog>,
+    /// The downstream calls, for the audit event.
+    downstream: Mutex<Vec<DownstreamCall>>,
 }
 
 impl CallRecord {
@@ -51,6 +55,49 @@ impl CallRecord {
         Self {
             failure: Mutex::default(),
             log,
+            downstream: Mutex::default(),
+        }
+    }
+
+    /// The downstream calls so far, in the order they started.
+    pub(crate) fn downstream(&self) -> Vec<DownstreamCall> {
+        self.downstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A new downstream call; its index.
+    fn call_started(&self, call: DownstreamCall) -> usize {
+        let mut calls = self
+            .downstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        calls.push(call);
+        calls.len() - 1
+    }
+
+    /// More of downstream call `index`: a new token source (or error kind), the API's
+    /// status, and the time it took.
+    fn call_went_on(
+        &self,
+        index: usize,
+        exchange: Option<&'static str>,
+        status: Option<Option<u16>>,
+        elapsed: Duration,
+    ) {
+        let mut calls = self
+            .downstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(call) = calls.get_mut(index) {
+            if let Some(exchange) = exchange {
+                call.exchange = exchange;
+            }
+            if let Some(status) = status {
+                call.status = status;
+            }
+            call.duration_ms += millis(elapsed);
         }
     }
 
@@ -101,9 +148,30 @@ impl Caller {
     /// [`Principal::is_machine`]), without contacting the tenant,
     /// [`DownstreamError::Exchange`] when Auth0 does not exchange the token.
     pub async fn token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
-        self.try_token(api)
-            .await
-            .inspect_err(|e| self.record.failed(e))
+        let started = Instant::now();
+        let result = self.try_token(api).await;
+        let exchange = match &result {
+            Ok(token) => source_label(token.token.source()),
+            Err(error) => {
+                self.record.failed(error);
+                error.kind()
+            }
+        };
+        let index = self.record.call_started(DownstreamCall {
+            api: api.to_owned(),
+            audience: self
+                .delegation
+                .api(api)
+                .ok()
+                .map(|api| api.settings.audience.clone()),
+            exchange,
+            status: None,
+            duration_ms: millis(started.elapsed()),
+        });
+        result.map(|token| ApiToken {
+            audit_index: index,
+            ..token
+        })
     }
 
     async fn try_token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
@@ -121,6 +189,7 @@ impl Caller {
             request,
             api,
             caller: self.clone(),
+            audit_index: usize::MAX,
         })
     }
 
@@ -162,6 +231,8 @@ pub struct ApiToken {
     request: ExchangeRequest,
     api: Arc<Api>,
     caller: Caller,
+    /// Its entry in the call's downstream calls (audit).
+    audit_index: usize,
 }
 
 impl std::fmt::Debug for ApiToken {
@@ -196,18 +267,30 @@ impl ApiToken {
     }
 
     async fn refreshed(&self) -> Result<ApiToken, DownstreamError> {
+        let started = Instant::now();
+        let record = &self.caller.record;
         let fresh = self
             .caller
             .delegation
             .refresh(&self.api, &self.request)
             .await
-            .inspect_err(|e| self.caller.record.failed(e))?;
-        self.caller.record.token_from_cache(false);
+            .inspect_err(|e| {
+                record.failed(e);
+                record.call_went_on(self.audit_index, Some(e.kind()), None, started.elapsed());
+            })?;
+        record.token_from_cache(false);
+        record.call_went_on(
+            self.audit_index,
+            Some(source_label(fresh.source())),
+            None,
+            started.elapsed(),
+        );
         Ok(ApiToken {
             token: fresh,
             request: self.request.clone(),
             api: Arc::clone(&self.api),
             caller: self.caller.clone(),
+            audit_index: self.audit_index,
         })
     }
 }
@@ -273,18 +356,31 @@ impl ApiClient {
         F: Fn(Arc<Api>, CachedToken) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let (api, caller, sent) = {
+        let (api, caller, sent, index) = {
             let current = self.token.lock().await;
             (
                 Arc::clone(&current.api),
                 current.caller.clone(),
                 current.token.clone(),
+                current.audit_index,
             )
         };
         let delegation = &caller.delegation;
+        let record = &caller.record;
+        // The API's status for the audit event: the client reads only 2xx answers as
+        // success, so a success is recorded as 200 (docs/audit.md).
+        let answered = |result: &Result<T, ApiError>, started: Instant| {
+            let status = match result {
+                Ok(_) => Some(200),
+                Err(error) => error.status(),
+            };
+            record.call_went_on(index, None, Some(status), started.elapsed());
+        };
+        let started = Instant::now();
         let mut result = delegation
             .counted(&api, call(Arc::clone(&api), sent.clone()))
             .await;
+        answered(&result, started);
         if matches!(&result, Err(error) if error.is_unauthorized()) {
             let fresh = {
                 let mut current = self.token.lock().await;
@@ -293,9 +389,11 @@ impl ApiClient {
                 }
                 current.token.clone()
             };
+            let started = Instant::now();
             result = delegation
                 .counted(&api, call(Arc::clone(&api), fresh))
                 .await;
+            answered(&result, started);
         }
         result.map_err(|error| {
             let error = api.api_error(error);

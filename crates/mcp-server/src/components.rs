@@ -29,6 +29,10 @@ pub enum BuildError {
     },
     #[error("cannot set up the shared token cache: {0}")]
     SharedCache(#[from] redis_token_store::ConfigError),
+    /// `AUDIT_LOG` cannot be opened: the server refuses to start without the audit
+    /// trail it was asked to keep.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditOpenError),
 }
 
 impl Settings {
@@ -126,11 +130,7 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, BuildError>>()?;
-        Ok(Delegation::new(
-            tokens,
-            apis,
-            metrics,
-            self.pass_organization,
-        ))
+        let audit = crate::audit::Audit::open(self.audit_log.as_deref(), metrics.clone())?;
+        Ok(Delegation::new(tokens, apis, metrics, self.pass_organization).with_audit(audit))
     }
 }

@@ -137,6 +137,12 @@ pub struct ServerArgs {
     )]
     pub resource_name: String,
 
+    /// A file the audit trail (one JSON object per tool call, docs/audit.md) is
+    /// appended to; unset: the events go to the logs, on the target `audit`. The
+    /// server refuses to start if the file cannot be opened for appending.
+    #[arg(long, env = "AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+
     /// Timeout, in seconds, of one call to Auth0 or to the private API.
     #[arg(long, env = "UPSTREAM_TIMEOUT_SECS", default_value = "10")]
     pub upstream_timeout_secs: String,
@@ -245,6 +251,8 @@ pub struct Settings {
     pub(crate) base_scopes: Option<Vec<String>>,
     pub(crate) resource_name: String,
     pub(crate) upstream_timeout: Duration,
+    /// `AUDIT_LOG`: the audit trail's file; `None`: the logs.
+    pub(crate) audit_log: Option<PathBuf>,
     /// Where `/metrics` is served on its own; `None`: on the main listener.
     pub(crate) metrics_addr: Option<SocketAddr>,
     /// Bounds on every wait of the listeners, and how long shutdown drains.
@@ -440,6 +448,7 @@ impl Settings {
                 base_scopes,
                 resource_name: args.resource_name.clone(),
                 upstream_timeout,
+                audit_log: args.audit_log.clone(),
                 metrics_addr,
                 listener,
                 jwks_max_staleness,
@@ -674,6 +683,7 @@ mod tests {
             mcp_auth0_client_assertion_alg: None,
             mcp_auth0_client_assertion_kid: None,
             mcp_auth0_exchange_organization: OrganizationArg::FromToken,
+            audit_log: None,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some("http://localhost:8787/".into()),
             api_base_url: "http://localhost:8787".into(),

@@ -15,6 +15,7 @@ use jwt_verify::Principal;
 use private_api_client::{ApiError, PrivateApiClient};
 
 use crate::apis::{ApiSettings, Setting, variable};
+use crate::audit::Audit;
 use crate::metrics::Metrics;
 
 /// One downstream API: its settings and its HTTP client (one connection pool per API).
@@ -52,6 +53,7 @@ pub(crate) struct Delegation {
     metrics: Metrics,
     /// Whether an exchange passes the caller's `org_id` on as `organization`.
     pass_organization: bool,
+    audit: Audit,
 }
 
 /// Why an API could not be called on the user's behalf. Its `Display` is for logs;
@@ -159,8 +161,20 @@ impl Delegation {
                 .into_iter()
                 .map(|api| (api.settings.name.clone(), Arc::new(api)))
                 .collect(),
+            audit: Audit::to_log(metrics.clone()),
             metrics,
         }
+    }
+
+    /// Writes the audit events to `audit` instead of the logs.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The audit trail.
+    pub(crate) fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     /// Where calls are counted.

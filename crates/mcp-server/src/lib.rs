@@ -87,6 +87,7 @@
 mod advice;
 mod apis;
 mod app;
+mod audit;
 mod auth;
 mod caller;
 pub mod check;
@@ -108,6 +109,7 @@ mod telemetry;
 mod toolbox;
 
 pub use apis::{ApiArgs, ApiSettings, DEFAULT_API, named_api_args};
+pub use audit::{AUDIT_TARGET, AuditOpenError};
 pub use caller::{ApiClient, ApiToken, Caller};
 pub use components::BuildError;
 pub use config::{AuthMethodArg, ConfigError, OrganizationArg, ServerArgs, Settings};

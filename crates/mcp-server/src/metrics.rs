@@ -62,6 +62,7 @@ pub mod names {
     pub const LOCK_WAIT_EXCHANGES: &str = "exchanged_token_cache_lock_wait_exchanges_total";
     pub const BUDGET_EXHAUSTED: &str = "token_exchange_budget_exhausted_total";
     pub const LOG_LINES_DROPPED: &str = "log_lines_dropped_total";
+    pub const AUDIT_WRITE_ERRORS: &str = "audit_write_errors_total";
 }
 
 /// Latency buckets, in seconds: from a cached call (a few ms) to the upstream timeout.
@@ -186,6 +187,11 @@ impl Metrics {
         });
     }
 
+    /// An audit event that could not be written to `AUDIT_LOG`.
+    pub(crate) fn audit_write_error(&self) {
+        self.with(|| counter!(names::AUDIT_WRITE_ERRORS).increment(1));
+    }
+
     /// The exposition text, after copying the libraries' own counters into it.
     pub fn render(&self, verifier: &JwksVerifier, tokens: &TokenCache) -> String {
         let jwks = verifier.jwks_stats();
@@ -255,6 +261,10 @@ fn describe() {
     describe_counter!(CACHE_MISSES, "Exchanged-token cache misses.");
     describe_gauge!(CACHE_ENTRIES, "Exchanged tokens currently cached.");
     describe_counter!(TOOL_CALLS, "MCP tool calls, by tool and outcome.");
+    describe_counter!(
+        AUDIT_WRITE_ERRORS,
+        "Audit events that could not be written to AUDIT_LOG (docs/audit.md)."
+    );
     describe_histogram!(
         TOOL_CALL_DURATION,
         metrics::Unit::Seconds,

@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
@@ -26,7 +27,9 @@ use axum::response::{IntoResponse, Response};
 use jwt_verify::Principal;
 use serde::Deserialize;
 
+use crate::audit::AuditEvent;
 use crate::rejection::Rejection;
+use crate::request_id::REQUEST_ID_HEADER;
 use crate::state::AppState;
 use crate::telemetry::RequestLog;
 
@@ -161,6 +164,7 @@ pub async fn require_tool_scopes(
     request: Request,
     next: Next,
 ) -> Response {
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
@@ -196,6 +200,18 @@ pub async fn require_tool_scopes(
         )
         .join(" ");
         tracing::info!(sub = %principal.sub, tool = %tool, "tool call refused: insufficient scope");
+        let request_id = parts
+            .headers
+            .get(&REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok());
+        // Only a known tool needs a scope, so `tool` is one of the router's names.
+        state.delegation.audit().emit(
+            &AuditEvent::new(principal, request_id, &tool, needed).ended(
+                "insufficient_scope",
+                Vec::new(),
+                started.elapsed(),
+            ),
+        );
         RequestLog::current().tool_call(&tool, "insufficient_scope");
         // The label comes from the tool router: only known tools need a scope.
         if let Some((name, _)) = state.scopes.get(&tool) {

@@ -28,8 +28,10 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
+use crate::audit::AuditEvent;
 use crate::caller::{CallRecord, Caller};
 use crate::delegation::{Delegation, DownstreamError};
+use crate::request_id::REQUEST_ID_HEADER;
 use crate::telemetry::RequestLog;
 
 /// The `_meta` key that carries a tool's scopes in its definition (and so in
@@ -234,6 +236,16 @@ impl<T> Toolbox<T> {
     }
 }
 
+/// The request id of the HTTP request that carried the call.
+fn request_id_of(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.headers.get(&REQUEST_ID_HEADER))
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
 fn principal_of(context: &RequestContext<RoleServer>) -> Option<&Arc<Principal>> {
     context
         .extensions
@@ -260,6 +272,17 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
             return self.router.call(call).await;
         };
         let name = name.clone();
+        let scopes = scopes.to_vec();
+        let request_id = request_id_of(&context);
+        let started = Instant::now();
+        let audit = |principal: &Principal, outcome: &str, record: Option<&CallRecord>| {
+            let event = AuditEvent::new(principal, request_id.as_deref(), &name, &scopes).ended(
+                outcome,
+                record.map(CallRecord::downstream).unwrap_or_default(),
+                started.elapsed(),
+            );
+            self.delegation.audit().emit(&event);
+        };
         let log = context
             .extensions
             .get::<Parts>()
@@ -282,6 +305,7 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
         };
         let missing: Vec<&String> = scopes.iter().filter(|s| !principal.has_scope(s)).collect();
         if !missing.is_empty() {
+            audit(&principal, "refused", None);
             let scopes: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             return refused(
                 "refused",
@@ -300,6 +324,7 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
             if let Some(log) = &log {
                 log.tool_call(&name, error.kind());
             }
+            audit(&principal, error.class(), None);
             self.delegation
                 .metrics()
                 .tool_call(name.clone(), error.class(), None);
@@ -308,10 +333,9 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
             ])));
         }
 
-        let started = Instant::now();
         let record = Arc::new(CallRecord::new(log.clone()));
         context.extensions.insert(Caller::new(
-            principal,
+            Arc::clone(&principal),
             Arc::clone(&self.delegation),
             Arc::clone(&record),
         ));
@@ -330,6 +354,7 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
         if let Some(log) = &log {
             log.tool_call(&name, detail);
         }
+        audit(&principal, outcome, Some(&record));
         let elapsed = (outcome != "invalid_params").then(|| started.elapsed());
         self.delegation.metrics().tool_call(name, outcome, elapsed);
         result

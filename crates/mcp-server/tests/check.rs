@@ -47,6 +47,7 @@ impl Setup {
             mcp_auth0_client_assertion_alg: None,
             mcp_auth0_client_assertion_kid: None,
             mcp_auth0_exchange_organization: OrganizationArg::FromToken,
+            audit_log: None,
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(self.tenant.api_audience().to_owned()),
             api_base_url: self.api.uri(),

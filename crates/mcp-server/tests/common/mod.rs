@@ -48,6 +48,8 @@ pub struct Options {
     pub tenant_apis: Vec<ApiGrant>,
     /// `MCP_BASE_SCOPES`; default unset (every tool scope).
     pub base_scopes: Option<String>,
+    /// `AUDIT_LOG`; default unset (audit events go to the logs).
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
             public_url: None,
             tenant_apis: Vec::new(),
             base_scopes: None,
+            audit_log: None,
         }
     }
 }
@@ -134,6 +137,7 @@ impl Prepared {
             mcp_auth0_client_assertion_alg: None,
             mcp_auth0_client_assertion_kid: None,
             mcp_auth0_exchange_organization: OrganizationArg::FromToken,
+            audit_log: options.audit_log.clone(),
             mcp_auth0_exchange_scope: "read:private".into(),
             api_auth0_audience: Some(tenant.api_audience().to_owned()),
             api_base_url: options.api_base_url.clone().unwrap_or_else(|| api.uri()),
