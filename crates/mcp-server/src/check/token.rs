@@ -132,7 +132,7 @@ fn token_fix(error: &VerifyError, claims: Option<&Value>, audience: &str, issuer
         }
     };
     match error {
-        VerifyError::WrongAudience => {
+        VerifyError::WrongAudience { .. } => {
             let aud = claim("aud");
             let trailing = claims
                 .and_then(|c| c.get("aud"))
@@ -157,7 +157,7 @@ fn token_fix(error: &VerifyError, claims: Option<&Value>, audience: &str, issuer
                 )
             }
         }
-        VerifyError::WrongIssuer => format!(
+        VerifyError::WrongIssuer { .. } => format!(
             "the token's iss is {}, but AUTH0_DOMAIN gives {issuer:?}: use the domain the MCP client signs in through",
             claim("iss"),
         ),
