@@ -48,6 +48,8 @@ pub struct Options {
     pub tenant_apis: Vec<ApiGrant>,
     /// `MCP_BASE_SCOPES`; default unset (every tool scope).
     pub base_scopes: Option<String>,
+    /// The tenant's Resource Parameter Compatibility Profile (default on).
+    pub resource_parameter_profile: bool,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
             public_url: None,
             tenant_apis: Vec::new(),
             base_scopes: None,
+            resource_parameter_profile: true,
         }
     }
 }
@@ -105,6 +108,7 @@ impl Prepared {
         let base = format!("http://{addr}");
         let mut config = TenantConfig {
             extra_apis: options.tenant_apis.clone(),
+            resource_parameter_profile: options.resource_parameter_profile,
             ..TenantConfig::default()
         };
         if options.audience_on_this_server {
