@@ -15,8 +15,9 @@ pub const MALFORMED_AUTHORIZATION: &str = "Bearer a b";
 /// A single well-formed `b64token` that is not a JWT (`invalid_token`, 401).
 pub const NOT_A_JWT_AUTHORIZATION: &str = "Bearer not-a-jwt.at-all.really";
 
-/// The description [`NOT_A_JWT_AUTHORIZATION`] gets.
-pub const MALFORMED_TOKEN_DESCRIPTION: &str = "The access token is malformed";
+/// The description [`NOT_A_JWT_AUTHORIZATION`] gets: not a JWT, so an opaque token,
+/// which names the Auth0 fix (issue 19).
+pub const MALFORMED_TOKEN_DESCRIPTION: &str = "The access token is opaque, not a JWT: the client got no API audience. Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience";
 
 /// What a client sees of a refusal: status, the headers that matter, and the body.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -124,7 +124,9 @@ pub(crate) fn principal_from_claims(
     // jsonwebtoken also accepts an `iss` array that contains ours; a JWT has one issuer.
     match claims.get("iss") {
         Some(Value::String(iss)) if iss == issuer => {}
-        Some(Value::String(_)) => return Err(VerifyError::WrongIssuer),
+        Some(iss @ Value::String(_)) => {
+            return Err(crate::verifier::wrong_issuer(Some(iss), issuer));
+        }
         Some(_) => return Err(invalid("iss")),
         None => return Err(missing("iss")),
     }
@@ -357,7 +359,7 @@ mod tests {
         claims.insert("iss".into(), Value::from("https://attacker/"));
         let result = principal_from_claims(claims, "https://i/", &[], "t");
         assert!(
-            matches!(result, Err(VerifyError::WrongIssuer)),
+            matches!(result, Err(VerifyError::WrongIssuer { .. })),
             "{result:?}"
         );
         assert!(principal_from_claims(minimal_claims(), "https://i/", &[], "t").is_ok());

@@ -53,12 +53,38 @@ pub enum VerifyError {
     /// `nbf` is in the future, beyond the leeway.
     #[error("the access token is not valid yet")]
     NotYetValid,
-    /// `iss` is not exactly the configured issuer.
+    /// `iss` is not exactly the configured issuer. Also answered, before any
+    /// signature check, for a token whose `kid` is unknown and whose unverified `iss`
+    /// names another issuer: a token from another tenant.
     #[error("the access token was issued by another issuer")]
-    WrongIssuer,
-    /// `aud` does not contain the configured audience.
+    WrongIssuer {
+        /// The token's `iss`, as [`echo_claim`] makes it safe to show.
+        found: String,
+        /// The issuer this verifier expects.
+        expected: String,
+    },
+    /// `aud` does not contain the configured audience (and is not only the
+    /// issuer's userinfo endpoint: that is [`VerifyError::UserinfoAudience`]).
     #[error("the access token is not intended for this audience")]
-    WrongAudience,
+    WrongAudience {
+        /// The token's `aud` values, each as [`echo_claim`] makes it safe to show,
+        /// separated by spaces.
+        found: String,
+        /// The audience this verifier expects.
+        expected: String,
+    },
+    /// The token is not a JWS at all (not three base64url segments with a JSON
+    /// header), or is an Auth0 opaque token (a five-segment JWE with `alg: dir`): the
+    /// client got no API audience.
+    #[error("the access token is opaque, not a JWT")]
+    Opaque,
+    /// The token is a JWE (five segments): the API has token encryption on.
+    #[error("the access token is encrypted (a JWE)")]
+    Encrypted,
+    /// A JWT whose only audience is the issuer's `userinfo` endpoint: the client got
+    /// no API audience.
+    #[error("the access token's only audience is the issuer's userinfo endpoint")]
+    UserinfoAudience,
     /// A required claim is absent.
     #[error("the access token lacks the required claim {0}")]
     MissingClaim(Cow<'static, str>),
@@ -103,8 +129,25 @@ impl VerifyError {
             Self::BadSignature => "The access token's signature is invalid",
             Self::Expired => "The access token expired",
             Self::NotYetValid => "The access token is not valid yet",
-            Self::WrongIssuer => "The access token was issued by an untrusted issuer",
-            Self::WrongAudience => "The access token is not intended for this resource",
+            Self::WrongIssuer { found, expected } => {
+                return Cow::Owned(format!(
+                    "The access token was issued by {found} but this server expects tokens issued by {expected}"
+                ));
+            }
+            Self::WrongAudience { found, expected } => {
+                return Cow::Owned(format!(
+                    "The access token is for the audience {found} but this server expects the audience {expected}: the client must ask for a token for this API"
+                ));
+            }
+            Self::Opaque => {
+                "The access token is opaque, not a JWT: the client got no API audience. Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience"
+            }
+            Self::Encrypted => {
+                "The access token is encrypted (a JWE): turn off token encryption for this API in the tenant"
+            }
+            Self::UserinfoAudience => {
+                "The access token's only audience is the tenant's userinfo endpoint: the client got no API audience. Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience"
+            }
             Self::MissingClaim(name) => {
                 return Cow::Owned(format!("The access token lacks the required claim {name}"));
             }
@@ -132,14 +175,40 @@ impl VerifyError {
             Self::BadSignature => "bad_signature",
             Self::Expired => "expired",
             Self::NotYetValid => "not_yet_valid",
-            Self::WrongIssuer => "wrong_issuer",
-            Self::WrongAudience => "wrong_audience",
+            Self::WrongIssuer { .. } => "wrong_issuer",
+            Self::WrongAudience { .. } => "wrong_audience",
+            Self::Opaque => "opaque_token",
+            Self::Encrypted => "encrypted_token",
+            Self::UserinfoAudience => "userinfo_audience",
             Self::MissingClaim(_) => "missing_claim",
             Self::InvalidClaim(_) => "invalid_claim",
             Self::MissingClientId => "missing_client_id",
             Self::InvalidActor(_) => "invalid_act",
             Self::KeysUnavailable(_) => "jwks_unavailable",
         }
+    }
+}
+
+/// The longest claim value [`echo_claim`] keeps, in characters.
+pub const MAX_ECHOED_CLAIM_CHARS: usize = 200;
+
+/// A claim value (an `iss` or one `aud`) made safe to put in an `error_description`
+/// and a log line: only the characters RFC 6750 §3 allows there (printable ASCII but
+/// `"` and `\`), at most [`MAX_ECHOED_CLAIM_CHARS`] of them, `...` marking a cut.
+/// An empty result reads `(empty)`.
+pub fn echo_claim(value: &str) -> String {
+    let mut allowed = value
+        .chars()
+        .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\');
+    let mut text: String = allowed.by_ref().take(MAX_ECHOED_CLAIM_CHARS).collect();
+    if allowed.next().is_some() {
+        text.push_str("...");
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        text.to_owned()
     }
 }
 

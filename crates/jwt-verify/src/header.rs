@@ -21,28 +21,30 @@ pub(crate) struct JoseHeader {
 }
 
 /// Checks the compact serialisation's shape and reads the header.
+///
+/// A token that is not three base64url segments with a JSON object header is no JWS:
+/// [`VerifyError::Opaque`] (what an Auth0 client gets when it asked for no API), or
+/// [`VerifyError::Encrypted`] for a JWE (five segments, RFC 7516 §7.1) other than
+/// Auth0's opaque format (a JWE with `alg: dir`).
 pub(crate) fn parse(token: &str, accepted: &[Algorithm]) -> Result<JoseHeader, VerifyError> {
-    let mut segments = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err(VerifyError::Malformed("not three dot-separated segments"));
+    let segments: Vec<&str> = token.splitn(6, '.').collect();
+    let [header, payload, signature] = segments[..] else {
+        return Err(not_a_jws(&segments));
     };
-    if header.is_empty() || payload.is_empty() {
+    // Only a token whose header is not base64url JSON at all is opaque; one with a
+    // JSON header but a broken rest (`null`, duplicate members, an empty payload) is
+    // a malformed JWS, likely a forged one.
+    let bytes = Some(header)
+        .filter(|header| !header.is_empty() && is_base64url(header))
+        .and_then(|header| URL_SAFE_NO_PAD.decode(header).ok())
+        .filter(|bytes| serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok())
+        .ok_or(VerifyError::Opaque)?;
+    if payload.is_empty() {
         return Err(VerifyError::Malformed("empty segment"));
     }
-    if [header, payload, signature]
-        .iter()
-        .any(|s| !is_base64url(s))
-    {
+    if [payload, signature].iter().any(|s| !is_base64url(s)) {
         return Err(VerifyError::Malformed("segment is not base64url"));
     }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| VerifyError::Malformed("header is not base64url"))?;
     let header = parse_object(&bytes)
         .map_err(|_| VerifyError::Malformed("header is not a JSON object with unique members"))?;
 
@@ -71,6 +73,32 @@ pub(crate) fn parse(token: &str, accepted: &[Algorithm]) -> Result<JoseHeader, V
         Some(_) => return Err(VerifyError::Malformed("kid is not a string")),
     };
     Ok(JoseHeader { alg, kid })
+}
+
+/// Why a token with other than three segments is refused.
+fn not_a_jws(segments: &[&str]) -> VerifyError {
+    if let [header, _, _, _, _] = segments
+        && let Some(header) = json_header(header)
+        && header.contains_key("enc")
+    {
+        // Auth0's opaque access tokens are JWEs encrypted for Auth0 itself (`dir`);
+        // an API with token encryption on gets a key-wrapped one (`RSA-OAEP-256`).
+        return if header.get("alg").and_then(Value::as_str) == Some("dir") {
+            VerifyError::Opaque
+        } else {
+            VerifyError::Encrypted
+        };
+    }
+    VerifyError::Opaque
+}
+
+/// A base64url segment decoded to a JSON object with unique members, if it is one.
+fn json_header(segment: &str) -> Option<serde_json::Map<String, Value>> {
+    if segment.is_empty() || !is_base64url(segment) {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
+    parse_object(&bytes).ok()
 }
 
 fn is_base64url(segment: &str) -> bool {

@@ -126,7 +126,9 @@ pub use bearer::BearerError;
 pub use challenge::{Challenge, ChallengeParseError};
 #[doc(hidden)]
 pub use clock::ManualClock;
-pub use error::{ConfigError, JwksError, VerifyError, describe_reqwest_error};
+pub use error::{
+    ConfigError, JwksError, MAX_ECHOED_CLAIM_CHARS, VerifyError, describe_reqwest_error, echo_claim,
+};
 pub use error_code::BearerErrorCode;
 pub use issuer::Issuer;
 pub use jwks::{FetchedJwks, JwksSource, StaticJwks};

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode};
 
-use crate::claims::{StrictObject, principal_from_claims};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::claims::{StrictObject, parse_object, principal_from_claims};
 use crate::clock::{Clock, ManualClock};
-use crate::error::{ConfigError, JwksError, VerifyError};
+use crate::error::{ConfigError, JwksError, VerifyError, echo_claim};
 use crate::header;
 use crate::issuer::Issuer;
 use crate::jwks::JwksSource;
@@ -235,13 +238,15 @@ impl JwksVerifier {
                     .cache
                     .refetch_for_unknown_kid(&snapshot)
                     .await
-                    .ok_or(VerifyError::UnknownKey)?;
+                    .ok_or_else(|| unknown_key(token, inner.issuer.as_str()))?;
                 match refreshed.keys.select(kid, header.alg) {
                     Selection::Found(key) => {
                         (self.decode(token, header.alg, key)?, refreshed.generation)
                     }
                     Selection::Mismatch => return Err(VerifyError::KeyMismatch),
-                    Selection::NotFound => return Err(VerifyError::UnknownKey),
+                    Selection::NotFound => {
+                        return Err(unknown_key(token, inner.issuer.as_str()));
+                    }
                 }
             }
         };
@@ -412,12 +417,82 @@ fn registered_claims(
     };
     check_times(exp, nbf, now, leeway)?;
     if !names(claims.get("iss"), issuer) {
-        return Err(VerifyError::WrongIssuer);
+        return Err(wrong_issuer(claims.get("iss"), issuer));
     }
     if !names(claims.get("aud"), audience) {
-        return Err(VerifyError::WrongAudience);
+        return Err(wrong_audience(claims.get("aud"), issuer, audience));
     }
     Ok((exp, nbf))
+}
+
+/// The strings of an `iss` or `aud` value (a string, or an array's strings).
+fn strings(value: Option<&serde_json::Value>) -> Vec<&str> {
+    match value {
+        Some(serde_json::Value::String(one)) => vec![one.as_str()],
+        Some(serde_json::Value::Array(many)) => {
+            many.iter().filter_map(serde_json::Value::as_str).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The most `aud` values a refusal names.
+const MAX_ECHOED_AUDIENCES: usize = 4;
+
+/// A token from another issuer, naming the `iss` it carries (made safe to show).
+pub(crate) fn wrong_issuer(iss: Option<&serde_json::Value>, issuer: &str) -> VerifyError {
+    let found = strings(iss)
+        .first()
+        .map_or_else(|| "(none)".to_owned(), |iss| echo_claim(iss));
+    VerifyError::WrongIssuer {
+        found,
+        expected: echo_claim(issuer),
+    }
+}
+
+/// A token for another audience: [`VerifyError::UserinfoAudience`] when its only
+/// audience is the issuer's `userinfo` endpoint (Auth0's token for no API), else
+/// [`VerifyError::WrongAudience`] naming the `aud` it carries (made safe to show).
+fn wrong_audience(aud: Option<&serde_json::Value>, issuer: &str, audience: &str) -> VerifyError {
+    let found = strings(aud);
+    let userinfo = format!("{}/userinfo", issuer.trim_end_matches('/'));
+    if !found.is_empty() && found.iter().all(|aud| *aud == userinfo) {
+        return VerifyError::UserinfoAudience;
+    }
+    let mut echoed: Vec<String> = found
+        .iter()
+        .take(MAX_ECHOED_AUDIENCES)
+        .map(|aud| echo_claim(aud))
+        .collect();
+    if found.len() > MAX_ECHOED_AUDIENCES {
+        echoed.push("...".to_owned());
+    }
+    VerifyError::WrongAudience {
+        found: if echoed.is_empty() {
+            "(none)".to_owned()
+        } else {
+            echoed.join(" ")
+        },
+        expected: echo_claim(audience),
+    }
+}
+
+/// For a token signed by a key the issuer does not have: [`VerifyError::WrongIssuer`]
+/// when its (unverified) `iss` names another issuer, a token from another tenant;
+/// else [`VerifyError::UnknownKey`]. Only `iss` is read, and only to name it.
+fn unknown_key(token: &str, issuer: &str) -> VerifyError {
+    let iss = token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|bytes| parse_object(&bytes).ok())
+        .and_then(|mut claims| claims.remove("iss"));
+    match iss {
+        Some(serde_json::Value::String(iss)) if iss != issuer => {
+            wrong_issuer(Some(&serde_json::Value::String(iss)), issuer)
+        }
+        _ => VerifyError::UnknownKey,
+    }
 }
 
 /// `exp` and `nbf` against `now`, with leeway: on a full verification and on every
@@ -446,8 +521,15 @@ fn map_jwt_error(kind: ErrorKind) -> VerifyError {
         ErrorKind::InvalidSignature => VerifyError::BadSignature,
         ErrorKind::ExpiredSignature => VerifyError::Expired,
         ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
-        ErrorKind::InvalidIssuer => VerifyError::WrongIssuer,
-        ErrorKind::InvalidAudience => VerifyError::WrongAudience,
+        // Never raised: `registered_claims` checks `iss` and `aud` itself.
+        ErrorKind::InvalidIssuer => VerifyError::WrongIssuer {
+            found: "(unknown)".to_owned(),
+            expected: "(unknown)".to_owned(),
+        },
+        ErrorKind::InvalidAudience => VerifyError::WrongAudience {
+            found: "(unknown)".to_owned(),
+            expected: "(unknown)".to_owned(),
+        },
         ErrorKind::MissingRequiredClaim(claim) => VerifyError::MissingClaim(known_claim(&claim)),
         ErrorKind::InvalidClaimFormat(claim) => VerifyError::InvalidClaim(known_claim(&claim)),
         ErrorKind::InvalidAlgorithm

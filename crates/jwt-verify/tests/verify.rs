@@ -613,27 +613,27 @@ async fn token_over_the_size_limit_is_refused_before_parsing() {
 }
 
 #[tokio::test]
-async fn garbage_strings_are_refused_as_malformed() {
+async fn garbage_strings_are_refused_as_opaque_or_malformed() {
     let fx = Fixture::new().await;
     let verifier = fx.verifier();
     let header = forge::b64url(br#"{"alg":"RS256","kid":"key-1"}"#);
     let cases: Vec<(String, &str)> = vec![
         ("".into(), "empty"),
-        (".".into(), "malformed"),
-        ("..".into(), "malformed"),
-        ("a.b".into(), "malformed"),
-        ("a.b.c.d".into(), "malformed"),
-        ("!!!.!!!.!!!".into(), "malformed"),
-        ("Bearer x.y.z".into(), "malformed"),
+        (".".into(), "opaque_token"),
+        ("..".into(), "opaque_token"),
+        ("a.b".into(), "opaque_token"),
+        ("a.b.c.d".into(), "opaque_token"),
+        ("!!!.!!!.!!!".into(), "opaque_token"),
+        ("Bearer x.y.z".into(), "opaque_token"),
         ("e30.e30.e30".into(), "malformed"), // header {} has no alg
         ("bnVsbA.e30.e30".into(), "malformed"), // header null
-        (format!("{header}.e30="), "malformed"), // padding
-        (format!("{header}.e30"), "malformed"),
+        (format!("{header}.e30="), "opaque_token"), // padding
+        (format!("{header}.e30"), "opaque_token"),
         (format!("{header}.e30."), "malformed"), // empty signature
         (format!("{header}.%%%.c2ln"), "malformed"),
         (format!("{header}.e30.c2ln"), "bad_signature"),
-        ("eyJhbGciOiJSUzI1NiJ9\u{0}.e30.c2ln".into(), "malformed"),
-        ("ünïcödé.ünïcödé.ünïcödé".into(), "malformed"),
+        ("eyJhbGciOiJSUzI1NiJ9\u{0}.e30.c2ln".into(), "opaque_token"),
+        ("ünïcödé.ünïcödé.ünïcödé".into(), "opaque_token"),
     ];
     for (token, kind) in cases {
         let error = verifier.verify(&token).await.unwrap_err();
@@ -656,4 +656,176 @@ async fn a_token_exactly_at_the_size_bound_is_verified_and_one_byte_over_is_not(
     });
     let error = below.verify(&token).await.unwrap_err();
     assert!(matches!(error, VerifyError::TooLarge { .. }), "{error:?}");
+}
+
+// ---- Auth0 misconfigurations, named (issue 19) ----
+
+/// Every character RFC 6750 §3 allows in `error_description`: %x20-21 / %x23-5B / %x5D-7E.
+fn rfc6750_safe(text: &str) -> bool {
+    text.bytes()
+        .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// No segment of `token` (of at least 8 characters) appears in any text of `error`.
+fn assert_no_segment(error: &VerifyError, token: &str) {
+    for text in [
+        error.to_string(),
+        format!("{error:?}"),
+        error.description().into_owned(),
+    ] {
+        for segment in token.split('.').filter(|s| s.len() >= 8) {
+            assert!(!text.contains(segment), "{text} holds a token segment");
+        }
+    }
+    assert!(
+        rfc6750_safe(&error.description()),
+        "{}",
+        error.description()
+    );
+}
+
+const NO_API_FIX: &str = "Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience";
+
+#[tokio::test]
+async fn an_opaque_token_names_the_missing_api_audience() {
+    let fx = Fixture::new().await;
+    for token in [
+        "hQXhbU3i3XKFMHk_3HvTgcBrwNj4bJzC".to_owned(),
+        "not-a-jwt.at-all.0123456789".to_owned(),
+        // Auth0's own opaque format: a JWE encrypted for Auth0 (`alg: dir`).
+        format!(
+            "{}..aXZpdml2aXZpdml2.Y2lwaGVydGV4dGNpcGhlcnRleHQ.dGFndGFndGFndGFn",
+            forge::b64url(br#"{"alg":"dir","enc":"A256GCM","iss":"https://t.example/"}"#)
+        ),
+    ] {
+        let error = assert_refused(fx.verifier().verify(&token).await, &token, "opaque_token");
+        assert!(matches!(error, VerifyError::Opaque), "{error:?}");
+        assert!(
+            error.description().contains(NO_API_FIX),
+            "{}",
+            error.description()
+        );
+        assert!(error.description().contains("no API audience"));
+        assert_no_segment(&error, &token);
+    }
+}
+
+#[tokio::test]
+async fn a_jwe_names_token_encryption() {
+    let fx = Fixture::new().await;
+    let header = forge::b64url(br#"{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":"api-enc"}"#);
+    let token = format!(
+        "{header}.ZW5jcnlwdGVka2V5ZW5jcnlwdGVka2V5.aXZpdml2aXZpdml2.Y2lwaGVydGV4dGNpcGhlcnRleHQ.dGFndGFndGFndGFn"
+    );
+    let error = assert_refused(
+        fx.verifier().verify(&token).await,
+        &token,
+        "encrypted_token",
+    );
+    assert_eq!(
+        error.description(),
+        "The access token is encrypted (a JWE): turn off token encryption for this API in the tenant"
+    );
+    assert_no_segment(&error, &token);
+}
+
+#[tokio::test]
+async fn a_jwt_for_userinfo_only_names_the_missing_api_audience() {
+    let fx = Fixture::new().await;
+    let userinfo = format!("{}userinfo", fx.issuer());
+    for aud in [json!(userinfo), json!([userinfo])] {
+        let token = fx.token().claim("aud", aud).sign(&fx.key);
+        let error = assert_refused(
+            fx.verifier().verify(&token).await,
+            &token,
+            "userinfo_audience",
+        );
+        assert!(
+            error.description().contains("userinfo"),
+            "{}",
+            error.description()
+        );
+        assert!(
+            error.description().contains(NO_API_FIX),
+            "{}",
+            error.description()
+        );
+        assert_no_segment(&error, &token);
+    }
+    // With an API beside it, it is a token for another API.
+    let token = fx
+        .token()
+        .claim("aud", json!(["https://other-api.example/", userinfo]))
+        .sign(&fx.key);
+    assert_refused(fx.verifier().verify(&token).await, &token, "wrong_audience");
+}
+
+#[tokio::test]
+async fn another_issuer_is_named_with_the_one_expected() {
+    let fx = Fixture::new().await;
+    let token = fx.token().issuer("https://other.example/").sign(&fx.key);
+    let error = assert_refused(fx.verifier().verify(&token).await, &token, "wrong_issuer");
+    assert_eq!(
+        error.description(),
+        format!(
+            "The access token was issued by https://other.example/ but this server expects tokens issued by {}",
+            fx.issuer()
+        )
+    );
+    assert_no_segment(&error, &token);
+
+    // Another tenant signs with its own key: its kid is unknown here, and the
+    // (unverified) iss names it.
+    let stranger = TestKey::rsa("other-tenant-key");
+    let token = fx.token().issuer("https://other.example/").sign(&stranger);
+    let error = assert_refused(fx.verifier().verify(&token).await, &token, "wrong_issuer");
+    assert!(
+        error
+            .description()
+            .contains("issued by https://other.example/ but")
+    );
+    // Our own issuer under an unknown key is an unknown key.
+    let token = fx.token().sign(&stranger);
+    assert_refused(fx.verifier().verify(&token).await, &token, "unknown_kid");
+}
+
+#[tokio::test]
+async fn the_wrong_api_is_named_with_the_audience_expected() {
+    let fx = Fixture::new().await;
+    let token = fx
+        .token()
+        .audience("https://other-api.example/")
+        .sign(&fx.key);
+    let error = assert_refused(fx.verifier().verify(&token).await, &token, "wrong_audience");
+    assert_eq!(
+        error.description(),
+        format!(
+            "The access token is for the audience https://other-api.example/ but this server expects the audience {AUDIENCE}: the client must ask for a token for this API"
+        )
+    );
+    assert_no_segment(&error, &token);
+}
+
+#[tokio::test]
+async fn hostile_claims_are_cut_and_stripped_before_they_are_named() {
+    let fx = Fixture::new().await;
+    let huge = format!("https://x.example/\"\\\u{7}\r\n{}", "a".repeat(10_000));
+    let many: Vec<String> = (0..50)
+        .map(|i| format!("https://api{i}.example/"))
+        .collect();
+    let wrong_aud = fx.token().claim("aud", json!(many)).sign(&fx.key);
+    let wrong_iss = fx.token().issuer(huge.clone()).sign(&fx.key);
+    let wrong_both = fx.token().claim("aud", json!([huge])).sign(&fx.key);
+    for token in [wrong_aud, wrong_iss, wrong_both] {
+        let error = fx.verifier().verify(&token).await.unwrap_err();
+        let description = error.description();
+        assert!(rfc6750_safe(&description), "{description}");
+        assert!(description.len() < 1_200, "{} chars", description.len());
+        assert_no_segment(&error, &token);
+    }
+    assert_eq!(
+        oauth_jwt_verify::echo_claim(&huge).len(),
+        oauth_jwt_verify::MAX_ECHOED_CLAIM_CHARS + 3
+    );
+    assert_eq!(oauth_jwt_verify::echo_claim("\"\\\n"), "(empty)");
 }

@@ -38,7 +38,13 @@ pub async fn authenticate(
         }
         Err(rejection) => {
             log.0.record("outcome", rejection.kind());
-            tracing::info!(outcome = rejection.kind(), "request to /mcp refused");
+            // The description names what to fix (issue 19) and never holds the token.
+            tracing::info!(
+                outcome = rejection.kind(),
+                cause = rejection.cause(),
+                description = rejection.description(),
+                "request to /mcp refused"
+            );
             rejection.into_response_with(&state.resource_metadata_url, &state.base_scopes)
         }
     }

@@ -45,6 +45,24 @@ impl Rejection {
         }
     }
 
+    /// The precise cause, for logs: a [`Refusal::cause`], else the kind.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Rejection::Bearer(refusal) => refusal.cause(),
+            other => other.kind(),
+        }
+    }
+
+    /// The `error_description` a bearer refusal sends, for logs: what to fix, never
+    /// any part of the token. Empty for the others.
+    pub fn description(&self) -> &str {
+        match self {
+            Rejection::Bearer(refusal) => refusal.description(),
+            Rejection::InsufficientScope { description, .. } => description,
+            Rejection::PayloadTooLarge { .. } | Rejection::BodyTimeout => "",
+        }
+    }
+
     /// Builds the response; `resource_metadata` is this server's metadata URL, and
     /// `base_scopes` the scopes a 401's challenge names (none: no `scope`).
     pub fn into_response_with(self, resource_metadata: &str, base_scopes: &[String]) -> Response {

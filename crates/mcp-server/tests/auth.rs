@@ -148,7 +148,53 @@ async fn rfc6750_3_1_a_token_that_is_not_a_jwt_is_invalid_token() {
         .http()
         .post(&["Bearer not-a-jwt.at-all.really"], list())
         .await;
-    assert_invalid_token(&server, &answer, "The access token is malformed");
+    assert_invalid_token(&server, &answer, OPAQUE);
+}
+
+/// What an opaque token (Auth0's answer to a client that asked for no API) is told.
+const OPAQUE: &str = "The access token is opaque, not a JWT: the client got no API audience. Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience";
+
+#[tokio::test]
+async fn issue_19_an_opaque_token_names_the_profile_or_audience() {
+    let server = TestServer::start(Options::default()).await;
+    let answer = server
+        .http()
+        .post(&["Bearer hQXhbU3i3XKFMHk_3HvTgcBrwNj4bJzC"], list())
+        .await;
+    assert_invalid_token(&server, &answer, OPAQUE);
+}
+
+#[tokio::test]
+async fn issue_19_a_jwe_names_token_encryption() {
+    let server = TestServer::start(Options::default()).await;
+    let token = obo_tests::token::jwe_shaped();
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_invalid_token(
+        &server,
+        &answer,
+        "The access token is encrypted (a JWE): turn off token encryption for this API in the tenant",
+    );
+}
+
+#[tokio::test]
+async fn issue_19_a_userinfo_only_token_names_the_profile_or_audience() {
+    let server = TestServer::start(Options::default()).await;
+    let userinfo = format!("{}userinfo", server.tenant.issuer());
+    let token = server
+        .tenant
+        .sign_user_token(&server.tenant.user_token("auth0|alice").audience(userinfo));
+    let answer = server
+        .http()
+        .post(&[&format!("Bearer {token}")], list())
+        .await;
+    assert_invalid_token(
+        &server,
+        &answer,
+        "The access token's only audience is the tenant's userinfo endpoint: the client got no API audience. Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience",
+    );
 }
 
 #[tokio::test]
@@ -185,7 +231,11 @@ async fn rfc6750_3_1_a_token_for_another_audience_is_invalid_token() {
     assert_invalid_token(
         &server,
         &answer,
-        "The access token is not intended for this resource",
+        &format!(
+            "The access token is for the audience {} but this server expects the audience {}: the client must ask for a token for this API",
+            server.tenant.api_audience(),
+            server.tenant.mcp_audience()
+        ),
     );
 }
 
@@ -205,7 +255,10 @@ async fn rfc6750_3_1_a_token_from_another_issuer_is_invalid_token() {
     assert_invalid_token(
         &server,
         &answer,
-        "The access token was issued by an untrusted issuer",
+        &format!(
+            "The access token was issued by https://evil.example/ but this server expects tokens issued by {}",
+            server.tenant.issuer()
+        ),
     );
 }
 

@@ -915,3 +915,37 @@ async fn issue_18_each_refused_client_assertion_names_its_own_fix() {
     assert!(setup.tenant.client_assertion_refusals() >= 4);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 19: `check --token` prints the words the 401 sends, for an opaque token and
+/// a token for another API.
+#[tokio::test]
+async fn an_opaque_token_and_the_wrong_api_are_named_as_the_401_names_them() {
+    let setup = Setup::start().await;
+    let opaque = obo_tests::token::opaque();
+    let (report, out) = run(&setup.args(), Some(&opaque)).await;
+    let line_ = line(&report, names::TOKEN);
+    assert_eq!(line_.outcome, Outcome::Fail, "{out}");
+    assert!(
+        line_.detail.contains("The access token is opaque, not a JWT: the client got no API audience. Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience"),
+        "{out}"
+    );
+    assert!(!out.contains(&opaque), "{out}");
+
+    let token = setup.tenant.sign_user_token(
+        &setup
+            .tenant
+            .user_token("auth0|alice")
+            .audience(setup.tenant.api_audience()),
+    );
+    let (report, out) = run(&setup.args(), Some(&token)).await;
+    let line_ = line(&report, names::TOKEN);
+    let words = format!(
+        "The access token is for the audience {} but this server expects the audience {}: the client must ask for a token for this API",
+        setup.tenant.api_audience(),
+        setup.tenant.mcp_audience()
+    );
+    assert!(line_.detail.contains(&words), "{out}");
+    for segment in token.split('.') {
+        assert!(!out.contains(segment), "{out}");
+    }
+}

@@ -50,6 +50,10 @@ pub(crate) struct UserGrant {
     pub(crate) refresh_token: Option<String>,
 }
 
+/// The audience of a grant for no API (Auth0 without the Resource Parameter
+/// Compatibility Profile, and no `audience` sent): its access token is opaque.
+pub(crate) const NO_API: &str = "";
+
 impl UserGrant {
     /// Signs the access token and answers `{access_token, token_type, expires_in,
     /// scope, refresh_token?}`.
@@ -74,8 +78,13 @@ impl UserGrant {
             "permissions": permissions,
             "jti": self.jti,
         });
+        let access_token = if self.audience == NO_API {
+            crate::token::opaque()
+        } else {
+            sign_access_token(state, &claims)
+        };
         let mut body = json!({
-            "access_token": sign_access_token(state, &claims),
+            "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": expires_in,
             "scope": scope,
@@ -91,6 +100,11 @@ impl UserGrant {
 /// is for. A trailing slash is not significant: clients differ in adding one to a bare
 /// origin (`shared/auth0-login.md` §4), and `/authorize` accepted the same spelling.
 pub(crate) fn check_resource(resource: Option<&str>, audience: &str) -> Result<(), Refusal> {
+    // A grant for no API came from a tenant that ignores `resource` (no compatibility
+    // profile); the token endpoint ignores it too.
+    if audience == NO_API {
+        return Ok(());
+    }
     match resource {
         Some(resource) if strip_slash(resource) != strip_slash(audience) => Err(Refusal::new(
             400,

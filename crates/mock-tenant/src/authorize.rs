@@ -21,6 +21,9 @@
 //! | the client has permissions on that API | `access_denied` |
 //!
 //! A parameter sent empty counts as not sent (RFC 6749 §3.1); unknown ones are ignored.
+//! With [`TenantConfig::resource_parameter_profile`] off, `resource` is ignored (not
+//! even checked), and a request without `audience` is for no API: its code yields an
+//! opaque access token, as Auth0's does.
 //! Without `audience` and `resource` the token is for the MCP API, the tenant's default
 //! audience. An API identifier matches a value that differs from it only by one trailing
 //! slash, since clients send `https://h/` for a path-less `https://h`.
@@ -51,6 +54,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use url::{Host, Url};
 use wiremock::{Request, Respond, ResponseTemplate};
 
+use crate::access_token::NO_API;
 use crate::config::{TenantConfig, random_bytes};
 use crate::consent::ConsentPage;
 use crate::decision::issue_code;
@@ -322,7 +326,8 @@ fn check<'c>(
         ));
     }
 
-    let resource = param("resource");
+    // Without the Resource Parameter Compatibility Profile, Auth0 ignores `resource`.
+    let resource = param("resource").filter(|_| config.resource_parameter_profile);
     if let Some(resource) = resource
         && !Url::parse(resource).is_ok_and(|url| url.fragment().is_none())
     {
@@ -333,6 +338,8 @@ fn check<'c>(
     }
     // Auth0's Resource Parameter Compatibility Profile: `audience` wins over `resource`.
     let audience = match param("audience").or(resource) {
+        // No API asked for, and no default audience: Auth0 issues an opaque token.
+        None if !config.resource_parameter_profile => NO_API,
         None => config.mcp_audience.as_str(),
         Some(requested) => {
             let known = [&config.mcp_audience, &config.api_audience]
@@ -353,8 +360,11 @@ fn check<'c>(
             }
         }
     };
-    let permissions =
-        client_permissions(config, audience).ok_or_else(|| no_permissions(client, audience))?;
+    let permissions = if audience == NO_API {
+        &[][..]
+    } else {
+        client_permissions(config, audience).ok_or_else(|| no_permissions(client, audience))?
+    };
 
     let may_refresh = client.grant_types.iter().any(|g| g == "refresh_token");
     let requested = param("scope").unwrap_or_default().split(' ');

@@ -309,6 +309,14 @@ pub struct TenantConfig {
     /// The tenant's organizations (none by default). More can be added while running
     /// with [`MockTenant::add_organization`](crate::MockTenant::add_organization).
     pub organizations: Vec<Organization>,
+    /// Auth0's Resource Parameter Compatibility Profile (on by default). On, `/authorize`
+    /// takes the API from `resource` (RFC 8707) when no `audience` is sent, and an
+    /// authorization request naming neither is for the MCP API (the tenant's default
+    /// audience). Off, as on a tenant that never turned it on: `resource` is ignored,
+    /// only `audience` picks an API, the tenant has no default audience, and a sign-in
+    /// without `audience` yields an opaque access token (a random string, not a JWT)
+    /// with no scope, which no API can verify (`shared/auth0-login.md` §2).
+    pub resource_parameter_profile: bool,
 }
 
 impl Default for TenantConfig {
@@ -341,6 +349,7 @@ impl Default for TenantConfig {
             max_clients: crate::signin::MAX_CLIENTS,
             client_credentials: Vec::new(),
             organizations: Vec::new(),
+            resource_parameter_profile: true,
         }
     }
 }
@@ -366,6 +375,10 @@ impl std::fmt::Debug for TenantConfig {
             .field("max_clients", &self.max_clients)
             .field("client_credentials", &self.client_credentials)
             .field("organizations", &self.organizations)
+            .field(
+                "resource_parameter_profile",
+                &self.resource_parameter_profile,
+            )
             .finish()
     }
 }

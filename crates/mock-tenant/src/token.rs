@@ -223,6 +223,28 @@ fn act_chain(actors: &[String]) -> Option<Value> {
 }
 
 /// Hand-built tokens for negative tests: any header, any payload, any signature.
+/// An opaque access token as Auth0 issues one to a client that asked for no API: a
+/// random string, not a JWT.
+pub fn opaque() -> String {
+    URL_SAFE_NO_PAD.encode(crate::config::random_bytes::<24>())
+}
+
+/// A JWE-shaped access token (five segments, RFC 7516 §7.1), as Auth0 issues one for
+/// an API with token encryption on: key-wrapped (`RSA-OAEP-256`), `A256GCM`. Its
+/// parts are random; nothing can decrypt it, and nothing needs to.
+pub fn jwe_shaped() -> String {
+    let header = URL_SAFE_NO_PAD
+        .encode(br#"{"alg":"RSA-OAEP-256","enc":"A256GCM","kid":"api-encryption-key"}"#);
+    let part = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    format!(
+        "{header}.{}.{}.{}.{}",
+        part(&crate::config::random_bytes::<256>()),
+        part(&crate::config::random_bytes::<12>()),
+        part(&crate::config::random_bytes::<48>()),
+        part(&crate::config::random_bytes::<16>()),
+    )
+}
+
 pub mod forge {
     use super::*;
 

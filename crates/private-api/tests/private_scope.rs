@@ -148,7 +148,12 @@ async fn rfc6750_3_1_a_bad_token_is_invalid_token() {
     let impostor = TestKey::rsa("key-1");
     let forged = api.token().sign(&impostor);
     assert_invalid_token(&api, &forged, "The access token's signature is invalid").await;
-    assert_invalid_token(&api, "not-a-jwt", "The access token is malformed").await;
+    assert_invalid_token(
+        &api,
+        "not-a-jwt",
+        "The access token is opaque, not a JWT: the client got no API audience. Enable the tenant's Resource Parameter Compatibility Profile, or have the client send audience",
+    )
+    .await;
     let unsigned = api.token().unsigned();
     let response = api.get_with_token(&unsigned).await;
     assert_eq!(response.status(), 401);
@@ -158,7 +163,10 @@ async fn rfc6750_3_1_a_bad_token_is_invalid_token() {
     assert_invalid_token(
         &api,
         &wrong_issuer,
-        "The access token was issued by an untrusted issuer",
+        &format!(
+            "The access token was issued by https://evil.example/ but this server expects tokens issued by {}",
+            api.issuer
+        ),
     )
     .await;
 }
@@ -174,7 +182,9 @@ async fn a_token_for_the_mcp_server_audience_is_refused() {
     assert_invalid_token(
         &api,
         &user_token,
-        "The access token is not intended for this resource",
+        &format!(
+            "The access token is for the audience {MCP_AUDIENCE} but this server expects the audience {API_AUDIENCE}: the client must ask for a token for this API"
+        ),
     )
     .await;
 }

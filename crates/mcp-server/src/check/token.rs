@@ -132,7 +132,7 @@ fn token_fix(error: &VerifyError, claims: Option<&Value>, audience: &str, issuer
         }
     };
     match error {
-        VerifyError::WrongAudience => {
+        VerifyError::WrongAudience { .. } => {
             let aud = claim("aud");
             let trailing = claims
                 .and_then(|c| c.get("aud"))
@@ -157,9 +157,15 @@ fn token_fix(error: &VerifyError, claims: Option<&Value>, audience: &str, issuer
                 )
             }
         }
-        VerifyError::WrongIssuer => format!(
+        VerifyError::WrongIssuer { .. } => format!(
             "the token's iss is {}, but AUTH0_DOMAIN gives {issuer:?}: use the domain the MCP client signs in through",
             claim("iss"),
+        ),
+        VerifyError::Opaque | VerifyError::UserinfoAudience => format!(
+            "the MCP client got a token for no API: in Auth0, enable the tenant's Resource Parameter Compatibility Profile (so that resource= selects the API), or have the client send audience={audience:?}"
+        ),
+        VerifyError::Encrypted => format!(
+            "in Auth0, turn off token encryption (JWE) for the API {audience:?}: the MCP server verifies signed JWTs only"
         ),
         VerifyError::Expired | VerifyError::NotYetValid => {
             "get a fresh token (and check this machine's clock)".to_owned()
@@ -208,6 +214,20 @@ mod tests {
     const AUDIENCE: &str = "http://localhost:3001/";
     const ISSUER: &str = "https://tenant.example.auth0.com/";
 
+    fn wrong_audience() -> VerifyError {
+        VerifyError::WrongAudience {
+            found: "x".to_owned(),
+            expected: AUDIENCE.to_owned(),
+        }
+    }
+
+    fn wrong_issuer() -> VerifyError {
+        VerifyError::WrongIssuer {
+            found: "x".to_owned(),
+            expected: ISSUER.to_owned(),
+        }
+    }
+
     fn fix(error: VerifyError, claims: Value) -> String {
         token_fix(&error, Some(&claims), AUDIENCE, ISSUER)
     }
@@ -217,24 +237,30 @@ mod tests {
     #[test]
     fn each_refusal_names_its_own_fix() {
         let claims = json!({"aud": "http://localhost:3001", "iss": "https://other.example/"});
-        assert!(
-            fix(VerifyError::WrongAudience, claims.clone())
-                .contains("differ by the trailing slash")
-        );
+        assert!(fix(wrong_audience(), claims.clone()).contains("differ by the trailing slash"));
         let other = json!({"aud": ["https://api.example/", "https://x/userinfo"]});
-        let wrong = fix(VerifyError::WrongAudience, other);
+        let wrong = fix(wrong_audience(), other);
         assert!(
             wrong.contains("the MCP client must ask for a token"),
             "{wrong}"
         );
         assert!(wrong.contains(&format!("audience={AUDIENCE:?}")), "{wrong}");
-        let issuer = fix(VerifyError::WrongIssuer, claims.clone());
+        let issuer = fix(wrong_issuer(), claims.clone());
         assert!(
             issuer.contains("\"https://other.example/\"") && issuer.contains(ISSUER),
             "{issuer}"
         );
         for (error, expected) in [
             (VerifyError::Expired, "get a fresh token"),
+            (
+                VerifyError::Opaque,
+                "Resource Parameter Compatibility Profile",
+            ),
+            (
+                VerifyError::UserinfoAudience,
+                "or have the client send audience=",
+            ),
+            (VerifyError::Encrypted, "turn off token encryption"),
             (VerifyError::NotYetValid, "clock"),
             (VerifyError::UnknownKey, "not signed by this tenant's keys"),
             (VerifyError::KeyMismatch, "not signed by this tenant's keys"),
@@ -266,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_token_without_readable_claims_still_gets_a_fix() {
-        let text = token_fix(&VerifyError::WrongIssuer, None, AUDIENCE, ISSUER);
+        let text = token_fix(&wrong_issuer(), None, AUDIENCE, ISSUER);
         assert!(text.contains("the token's iss is (none)"), "{text}");
         assert_eq!(unverified_claims("not-a-jwt"), None);
     }

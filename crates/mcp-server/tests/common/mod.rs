@@ -50,6 +50,8 @@ pub struct Options {
     pub base_scopes: Option<String>,
     /// `AUDIT_LOG`; default unset (audit events go to the logs).
     pub audit_log: Option<std::path::PathBuf>,
+    /// The tenant's Resource Parameter Compatibility Profile (default on).
+    pub resource_parameter_profile: bool,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             tenant_apis: Vec::new(),
             base_scopes: None,
             audit_log: None,
+            resource_parameter_profile: true,
         }
     }
 }
@@ -108,6 +111,7 @@ impl Prepared {
         let base = format!("http://{addr}");
         let mut config = TenantConfig {
             extra_apis: options.tenant_apis.clone(),
+            resource_parameter_profile: options.resource_parameter_profile,
             ..TenantConfig::default()
         };
         if options.audience_on_this_server {

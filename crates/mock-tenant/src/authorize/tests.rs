@@ -466,6 +466,33 @@ async fn without_resource_or_audience_the_token_is_for_the_mcp_api() {
 }
 
 #[tokio::test]
+async fn without_the_compatibility_profile_resource_is_ignored_and_only_audience_picks_an_api() {
+    let config = TenantConfig {
+        resource_parameter_profile: false,
+        ..TenantConfig::default()
+    };
+    let fixture = fixture_with(config, &[REDIRECT], true).await;
+    // `resource` naming the MCP API: ignored, so the request is for no API.
+    let (_, request, _) = fixture.consent(&fixture.params()).await;
+    let pending = fixture.pending(&request).unwrap();
+    assert_eq!(pending.audience, crate::access_token::NO_API);
+    assert!(pending.scopes.is_empty(), "{:?}", pending.scopes);
+    // Ignored, not even checked: a resource that would be invalid_target.
+    let response = fixture
+        .authorize_with("resource", Some("https://other.example/#frag"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // `audience` still picks the API.
+    let mut params = fixture.params();
+    params.push(("audience", fixture.tenant.mcp_audience().into()));
+    let (_, request, _) = fixture.consent(&params).await;
+    assert_eq!(
+        fixture.pending(&request).unwrap().audience,
+        fixture.tenant.mcp_audience()
+    );
+}
+
+#[tokio::test]
 async fn an_identifier_matches_a_resource_differing_by_one_trailing_slash() {
     // The default MCP identifier has the slash; this private API's has none.
     let config = TenantConfig {
