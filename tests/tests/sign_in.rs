@@ -21,7 +21,9 @@ use obo_tests::consent::{Decision, HeadlessBrowser};
 use obo_tests::process::free_port;
 use obo_tests::system::{RunningSystem, SystemConfig};
 use rmcp::ServiceExt;
-use rmcp::model::ClientConfig;
+use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient};
+use rmcp::transport::IntoTransport;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -49,9 +51,34 @@ async fn within<T>(what: &str, step: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish in time"))
 }
 
+/// What a client asks for when it signs in.
+#[derive(Clone)]
+struct Asking {
+    /// The MCP version it speaks.
+    version: ProtocolVersion,
+    /// The scopes it asks the tenant for; empty leaves the choice to rmcp (the
+    /// challenge's, then the Protected Resource Metadata's).
+    scopes: Vec<&'static str>,
+}
+
+impl Default for Asking {
+    /// What rmcp's default client ends up speaking with this server: it offers its
+    /// newest version at `initialize`, and the server answers the newest one that
+    /// still has that handshake.
+    fn default() -> Self {
+        Self {
+            version: ProtocolVersion::LATEST_WITH_INITIALIZE,
+            scopes: Vec::new(),
+        }
+    }
+}
+
 /// One user signed in with rmcp's OAuth client, and that client connected.
 struct SignedIn {
     client: Client,
+    /// Where, and in which version, the client connects again after signing in once more.
+    mcp_url: String,
+    version: ProtocolVersion,
     /// The same auth client the transport uses: its manager holds the tokens.
     auth: AuthClient<reqwest::Client>,
     /// The client id the tenant gave rmcp at registration.
@@ -118,17 +145,49 @@ impl Network<'_> {
     }
 }
 
+/// Starts an MCP session in `version`: the `initialize` handshake up to 2025-11-25;
+/// from 2026-07-28 (SEP-2567), `server/discover` and the version in every request's
+/// `_meta`, which rmcp also sends as `MCP-Protocol-Version`.
+async fn connect<T, E, A>(
+    version: &ProtocolVersion,
+    transport: T,
+) -> Result<Client, rmcp::service::ClientInitializeError>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let config = ClientConfig::default().with_protocol_version(version.clone());
+    if version.has_initialize() {
+        config.serve(transport).await
+    } else {
+        let lifecycle = ClientLifecycleMode::Discover {
+            preferred_versions: vec![version.clone()],
+        };
+        config.serve_with_lifecycle(transport, lifecycle).await
+    }
+}
+
 /// What an rmcp application does, following rmcp's own OAuth example: connect with no
 /// token; on the 401, authorize with the challenge (discovery, registration, PKCE); let
 /// the user sign in as `user` in the browser; hand the redirect to rmcp; reconnect.
 async fn sign_in(system: &RunningSystem, user: &str, network: Network<'_>) -> SignedIn {
+    sign_in_asking(system, user, network, Asking::default()).await
+}
+
+/// [`sign_in`], with the client asking for `asking`'s version and scopes.
+async fn sign_in_asking(
+    system: &RunningSystem,
+    user: &str,
+    network: Network<'_>,
+    asking: Asking,
+) -> SignedIn {
     let mcp_url = system.mcp_url();
     let config = || StreamableHttpClientTransportConfig::with_uri(mcp_url.clone());
 
     let unauthenticated = StreamableHttpClientTransport::with_client(network.http(), config());
     let refused = within(
         "the first connection",
-        ClientConfig::default().serve(unauthenticated),
+        connect(&asking.version, unauthenticated),
     )
     .await;
     let error = match refused {
@@ -148,7 +207,8 @@ async fn sign_in(system: &RunningSystem, user: &str, network: Network<'_>) -> Si
         oauth.start_authorization(
             AuthorizationRequest::new(&redirect_uri)
                 .with_client_name("rmcp sign-in test")
-                .with_challenge(challenge),
+                .with_challenge(challenge)
+                .with_scopes(asking.scopes.iter().copied()),
         ),
     )
     .await
@@ -181,12 +241,14 @@ async fn sign_in(system: &RunningSystem, user: &str, network: Network<'_>) -> Si
     let transport = StreamableHttpClientTransport::with_client(auth.clone(), config());
     let client = within(
         "the signed-in connection",
-        ClientConfig::default().serve(transport),
+        connect(&asking.version, transport),
     )
     .await
     .unwrap_or_else(|e| panic!("the signed-in client could not connect: {e}"));
     SignedIn {
         client,
+        mcp_url,
+        version: asking.version,
         auth,
         client_id,
         redirect,
@@ -400,4 +462,280 @@ async fn the_requests_a_real_client_makes_to_sign_in_are_those_of_the_mcp_author
         Some(&("mcp-server", "POST", "/mcp", 200)),
         "the greet is the last request, and answered"
     );
+}
+
+/// How a client asks for more after a 403 `insufficient_scope`.
+enum StepUp<'a> {
+    /// Sign in again asking for exactly the challenge's `scope`, and nothing else: what
+    /// Claude Code and the TypeScript and Python SDKs did under 2025-06-18 and 2025-11-25.
+    ReplaceWithChallenge(&'a str),
+    /// rmcp's own scope upgrade (SEP-2350): the scopes it holds and the challenge's.
+    Upgrade(&'a str),
+}
+
+impl SignedIn {
+    /// Calls `tool` with no arguments, as the user signed in.
+    async fn call(&self, tool: &str) -> Result<rmcp::model::CallToolResult, rmcp::ServiceError> {
+        within(
+            &format!("calling {tool}"),
+            self.client
+                .call_tool(CallToolRequestParams::new(tool.to_owned())),
+        )
+        .await
+    }
+
+    /// Calls `tool` and returns the 403's challenge, failing if the call was not refused.
+    async fn challenged(&self, tool: &str) -> String {
+        match self.call(tool).await {
+            Ok(result) => panic!("{tool} answered instead of asking for more scope: {result:?}"),
+            Err(error) => error
+                .auth_challenge()
+                .unwrap_or_else(|| panic!("{tool} failed with no challenge: {error}"))
+                .to_owned(),
+        }
+    }
+
+    /// Calls `tool`, which must succeed.
+    async fn works(&self, tool: &str) {
+        let result = self
+            .call(tool)
+            .await
+            .unwrap_or_else(|e| panic!("{tool} was refused: {e}"));
+        assert_eq!(result.is_error, Some(false), "{tool}: {}", text_of(&result));
+    }
+
+    /// Sends the user through the tenant's page again as `step_up` asks, redeems the
+    /// code into the same manager, and connects again with the new token.
+    async fn step_up(&mut self, user: &str, network: Network<'_>, step_up: StepUp<'_>) {
+        let authorize_url = {
+            let manager = self.auth.auth_manager.lock().await;
+            let url = match step_up {
+                StepUp::ReplaceWithChallenge(scope) => {
+                    let scopes: Vec<&str> = scope.split_whitespace().collect();
+                    manager.get_authorization_url(&scopes).await
+                }
+                StepUp::Upgrade(scope) => manager.request_scope_upgrade(scope).await,
+            };
+            url.unwrap_or_else(|e| panic!("rmcp could not build the authorization URL: {e}"))
+        };
+        let redirect = within(
+            "the consent page",
+            network.browser().sign_in(&authorize_url, user),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the browser could not sign in again as {user}: {e}"));
+        let callback = Url::parse(&redirect.location).unwrap();
+        let param = |name: &str| {
+            callback
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let (code, state) = (param("code").unwrap(), param("state").unwrap());
+        within("the code exchange", async {
+            let manager = self.auth.auth_manager.lock().await;
+            manager
+                .exchange_code_for_token_with_issuer(&code, &state, param("iss").as_deref())
+                .await
+        })
+        .await
+        .unwrap_or_else(|e| panic!("rmcp could not redeem the new code: {e}"));
+
+        let transport = StreamableHttpClientTransport::with_client(
+            self.auth.clone(),
+            StreamableHttpClientTransportConfig::with_uri(self.mcp_url.clone()),
+        );
+        let client = within(
+            "the connection after stepping up",
+            connect(&self.version, transport),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the client could not connect after stepping up: {e}"));
+        let old = std::mem::replace(&mut self.client, client);
+        // The old session may already be closed by the refusal; either way it is done.
+        let _ = old.cancel().await;
+    }
+
+    /// The scopes of the access token rmcp holds now, sorted.
+    async fn granted(&self) -> Vec<String> {
+        let (_, claims) = decode(&self.access_token().await);
+        let mut scopes: Vec<String> = claims["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        scopes.sort();
+        scopes
+    }
+
+    /// The tool scopes among them (rmcp adds `offline_access` when the tenant offers it).
+    async fn tool_scopes(&self) -> Vec<String> {
+        let mut scopes = self.granted().await;
+        scopes.retain(|scope| scope.starts_with("tool:"));
+        scopes
+    }
+}
+
+/// The `scope` of a `WWW-Authenticate: Bearer` challenge, and its `error`.
+fn challenge_params(challenge: &str) -> (String, String) {
+    let param = |name: &str| {
+        let start = challenge
+            .find(&format!("{name}=\""))
+            .unwrap_or_else(|| panic!("no {name} in the challenge {challenge}"))
+            + name.len()
+            + 2;
+        let end = challenge[start..].find('"').unwrap() + start;
+        challenge[start..end].to_owned()
+    };
+    (param("error"), param("scope"))
+}
+
+fn sorted(scope: &str) -> Vec<&str> {
+    let mut scopes: Vec<&str> = scope.split_whitespace().collect();
+    scopes.sort_unstable();
+    scopes
+}
+
+/// The `MCP-Protocol-Version` of every request to `/mcp` the proxy saw, and the number
+/// of 403s it answered.
+fn mcp_traffic(system: &RunningSystem, proxy: &ForwardProxy) -> (Vec<Option<String>>, usize) {
+    let mcp: Vec<Exchange> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(|e| label(system, e) == "mcp-server" && e.path == "/mcp")
+        .collect();
+    let forbidden = mcp.iter().filter(|e| e.status == 403).count();
+    (
+        mcp.into_iter().map(|e| e.protocol_version).collect(),
+        forbidden,
+    )
+}
+
+/// Issue 19: a client of the 2025-06-18 and 2025-11-25 versions replaces its scopes with
+/// the 403 challenge's. Signed in with `tool:whoami` only, it calls `greet`; the challenge
+/// names what the token holds as well as `tool:greet`, so the one new sign-in gives a token
+/// for both, and `greet` and `whoami` both work: one step-up, no loop.
+#[tokio::test]
+async fn a_client_that_replaces_its_scopes_steps_up_once_and_keeps_what_it_had() {
+    for version in [ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25] {
+        let system = system().await;
+        let proxy = ForwardProxy::start().await;
+        let network = Network::Via(&proxy);
+        let asking = Asking {
+            version: version.clone(),
+            scopes: vec!["tool:whoami"],
+        };
+        let mut alice = sign_in_asking(&system, ALICE, network, asking).await;
+        assert_eq!(alice.tool_scopes().await, ["tool:whoami"]);
+        alice.works("whoami").await;
+
+        let challenge = alice.challenged("greet").await;
+        let (error, scope) = challenge_params(&challenge);
+        assert_eq!(error, "insufficient_scope", "{challenge}");
+        let mut expected = alice.granted().await;
+        expected.push("tool:greet".to_owned());
+        expected.sort();
+        assert_eq!(
+            sorted(&scope),
+            expected,
+            "{version}: the challenge keeps what the token holds: {challenge}"
+        );
+        assert_eq!(
+            system.tenant.exchanges(),
+            0,
+            "no exchange for a refused call"
+        );
+
+        alice
+            .step_up(ALICE, network, StepUp::ReplaceWithChallenge(&scope))
+            .await;
+        assert_eq!(alice.tool_scopes().await, ["tool:greet", "tool:whoami"]);
+        alice.works("greet").await;
+        alice.works("whoami").await;
+        alice.works("greet").await;
+
+        assert_eq!(system.tenant.sign_ins(), 2, "one sign-in, one step-up");
+        assert_eq!(system.tenant.exchanges_for(ALICE), 1);
+        let (versions, forbidden) = mcp_traffic(&system, &proxy);
+        assert_eq!(forbidden, 1, "{version}: exactly one 403, no loop");
+        assert!(
+            versions
+                .iter()
+                .flatten()
+                .all(|sent| sent == version.as_str()),
+            "the client spoke {version} after initialize: {versions:?}"
+        );
+        assert!(
+            versions.iter().flatten().count() >= 5,
+            "the header was on the calls: {versions:?}"
+        );
+        alice.client.cancel().await.unwrap();
+    }
+}
+
+/// The same client, had the server named only the missing scope (as it does for clients
+/// that announce 2026-07-28, which add the challenge to what they hold): its new token
+/// would lose `tool:whoami`, and `whoami` would be refused next, and then `greet` again.
+/// This is the loop the union above prevents, shown with a client that says 2026-07-28
+/// but replaces its scopes as the older ones did.
+#[tokio::test]
+async fn a_challenge_naming_only_the_missing_scope_would_loop_a_client_that_replaces() {
+    let system = system().await;
+    let proxy = ForwardProxy::start().await;
+    let network = Network::Via(&proxy);
+    let asking = Asking {
+        version: ProtocolVersion::V_2026_07_28,
+        scopes: vec!["tool:whoami"],
+    };
+    let mut alice = sign_in_asking(&system, ALICE, network, asking).await;
+    let challenge = alice.challenged("greet").await;
+    assert_eq!(challenge_params(&challenge).1, "tool:greet", "{challenge}");
+    alice
+        .step_up(ALICE, network, StepUp::ReplaceWithChallenge("tool:greet"))
+        .await;
+    alice.works("greet").await;
+    let challenge = alice.challenged("whoami").await;
+    assert_eq!(challenge_params(&challenge).1, "tool:whoami", "{challenge}");
+    let (versions, forbidden) = mcp_traffic(&system, &proxy);
+    assert_eq!(forbidden, 2, "the second 403 is the start of the loop");
+    assert!(
+        versions.iter().flatten().all(|sent| sent == "2026-07-28"),
+        "{versions:?}"
+    );
+    alice.client.cancel().await.unwrap();
+}
+
+/// rmcp's own client does the union itself (SEP-2350): whatever the challenge names, it
+/// asks for that and for what it holds. Signed in with `tool:whoami`, stepped up for
+/// `greet`, it keeps both.
+#[tokio::test]
+async fn rmcp_steps_up_with_the_union_of_what_it_holds_and_the_challenge() {
+    let system = system().await;
+    let proxy = ForwardProxy::start().await;
+    let network = Network::Via(&proxy);
+    let asking = Asking {
+        version: ProtocolVersion::V_2026_07_28,
+        scopes: vec!["tool:whoami"],
+    };
+    let mut bob = sign_in_asking(&system, BOB, network, asking).await;
+    assert_eq!(bob.tool_scopes().await, ["tool:whoami"]);
+
+    let challenge = bob.challenged("greet").await;
+    let (error, scope) = challenge_params(&challenge);
+    assert_eq!(error, "insufficient_scope");
+    assert_eq!(scope, "tool:greet", "2026-07-28: only what is missing");
+
+    bob.step_up(BOB, network, StepUp::Upgrade(&scope)).await;
+    assert_eq!(bob.tool_scopes().await, ["tool:greet", "tool:whoami"]);
+    bob.works("greet").await;
+    bob.works("whoami").await;
+    assert_eq!(system.tenant.sign_ins(), 2);
+    let (versions, forbidden) = mcp_traffic(&system, &proxy);
+    assert_eq!(forbidden, 1, "exactly one 403");
+    assert!(
+        versions.iter().flatten().all(|sent| sent == "2026-07-28"),
+        "{versions:?}"
+    );
+    bob.client.cancel().await.unwrap();
 }

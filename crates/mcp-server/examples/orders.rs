@@ -2,7 +2,9 @@
 //! API on the signed-in user's behalf. Run it with the settings in `README.md` beside
 //! this file: `cargo run -p mcp-server --example orders`.
 
-use mcp_server::{Caller, DownstreamError, LogFormat, Server, Settings, requires_scope};
+use mcp_server::{
+    Caller, DownstreamError, LogFormat, Server, Settings, acts_for_user, requires_scope,
+};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
@@ -27,11 +29,13 @@ struct OrdersTools;
 
 #[tool_router]
 impl OrdersTools {
-    /// The caller's token must carry `tool:orders`; the server gets the orders API's
-    /// token (scope `read:orders`, from API_ORDERS_SCOPE) by On-Behalf-Of exchange.
+    /// The caller's token must carry `tool:orders`, and have a user behind it (an
+    /// application's own token is answered with a tool error before the tool runs); the
+    /// server gets the orders API's token (scope `read:orders`, from API_ORDERS_SCOPE)
+    /// by On-Behalf-Of exchange.
     #[tool(
         description = "List the signed-in user's orders.",
-        meta = requires_scope("tool:orders")
+        meta = acts_for_user(requires_scope("tool:orders"))
     )]
     async fn list_orders(
         &self,

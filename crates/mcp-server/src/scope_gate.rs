@@ -46,42 +46,25 @@ pub const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// An MCP protocol version: a date, `YYYY-MM-DD`, compared as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ProtocolVersion {
-    year: u16,
-    month: u8,
-    day: u8,
-}
+pub struct ProtocolVersion(time::Date);
 
 impl ProtocolVersion {
     /// The oldest version this server speaks: what a request without the header (or
     /// with one that is not a date) is taken to speak.
-    pub const OLDEST: Self = Self::new(2025, 6, 18);
+    pub const OLDEST: Self = Self(time::macros::date!(2025 - 06 - 18));
     /// The version from which clients add the challenge's scopes to the ones they
     /// hold (SEP-2350), so the challenge names only what is needed.
-    pub const CLIENT_UNIONS_SCOPES: Self = Self::new(2026, 7, 28);
+    pub const CLIENT_UNIONS_SCOPES: Self = Self(time::macros::date!(2026 - 07 - 28));
 
-    const fn new(year: u16, month: u8, day: u8) -> Self {
-        Self { year, month, day }
-    }
-
-    /// A `YYYY-MM-DD` date; `None` for anything else.
+    /// A `YYYY-MM-DD` calendar date; `None` for anything else.
     pub fn parse(value: &str) -> Option<Self> {
-        let bytes = value.as_bytes();
-        let digits = |range: std::ops::Range<usize>| -> Option<u16> {
-            let part = bytes.get(range)?;
-            part.iter().all(u8::is_ascii_digit).then(|| {
-                part.iter()
-                    .fold(0u16, |n, digit| n * 10 + u16::from(digit - b'0'))
-            })
-        };
-        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+            time::macros::format_description!("[year]-[month]-[day]");
+        // `[year]` would also take a sign, or more digits than four.
+        if value.len() != 10 || !value.starts_with(|c: char| c.is_ascii_digit()) {
             return None;
         }
-        let year = digits(0..4)?;
-        let month = u8::try_from(digits(5..7)?).ok()?;
-        let day = u8::try_from(digits(8..10)?).ok()?;
-        ((1..=12).contains(&month) && (1..=31).contains(&day))
-            .then_some(Self::new(year, month, day))
+        time::Date::parse(value, FORMAT).ok().map(Self)
     }
 
     /// The version a request speaks: its `MCP-Protocol-Version`, or [`Self::OLDEST`]
@@ -250,6 +233,8 @@ mod tests {
             "2026/07/28",
             "2026-13-01",
             "2026-00-10",
+            "2026-02-30",
+            "-2026-07-2",
             "２０２６-07-28",
             "+026-07-28",
             "latest",

@@ -101,6 +101,33 @@ async fn the_orders_example_lists_the_callers_orders_through_an_exchanged_token(
     assert_eq!(answer.status, 403, "{answer:?}");
     assert_eq!(tenant.exchange_attempts(), 0);
 
+    // An application's own token (client credentials, no user): `acts_for_user` answers
+    // it with a tool error that names the application, before any exchange.
+    let app = "ordersBatchJob";
+    let machine = tenant.sign_user_token(
+        &tenant
+            .user_token(&format!("{app}@clients"))
+            .azp(app)
+            .client_id(app)
+            .claim("gty", "client-credentials")
+            .scope("tool:orders"),
+    );
+    let (text, is_error) = tool_text(
+        &http
+            .call_tool(Some(&machine), "list_orders", json!({}))
+            .await,
+    );
+    assert!(is_error, "{text}");
+    assert!(
+        text.contains(app),
+        "the error names the application: {text}"
+    );
+    assert_eq!(
+        tenant.exchange_attempts(),
+        0,
+        "no exchange for a machine caller"
+    );
+
     // With it: alice's orders, fetched with a token the tenant issued to the orders API.
     let token = tenant.token_for("auth0|alice", &["tool:orders"]);
     for status in [json!({}), json!({"status": "open"})] {

@@ -21,6 +21,10 @@ pub struct Exchange {
     pub path: String,
     /// What the server answered, or 502 when it could not be reached; 0 while waiting.
     pub status: u16,
+    /// The request's `MCP-Protocol-Version`, when it had one.
+    pub protocol_version: Option<String>,
+    /// The answer's `WWW-Authenticate`, when it had one.
+    pub challenge: Option<String>,
 }
 
 /// The largest body passed on either way; MCP and OAuth messages are far smaller.
@@ -100,10 +104,15 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
             origin: format!("{scheme}://{authority}"),
             path: parts.uri.path().to_owned(),
             status: 0,
+            protocol_version: header(&parts.headers, "mcp-protocol-version"),
+            challenge: None,
         });
         log.len() - 1
     };
     let record = |status: u16| shared.log.lock().unwrap()[index].status = status;
+    let record_challenge = |headers: &HeaderMap| {
+        shared.log.lock().unwrap()[index].challenge = header(headers, "www-authenticate")
+    };
 
     let Ok(body) = to_bytes(body, MAX_BODY).await else {
         record(413);
@@ -124,6 +133,7 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
         }
     };
     let status = answer.status();
+    record_challenge(answer.headers());
     let headers = end_to_end(answer.headers());
     let body = answer.bytes().await.unwrap_or_default();
     record(status.as_u16());
@@ -131,6 +141,14 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// The value of the header `name`, when it is there and text.
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// `headers` without the hop-by-hop ones, `Host` and `Content-Length`, which the next
