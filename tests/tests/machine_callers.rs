@@ -19,17 +19,7 @@ async fn a_client_credentials_token_gets_the_time_and_a_tool_error_from_greet() 
     let system = support::start_system(SystemConfig::default).await;
     let tenant = &system.tenant;
     // As Auth0 issues it: `gty`, `sub` = `{client_id}@clients`, no user claims.
-    let token = tenant.sign_user_token(
-        &tenant
-            .user_token(&format!("{APP}@clients"))
-            .azp(APP)
-            .client_id(APP)
-            .claim("gty", "client-credentials")
-            .scope("tool:whoami tool:greet")
-            .without("permissions")
-            .without("name")
-            .without("email"),
-    );
+    let token = tenant.client_credentials_token(APP, &["tool:whoami", "tool:greet"]);
     let client = connect(&system.mcp_url(), &token).await;
 
     let now = call(&client, "get_datetime", json!({})).await;

@@ -104,14 +104,7 @@ async fn the_orders_example_lists_the_callers_orders_through_an_exchanged_token(
     // An application's own token (client credentials, no user): `acts_for_user` answers
     // it with a tool error that names the application, before any exchange.
     let app = "ordersBatchJob";
-    let machine = tenant.sign_user_token(
-        &tenant
-            .user_token(&format!("{app}@clients"))
-            .azp(app)
-            .client_id(app)
-            .claim("gty", "client-credentials")
-            .scope("tool:orders"),
-    );
+    let machine = tenant.client_credentials_token(app, &["tool:orders"]);
     let (text, is_error) = tool_text(
         &http
             .call_tool(Some(&machine), "list_orders", json!({}))

@@ -20,17 +20,7 @@ const APP: &str = "agentAppClientId123";
 /// A client-credentials token as Auth0 issues it: `gty`, `sub` = `{client_id}@clients`,
 /// `azp` = the application, no user claims.
 fn machine_token(tenant: &MockTenant, scopes: &[&str]) -> String {
-    tenant.sign_user_token(
-        &tenant
-            .user_token(&format!("{APP}@clients"))
-            .azp(APP)
-            .client_id(APP)
-            .claim("gty", "client-credentials")
-            .scope(scopes.join(" "))
-            .without("permissions")
-            .without("name")
-            .without("email"),
-    )
+    tenant.client_credentials_token(APP, scopes)
 }
 
 const SCOPES: &[&str] = &["tool:whoami", "tool:greet"];

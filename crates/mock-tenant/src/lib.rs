@@ -481,6 +481,24 @@ impl MockTenant {
         self.sign_user_token(&builder)
     }
 
+    /// A signed access token for the MCP server that the application `client_id` got
+    /// for itself (the client-credentials grant), as Auth0 issues it: `sub` =
+    /// `{client_id}@clients`, `azp` = `client_id` = the application, `gty:
+    /// "client-credentials"`, `scope` = `scopes`, and no user claims (`permissions`,
+    /// `name`, `email`). No user is behind it, so it cannot be exchanged On-Behalf-Of.
+    pub fn client_credentials_token(&self, client_id: &str, scopes: &[&str]) -> String {
+        let builder = self
+            .user_token(&format!("{client_id}@clients"))
+            .azp(client_id)
+            .client_id(client_id)
+            .claim("gty", "client-credentials")
+            .scope(scopes.join(" "))
+            .without("permissions")
+            .without("name")
+            .without("email");
+        self.sign_user_token(&builder)
+    }
+
     /// Limits what `sub`'s roles give on the private API (Auth0 RBAC): exchanges for
     /// that user grant only these of the requested scopes, and the response then carries
     /// `scope`. Users without a limit get every requested scope of the client grant.

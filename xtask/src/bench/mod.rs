@@ -355,9 +355,13 @@ async fn measure(settings: &Settings, machine: Machine) -> anyhow::Result<Report
 
 /// The MCP server's environment under the bench: with `N` server cores, a runtime of
 /// `N` workers (tokio reads `TOKIO_WORKER_THREADS`), since the server starts on the
-/// generator's cores and is moved to its own only once it runs.
+/// generator's cores and is moved to its own only once it runs. `AUDIT_LOG` is passed
+/// on from the bench's environment, so the cost of the audit file can be measured.
 fn server_env(settings: &Settings) -> std::collections::BTreeMap<String, String> {
     let mut env = std::collections::BTreeMap::new();
+    if let Ok(path) = std::env::var("AUDIT_LOG") {
+        env.insert("AUDIT_LOG".to_owned(), path);
+    }
     if settings.pinned {
         env.insert(
             "TOKIO_WORKER_THREADS".to_owned(),
