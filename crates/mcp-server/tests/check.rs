@@ -912,7 +912,11 @@ async fn issue_18_each_refused_client_assertion_names_its_own_fix() {
             "{case}: {out}"
         );
     }
-    assert!(setup.tenant.client_assertion_refusals() >= 4);
+    assert_eq!(
+        setup.tenant.client_assertion_refusals(),
+        4,
+        "one refused assertion per case: check does not retry an invalid_client"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
