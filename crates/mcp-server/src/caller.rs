@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use auth0_obo::{CachedToken, ExchangeRequest};
 use jwt_verify::Principal;
-use private_api_client::ApiError;
+use private_api_client::{Answer, ApiError};
 use reqwest::Method;
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::model::{ContentBlock, IntoContents};
@@ -314,7 +314,7 @@ impl ApiClient {
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, DownstreamError> {
         self.call(|api, bearer| async move {
             api.client
-                .get_json(path, bearer.access_token_secret())
+                .get_answer(path, bearer.access_token_secret())
                 .await
         })
         .await
@@ -340,7 +340,7 @@ impl ApiClient {
             let method = method.clone();
             async move {
                 api.client
-                    .send_json(method, path, body, bearer.access_token_secret())
+                    .send_answer(method, path, body, bearer.access_token_secret())
                     .await
             }
         })
@@ -354,7 +354,7 @@ impl ApiClient {
     async fn call<T, F, Fut>(&self, call: F) -> Result<T, DownstreamError>
     where
         F: Fn(Arc<Api>, CachedToken) -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
+        Fut: Future<Output = Result<Answer<T>, ApiError>>,
     {
         let (api, caller, sent, index) = {
             let current = self.token.lock().await;
@@ -367,11 +367,10 @@ impl ApiClient {
         };
         let delegation = &caller.delegation;
         let record = &caller.record;
-        // The API's status for the audit event: the client reads only 2xx answers as
-        // success, so a success is recorded as 200 (docs/audit.md).
-        let answered = |result: &Result<T, ApiError>, started: Instant| {
+        // The API's status for the audit event.
+        let answered = |result: &Result<Answer<T>, ApiError>, started: Instant| {
             let status = match result {
-                Ok(_) => Some(200),
+                Ok(answer) => Some(answer.status),
                 Err(error) => error.status(),
             };
             record.call_went_on(index, None, Some(status), started.elapsed());
@@ -395,7 +394,7 @@ impl ApiClient {
                 .await;
             answered(&result, started);
         }
-        result.map_err(|error| {
+        result.map(|answer| answer.body).map_err(|error| {
             let error = api.api_error(error);
             caller.record.failed(&error);
             error

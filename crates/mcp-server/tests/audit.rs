@@ -14,6 +14,8 @@ use mcp_server::quickstart::Quickstart;
 use obo_tests::tenant::Fault;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 /// A fresh path in the temporary directory; the file is removed when dropped.
 struct AuditFile(PathBuf);
@@ -184,6 +186,37 @@ async fn a_failing_exchange_is_recorded_with_its_error_kind_and_no_status() {
     assert_eq!(event["downstream"][0]["status"], Value::Null);
     assert_eq!(server.api_requests().await, 0);
     assert_no_token_in(&file.text(), &token);
+}
+
+/// The API's exact 2xx status is recorded, not a 200 for any success.
+#[tokio::test]
+async fn the_apis_exact_success_status_is_recorded() {
+    let file = AuditFile::new("status");
+    let server = TestServer::start(Options {
+        audit_log: Some(file.0.clone()),
+        mount_private_api: false,
+        ..Options::default()
+    })
+    .await;
+    Mock::given(method("GET"))
+        .and(path(common::PRIVATE_SCOPE_PATH))
+        .respond_with(ResponseTemplate::new(203).set_body_json(json!({
+            "msg": "Hello from a proxy's copy", "sub": "auth0|carol", "scopes": ["read:private"]
+        })))
+        .mount(&server.api)
+        .await;
+    let token = server.full_token("auth0|carol");
+    let (text, is_error) = tool_text(
+        &server
+            .http()
+            .call_tool(Some(&token), "greet", json!({}))
+            .await,
+    );
+    assert!(!is_error, "{text}");
+    let events = file.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["downstream"][0]["status"], 203, "{}", events[0]);
+    assert!(schema().is_valid(&events[0]));
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use crate::challenge::find_bearer;
 use crate::endpoint::{join_under, parse_base_url, private_scope_url};
 use crate::excerpt::{MAX_EXCERPT_CHARS, MAX_HEADER_CHARS, excerpt, sanitize};
 use crate::redirect::same_origin_only;
-use crate::{ApiError, ClientOptions, ConfigError, PrivateScope};
+use crate::{Answer, ApiError, ClientOptions, ConfigError, PrivateScope};
 
 /// How much of an error body is read to build an excerpt. More than the excerpt
 /// itself, so the token can be recognised whole before truncation.
@@ -118,8 +118,10 @@ impl PrivateApiClient {
     ///
     /// An [`ApiError`] for every way the call can fail; see its variants.
     pub async fn private_scope(&self, bearer: &str) -> Result<PrivateScope, ApiError> {
-        self.call(Method::GET, self.endpoint.clone(), None, bearer)
-            .await
+        let answer = self
+            .call(Method::GET, self.endpoint.clone(), None, bearer)
+            .await?;
+        Ok(answer.body)
     }
 
     /// `GET {base}/{path}` with `bearer`, and the JSON answer as `T`: any other
@@ -140,6 +142,19 @@ impl PrivateApiClient {
         path: &str,
         bearer: &str,
     ) -> Result<T, ApiError> {
+        Ok(self.get_answer(path, bearer).await?.body)
+    }
+
+    /// [`get_json`](Self::get_json), with the exact 2xx status the API answered.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_json`](Self::get_json).
+    pub async fn get_answer<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bearer: &str,
+    ) -> Result<Answer<T>, ApiError> {
         let url = self.url_for(path)?;
         self.call(Method::GET, url, None, bearer).await
     }
@@ -158,6 +173,22 @@ impl PrivateApiClient {
         body: &B,
         bearer: &str,
     ) -> Result<T, ApiError> {
+        Ok(self.send_answer(method, path, body, bearer).await?.body)
+    }
+
+    /// [`send_json`](Self::send_json), with the exact 2xx status the API answered
+    /// (`201 Created`, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_json`](Self::send_json).
+    pub async fn send_answer<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        bearer: &str,
+    ) -> Result<Answer<T>, ApiError> {
         let url = self.url_for(path)?;
         let body = serde_json::to_vec(body).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
         self.call(method, url, Some(body), bearer).await
@@ -174,7 +205,7 @@ impl PrivateApiClient {
         url: Url,
         body: Option<Vec<u8>>,
         bearer: &str,
-    ) -> Result<T, ApiError> {
+    ) -> Result<Answer<T>, ApiError> {
         let authorization = bearer_header(bearer)?;
         let mut request = self
             .http
@@ -203,8 +234,12 @@ impl PrivateApiClient {
         match status {
             s if s.is_success() => {
                 let body = read_limited(response, self.options.max_body_bytes, bearer).await?;
-                serde_json::from_slice(&body).map_err(|e| {
+                let body = serde_json::from_slice(&body).map_err(|e| {
                     ApiError::InvalidResponse(sanitize(&e.to_string(), bearer, MAX_EXCERPT_CHARS))
+                })?;
+                Ok(Answer {
+                    status: s.as_u16(),
+                    body,
                 })
             }
             StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized {

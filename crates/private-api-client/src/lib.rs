@@ -72,7 +72,7 @@ pub use config_error::ConfigError;
 pub use endpoint::parse_base_url;
 pub use error::ApiError;
 pub use options::ClientOptions;
-pub use response::{Actor, PrivateScope};
+pub use response::{Actor, Answer, PrivateScope};
 
 // Crates whose types appear in this crate's public API (`PrivateApiClient::send_json`'s
 // `Method`, `with_http_client`'s `Client`, `base_url`'s `Url`), re-exported so that

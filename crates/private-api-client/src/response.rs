@@ -35,3 +35,16 @@ pub struct Actor {
     /// The actor's subject, usually an OAuth client id.
     pub sub: String,
 }
+
+/// A successful (2xx) answer of the API: its exact status, and its JSON body read as
+/// `T`. [`PrivateApiClient::get_answer`](crate::PrivateApiClient::get_answer) and
+/// [`send_answer`](crate::PrivateApiClient::send_answer) return it, for a caller that
+/// records or acts on the status (`201 Created`, `202 Accepted`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Answer<T> {
+    /// The HTTP status, a 2xx.
+    pub status: u16,
+    /// The body.
+    pub body: T,
+}

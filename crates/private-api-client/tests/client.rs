@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use private_api_client::{
-    Actor, ApiError, ClientOptions, ConfigError, PrivateApiClient, PrivateScope,
+    Actor, Answer, ApiError, ClientOptions, ConfigError, PrivateApiClient, PrivateScope,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,6 +79,33 @@ async fn sends_exactly_bearer_token_and_parses_the_body() {
         .collect();
     assert_eq!(auth.len(), 1, "exactly one Authorization header");
     assert_eq!(auth[0], format!("Bearer {TOKEN}").as_str());
+}
+
+#[tokio::test]
+async fn an_answer_keeps_the_exact_success_status() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/orders"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 7})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = PrivateApiClient::new(&format!("{}/v1", server.uri())).unwrap();
+    let order = json!({"item": "book"});
+    let answer: Answer<serde_json::Value> = client
+        .send_answer(reqwest::Method::POST, "orders", &order, TOKEN)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 201);
+    assert_eq!(answer.body, json!({"id": 7}));
+    // send_json is the same call without the status.
+    let body: serde_json::Value = client
+        .send_json(reqwest::Method::POST, "orders", &order, TOKEN)
+        .await
+        .unwrap();
+    assert_eq!(body, json!({"id": 7}));
 }
 
 #[tokio::test]
