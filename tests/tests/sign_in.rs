@@ -7,6 +7,9 @@
 //! checks `state` and `iss` (RFC 9207), redeems the code (RFC 6749 §4.1.3), and calls
 //! `greet` with the token. The tenant does not approve on its own: a person (here, the
 //! headless browser) picks the user.
+//!
+//! The step-up tests (issue 19) sign in with `tool:whoami` only, call `greet`, and sign
+//! in once more on the 403, as clients of each protocol version do.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
