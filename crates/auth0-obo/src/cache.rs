@@ -270,6 +270,20 @@ pub enum TokenSource {
     FleetExchange,
 }
 
+impl TokenSource {
+    /// A stable snake_case name, for logs, metrics labels and audit records:
+    /// `cache`, `exchange`, `shared_exchange`, `shared_store` or `fleet_exchange`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Exchange => "exchange",
+            Self::SharedExchange => "shared_exchange",
+            Self::SharedStore => "shared_store",
+            Self::FleetExchange => "fleet_exchange",
+        }
+    }
+}
+
 /// A token from [`TokenCache::get_token`], with where it came from.
 ///
 /// It holds the cache's compact entry (one shared allocation), so a cache hit copies

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use auth0_obo::TokenSource;
 use jwt_verify::Principal;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -42,26 +41,12 @@ pub(crate) struct DownstreamCall {
     pub(crate) api: String,
     /// `None` only for an API the configuration does not name.
     pub(crate) audience: Option<String>,
-    /// The token's source ([`source_label`]), or the error kind.
+    /// The token's source ([`auth0_obo::TokenSource::as_str`]), or the error kind.
     pub(crate) exchange: &'static str,
     /// The API's HTTP status; `None` when it was not reached.
     pub(crate) status: Option<u16>,
     /// Token and API call(s) together.
     pub(crate) duration_ms: f64,
-}
-
-/// The audit label of a token's source.
-pub(crate) fn source_label(source: TokenSource) -> &'static str {
-    match source {
-        TokenSource::Cache => "cache",
-        TokenSource::Exchange => "exchange",
-        TokenSource::SharedExchange => "shared_exchange",
-        TokenSource::SharedStore => "shared_store",
-        TokenSource::FleetExchange => "fleet_exchange",
-        // `TokenSource` is non-exhaustive: a source added later reads as a token that
-        // was got, from somewhere this version does not name.
-        _ => "other_source",
-    }
 }
 
 /// Milliseconds, to the microsecond.

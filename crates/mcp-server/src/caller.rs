@@ -26,7 +26,7 @@ use rmcp::model::{ContentBlock, IntoContents};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::audit::{DownstreamCall, millis, source_label};
+use crate::audit::{DownstreamCall, millis};
 use crate::delegation::{Api, Delegation, DownstreamError};
 use crate::telemetry::RequestLog;
 
@@ -151,7 +151,7 @@ impl Caller {
         let started = Instant::now();
         let result = self.try_token(api).await;
         let exchange = match &result {
-            Ok(token) => source_label(token.token.source()),
+            Ok(token) => token.token.source().as_str(),
             Err(error) => {
                 self.record.failed(error);
                 error.kind()
@@ -281,7 +281,7 @@ impl ApiToken {
         record.token_from_cache(false);
         record.call_went_on(
             self.audit_index,
-            Some(source_label(fresh.source())),
+            Some(fresh.source().as_str()),
             None,
             started.elapsed(),
         );

@@ -28,6 +28,13 @@ pub fn is_acceptable(value: &HeaderValue) -> bool {
         && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
+/// The request's id, as `SetRequestIdLayer` left it in `x-request-id`.
+pub(crate) fn of(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// Drops an `x-request-id` that is not acceptable (or repeated), so that
 /// `SetRequestIdLayer`, which runs next, generates one instead.
 pub async fn drop_unacceptable(mut request: Request) -> Request {
@@ -52,11 +59,7 @@ pub struct RequestSpan;
 
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &http::Request<B>) -> Span {
-        let request_id = request
-            .headers()
-            .get(&REQUEST_ID_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("-");
+        let request_id = of(request.headers()).unwrap_or("-");
         let route = request
             .extensions()
             .get::<MatchedPath>()

@@ -29,9 +29,10 @@ use serde::Deserialize;
 
 use crate::audit::AuditEvent;
 use crate::rejection::Rejection;
-use crate::request_id::REQUEST_ID_HEADER;
+use crate::request_id;
 use crate::state::AppState;
 use crate::telemetry::RequestLog;
+use crate::toolbox::missing_scopes;
 
 /// The largest JSON-RPC body accepted on `/mcp`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -168,14 +169,11 @@ pub async fn require_tool_scopes(
     }
     if let Some(principal) = parts.extensions.get::<Arc<Principal>>()
         && let Some(tool) = called_tool(&bytes)
-        && let Some(missing) = state.scopes.missing(&tool, principal)
+        && let Some((label, needed)) = state.scopes.get(&tool)
+        && let missing = missing_scopes(needed, principal)
+        && !missing.is_empty()
     {
         let scope = missing.join(" ");
-        let needed = state
-            .scopes
-            .get(&tool)
-            .map(|(_, needed)| needed)
-            .unwrap_or_default();
         let challenge = challenge_scopes(
             ProtocolVersion::of_request(&parts.headers),
             principal.scopes.iter().map(String::as_str),
@@ -183,25 +181,19 @@ pub async fn require_tool_scopes(
         )
         .join(" ");
         tracing::info!(sub = %principal.sub, tool = %tool, "tool call refused: insufficient scope");
-        let request_id = parts
-            .headers
-            .get(&REQUEST_ID_HEADER)
-            .and_then(|value| value.to_str().ok());
-        // Only a known tool needs a scope, so `tool` is one of the router's names.
+        let request_id = request_id::of(&parts.headers);
         state.delegation.audit().emit(
-            &AuditEvent::new(principal, request_id, &tool, needed).ended(
+            &AuditEvent::new(principal, request_id, label, needed).ended(
                 "insufficient_scope",
                 Vec::new(),
                 started.elapsed(),
             ),
         );
-        RequestLog::current().tool_call(&tool, "insufficient_scope");
-        // The label comes from the tool router: only known tools need a scope.
-        if let Some((name, _)) = state.scopes.get(&tool) {
-            state
-                .metrics
-                .tool_call(name.clone(), "insufficient_scope", None);
-        }
+        RequestLog::current().tool_call(label, "insufficient_scope");
+        // The label is the router's name of the tool, never the client's text.
+        state
+            .metrics
+            .tool_call(label.clone(), "insufficient_scope", None);
         return Rejection::InsufficientScope {
             description: format!("the tool `{tool}` requires the scope {scope}"),
             scope: challenge,

@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::audit::AuditEvent;
 use crate::caller::{CallRecord, Caller};
 use crate::delegation::{Delegation, DownstreamError};
-use crate::request_id::REQUEST_ID_HEADER;
+use crate::request_id;
 use crate::telemetry::RequestLog;
 
 /// The `_meta` key that carries a tool's scopes in its definition (and so in
@@ -113,18 +113,6 @@ impl ToolScopes {
             .map(|(name, scopes)| (name, scopes.as_slice()))
     }
 
-    /// The scopes of `tool` that `principal` lacks: `None` when the tool is unknown or
-    /// nothing is missing.
-    pub(crate) fn missing(&self, tool: &str, principal: &Principal) -> Option<Vec<&str>> {
-        let (_, scopes) = self.get(tool)?;
-        let missing: Vec<&str> = scopes
-            .iter()
-            .map(String::as_str)
-            .filter(|scope| !principal.has_scope(scope))
-            .collect();
-        (!missing.is_empty()).then_some(missing)
-    }
-
     /// Every scope any tool needs, sorted: `scopes_supported`.
     pub(crate) fn all(&self) -> Vec<String> {
         let all: BTreeSet<&String> = self.tools.values().flatten().collect();
@@ -139,6 +127,15 @@ fn scopes_of(tool: &Tool) -> Vec<String> {
         .and_then(Value::as_str)
         .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default()
+}
+
+/// The scopes of `needed` that `principal`'s token does not carry.
+pub(crate) fn missing_scopes<'a>(needed: &'a [String], principal: &Principal) -> Vec<&'a str> {
+    needed
+        .iter()
+        .map(String::as_str)
+        .filter(|scope| !principal.has_scope(scope))
+        .collect()
 }
 
 fn is_for_user(tool: &Tool) -> bool {
@@ -241,8 +238,7 @@ fn request_id_of(context: &RequestContext<RoleServer>) -> Option<String> {
     context
         .extensions
         .get::<Parts>()
-        .and_then(|parts| parts.headers.get(&REQUEST_ID_HEADER))
-        .and_then(|value| value.to_str().ok())
+        .and_then(|parts| request_id::of(&parts.headers))
         .map(str::to_owned)
 }
 
@@ -272,11 +268,10 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
             return self.router.call(call).await;
         };
         let name = name.clone();
-        let scopes = scopes.to_vec();
         let request_id = request_id_of(&context);
         let started = Instant::now();
         let audit = |principal: &Principal, outcome: &str, record: Option<&CallRecord>| {
-            let event = AuditEvent::new(principal, request_id.as_deref(), &name, &scopes).ended(
+            let event = AuditEvent::new(principal, request_id.as_deref(), &name, scopes).ended(
                 outcome,
                 record.map(CallRecord::downstream).unwrap_or_default(),
                 started.elapsed(),
@@ -303,14 +298,13 @@ impl<T: Clone + Send + Sync + 'static> ServerHandler for Toolbox<T> {
                 McpError::invalid_request("the request was not authenticated", None),
             );
         };
-        let missing: Vec<&String> = scopes.iter().filter(|s| !principal.has_scope(s)).collect();
+        let missing = missing_scopes(scopes, &principal);
         if !missing.is_empty() {
             audit(&principal, "refused", None);
-            let scopes: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             return refused(
                 "refused",
                 McpError::invalid_request(
-                    format!("the tool `{name}` requires the scope {}", scopes.join(" ")),
+                    format!("the tool `{name}` requires the scope {}", missing.join(" ")),
                     None,
                 ),
             );
