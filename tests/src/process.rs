@@ -15,26 +15,90 @@ use tokio::process::{Child, Command};
 
 /// Why a service could not be started or stopped.
 #[derive(Debug)]
-pub struct ProcessError(pub String);
+pub struct ProcessError {
+    pub(crate) message: String,
+    pub(crate) port_taken: bool,
+}
+
+impl ProcessError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            port_taken: false,
+        }
+    }
+
+    /// The child could not listen because another process took its port after
+    /// [`free_port`] chose it. Starting again on another free port is the fix.
+    pub fn is_port_taken(&self) -> bool {
+        self.port_taken
+    }
+}
 
 impl std::fmt::Display for ProcessError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for ProcessError {}
 
+/// How many times a start that lost its port to another process is tried, each
+/// time on another free port.
+pub const PORT_ATTEMPTS: usize = 3;
+
 /// A free TCP port on 127.0.0.1, for a child that must be told its port up front.
 ///
-/// The port is released before the child binds it; another process could take it in
-/// between, which on a test machine is rare enough that the child's clear "cannot
-/// listen" error is the right report.
+/// The port is released before the child binds it, and tests run in parallel
+/// processes, so another one can take it in between. [`ServiceProcess::wait_ready`]
+/// tells that apart from a ready child (the other process may well answer 200 on the
+/// same path) and says so with [`ProcessError::is_port_taken`], so the caller can
+/// start again on another port.
 pub fn free_port() -> Result<u16, ProcessError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
-        .map_err(|e| ProcessError(format!("cannot find a free port on 127.0.0.1: {e}")))
+        .map_err(|e| ProcessError::new(format!("cannot find a free port on 127.0.0.1: {e}")))
+}
+
+/// Whether process `pid` itself holds a listening TCP socket on `port`.
+///
+/// Linux only (`/proc/net/tcp*` and `/proc/<pid>/fd`); `None` where that cannot be
+/// read, and then the caller has to trust whoever answers on the port.
+pub fn listens_on(pid: u32, port: u16) -> Option<bool> {
+    let mut inodes = Vec::new();
+    let mut readable = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        readable = true;
+        // `sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode`,
+        // addresses as `HEXADDR:HEXPORT`, state 0A = LISTEN.
+        inodes.extend(text.lines().skip(1).filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let inode = fields.get(9)?;
+            (u16::from_str_radix(local_port, 16).ok()? == port && *fields.get(3)? == "0A")
+                .then(|| format!("socket:[{inode}]"))
+        }));
+    }
+    if !readable {
+        return None;
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            inodes
+                .iter()
+                .any(|inode| target.as_os_str() == inode.as_str())
+        })
+    }))
+}
+
+/// Whether some process now listens on 127.0.0.1:`port` (binding it fails).
+pub(crate) fn port_in_use(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
 /// Where cargo put the binaries that sit next to the running executable.
@@ -97,7 +161,7 @@ impl ServiceProcess {
         let program =
             std::path::absolute(bin_dir.join(name)).unwrap_or_else(|_| bin_dir.join(name));
         if !program.exists() {
-            return Err(ProcessError(format!(
+            return Err(ProcessError::new(format!(
                 "{} does not exist: build it first (`cargo build -p {name}`), or run `cargo xtask e2e`",
                 program.display()
             )));
@@ -107,7 +171,7 @@ impl ServiceProcess {
         if std::env::var_os("OBO_BIN_DIR").is_none()
             && let Some(newer) = source_newer_than(&program)
         {
-            return Err(ProcessError(format!(
+            return Err(ProcessError::new(format!(
                 "{} is older than {}: rebuild it first (`cargo build -p mcp-server -p private-api`), or run `cargo xtask e2e`",
                 program.display(),
                 newer.display()
@@ -118,13 +182,13 @@ impl ServiceProcess {
             .map(|target| target.join("obo-logs"))
             .unwrap_or_else(|| PathBuf::from("obo-logs"));
         std::fs::create_dir_all(&log_dir)
-            .map_err(|e| ProcessError(format!("cannot create {}: {e}", log_dir.display())))?;
+            .map_err(|e| ProcessError::new(format!("cannot create {}: {e}", log_dir.display())))?;
         let log_path = log_dir.join(format!("{name}-{}.log", unique_suffix()));
         let log = File::create(&log_path)
-            .map_err(|e| ProcessError(format!("cannot create {}: {e}", log_path.display())))?;
+            .map_err(|e| ProcessError::new(format!("cannot create {}: {e}", log_path.display())))?;
         let log_err = log
             .try_clone()
-            .map_err(|e| ProcessError(format!("cannot share {}: {e}", log_path.display())))?;
+            .map_err(|e| ProcessError::new(format!("cannot share {}: {e}", log_path.display())))?;
         let mut command = match max_open_files {
             None => Command::new(&program),
             // `exec` keeps the pid, so `terminate` still signals the service itself.
@@ -149,13 +213,33 @@ impl ServiceProcess {
             .kill_on_drop(true);
         let child = command
             .spawn()
-            .map_err(|e| ProcessError(format!("cannot start {}: {e}", program.display())))?;
+            .map_err(|e| ProcessError::new(format!("cannot start {}: {e}", program.display())))?;
         Ok(Self {
             name: name.to_owned(),
             child,
             log_path,
             base_url: base_url.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// Starts a service on a free port and waits until it is ready at `ready_path`.
+    ///
+    /// `spawn` starts the child on the port it is given. When another process takes
+    /// that port first, the child is started again on another one, up to
+    /// [`PORT_ATTEMPTS`] times.
+    pub async fn on_free_port(
+        ready_path: &str,
+        timeout: Duration,
+        mut spawn: impl FnMut(u16) -> Result<Self, ProcessError>,
+    ) -> Result<Self, ProcessError> {
+        let mut attempt = 1;
+        loop {
+            let mut service = spawn(free_port()?)?;
+            match service.wait_ready(ready_path, timeout).await {
+                Err(e) if e.is_port_taken() && attempt < PORT_ATTEMPTS => attempt += 1,
+                ready => return ready.map(|()| service),
+            }
+        }
     }
 
     /// The service's base URL, without a trailing slash.
@@ -178,18 +262,23 @@ impl ServiceProcess {
         &self.log_path
     }
 
-    /// Waits until `GET {base_url}{path}` answers 200, or fails with the log's tail.
+    /// Waits until `GET {base_url}{path}` answers 200 from this very process, or fails
+    /// with the log's tail.
+    ///
+    /// Another process that took the port (another test's service, say) may answer 200
+    /// on the same path, so an answer counts only once the child itself listens on the
+    /// port. When the child exits because the port is taken, the error says so
+    /// ([`ProcessError::is_port_taken`]).
     pub async fn wait_ready(&mut self, path: &str, timeout: Duration) -> Result<(), ProcessError> {
         let url = format!("{}{path}", self.base_url);
+        let port = reqwest::Url::parse(&self.base_url)
+            .ok()
+            .and_then(|url| url.port_or_known_default());
         let deadline = Instant::now() + timeout;
         let client = reqwest::Client::new();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(ProcessError(format!(
-                    "{} exited before it was ready ({status}); its output:\n{}",
-                    self.name,
-                    tail(&self.log(), 40)
-                )));
+                return Err(self.not_ready(port, format!("exited before it was ready ({status})")));
             }
             if let Ok(response) = client
                 .get(&url)
@@ -197,17 +286,46 @@ impl ServiceProcess {
                 .send()
                 .await
                 && response.status().is_success()
+                && self.owns(port)
             {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(ProcessError(format!(
-                    "{} was not ready at {url} within {timeout:?}; its output:\n{}",
-                    self.name,
-                    tail(&self.log(), 40)
-                )));
+                return Err(
+                    self.not_ready(port, format!("was not ready at {url} within {timeout:?}"))
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether the child itself listens on `port` (true where that cannot be told).
+    fn owns(&self, port: Option<u16>) -> bool {
+        match (self.pid(), port) {
+            (Some(pid), Some(port)) => listens_on(pid, port).unwrap_or(true),
+            _ => true,
+        }
+    }
+
+    /// Why the child is not ready, with its output, and whether another process holds
+    /// its port.
+    fn not_ready(&self, port: Option<u16>, what: String) -> ProcessError {
+        // An exited child listens nowhere; a running one where /proc says.
+        let listening = |port| match self.pid() {
+            None => Some(false),
+            Some(pid) => listens_on(pid, port),
+        };
+        let taken = port.filter(|&port| listening(port) == Some(false) && port_in_use(port));
+        let cause = taken
+            .map(|port| format!("; another process holds its port {port}"))
+            .unwrap_or_default();
+        ProcessError {
+            message: format!(
+                "{} {what}{cause}; its output:\n{}",
+                self.name,
+                tail(&self.log(), 40)
+            ),
+            port_taken: taken.is_some(),
         }
     }
 
@@ -218,22 +336,24 @@ impl ServiceProcess {
                 .child
                 .wait()
                 .await
-                .map_err(|e| ProcessError(format!("cannot reap {}: {e}", self.name)));
+                .map_err(|e| ProcessError::new(format!("cannot reap {}: {e}", self.name)));
         };
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
-            .map_err(|e| ProcessError(format!("cannot run kill: {e}")))?;
+            .map_err(|e| ProcessError::new(format!("cannot run kill: {e}")))?;
         if !sent.success() {
-            return Err(ProcessError(format!("kill -TERM {pid} failed: {sent}")));
+            return Err(ProcessError::new(format!(
+                "kill -TERM {pid} failed: {sent}"
+            )));
         }
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => {
-                status.map_err(|e| ProcessError(format!("cannot reap {}: {e}", self.name)))
+                status.map_err(|e| ProcessError::new(format!("cannot reap {}: {e}", self.name)))
             }
             Err(_) => {
                 let _ = self.child.kill().await;
-                Err(ProcessError(format!(
+                Err(ProcessError::new(format!(
                     "{} did not exit within {timeout:?} of SIGTERM",
                     self.name
                 )))

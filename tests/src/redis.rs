@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::free_port;
+use crate::process::{PORT_ATTEMPTS, ProcessError, free_port, listens_on, port_in_use};
 
 /// Where Debian's package puts the server; `PATH` is searched when it is not there.
 const DEBIAN_BINARY: &str = "/usr/bin/redis-server";
@@ -49,21 +49,28 @@ impl RedisServer {
     }
 
     fn launch(password: Option<String>) -> Self {
-        let port = free_port().unwrap_or_else(|e| panic!("{e}"));
-        let dir = std::env::temp_dir().join(format!("obo-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        let mut server = Self {
-            port,
-            password,
-            dir,
-            child: None,
-        };
-        server.spawn();
-        server
+        let mut attempt = 1;
+        loop {
+            let port = free_port().unwrap_or_else(|e| panic!("{e}"));
+            let dir = std::env::temp_dir().join(format!("obo-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            let mut server = Self {
+                port,
+                password: password.clone(),
+                dir,
+                child: None,
+            };
+            match server.spawn() {
+                Ok(()) => return server,
+                // Another process took the free port first: try another one.
+                Err(e) if e.is_port_taken() && attempt < PORT_ATTEMPTS => attempt += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&mut self) -> Result<(), ProcessError> {
         let binary = if std::path::Path::new(DEBIAN_BINARY).exists() {
             DEBIAN_BINARY
         } else {
@@ -100,29 +107,42 @@ impl RedisServer {
             )
         });
         self.child = Some(child);
-        self.wait_until_answering();
+        self.wait_until_answering()
     }
 
-    fn wait_until_answering(&mut self) {
+    /// Waits until this very server answers PING: another test's Redis could answer
+    /// on a port it took first, so the answer counts once this child listens there.
+    fn wait_until_answering(&mut self) -> Result<(), ProcessError> {
         let started = Instant::now();
         while started.elapsed() < START_TIMEOUT {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "redis-server on port {} exited at start: {status}",
-                    self.port
-                );
+            let Some(child) = &mut self.child else {
+                break;
+            };
+            let pid = child.id();
+            if let Ok(Some(status)) = child.try_wait() {
+                let taken = port_in_use(self.port);
+                return Err(ProcessError {
+                    message: format!(
+                        "redis-server on port {} exited at start: {status}{}",
+                        self.port,
+                        if taken {
+                            "; another process holds the port"
+                        } else {
+                            ""
+                        }
+                    ),
+                    port_taken: taken,
+                });
             }
-            if self.answers_ping() {
-                return;
+            if self.answers_ping() && listens_on(pid, self.port).unwrap_or(true) {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!(
+        Err(ProcessError::new(format!(
             "redis-server on port {} did not answer PING within {START_TIMEOUT:?}",
             self.port
-        );
+        )))
     }
 
     /// Whether the server answers PING (or asks for a password, which is an answer).
@@ -171,7 +191,7 @@ impl RedisServer {
     /// Stops the server if it runs, then starts it again, empty, on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        self.spawn().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Freezes the server (SIGSTOP): connections still open, nothing answers.

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::process::{ProcessError, ServiceProcess, bin_dir, free_port};
+use crate::process::{PORT_ATTEMPTS, ProcessError, ServiceProcess, bin_dir, free_port};
 use crate::tenant::{MockTenant, TenantConfig};
 
 /// How to start the system. Ports of 0 mean "any free port".
@@ -68,7 +68,24 @@ pub struct RunningSystem {
 impl RunningSystem {
     /// Starts the tenant, then the private API, then the MCP server, each ready
     /// before the next starts.
+    ///
+    /// A service whose free port another process took first is started again, with
+    /// the whole system on new ports (the tenant's audiences name them), up to
+    /// [`PORT_ATTEMPTS`] times. Ports asked for by number are not retried.
     pub async fn start(config: SystemConfig) -> Result<Self, ProcessError> {
+        let any_ports = config.api_port == 0 && config.mcp_port == 0;
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(config.clone()).await {
+                Err(e) if e.is_port_taken() && any_ports && attempt < PORT_ATTEMPTS => {
+                    attempt += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(config: SystemConfig) -> Result<Self, ProcessError> {
         let tenant_listener = bind("mock Auth0 tenant", config.tenant_port)?;
         let api_port = pick("private API", config.api_port)?;
         let mcp_port = pick("MCP server", config.mcp_port)?;
@@ -134,18 +151,18 @@ impl RunningSystem {
         &self,
         extra_env: &BTreeMap<String, String>,
     ) -> Result<ServiceProcess, ProcessError> {
-        let port = free_port()?;
-        let mut env = self.mcp_env.clone();
-        env.insert("PORT".into(), port.to_string());
-        env.extend(extra_env.clone());
-        let mut replica = ServiceProcess::spawn(
-            &self.bin_dir,
-            "mcp-server",
-            &format!("http://127.0.0.1:{port}"),
-            &env,
-        )?;
-        replica.wait_ready("/healthz", self.ready_timeout).await?;
-        Ok(replica)
+        ServiceProcess::on_free_port("/healthz", self.ready_timeout, |port| {
+            let mut env = self.mcp_env.clone();
+            env.insert("PORT".into(), port.to_string());
+            env.extend(extra_env.clone());
+            ServiceProcess::spawn(
+                &self.bin_dir,
+                "mcp-server",
+                &format!("http://127.0.0.1:{port}"),
+                &env,
+            )
+        })
+        .await
     }
 
     /// The MCP endpoint, as clients are told to connect to it.
@@ -175,7 +192,7 @@ fn common_env(tenant: &MockTenant) -> BTreeMap<String, String> {
 
 fn bind(what: &str, port: u16) -> Result<TcpListener, ProcessError> {
     TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-        ProcessError(format!(
+        ProcessError::new(format!(
             "cannot listen on 127.0.0.1:{port} for the {what}: {e}. Is another program using that port?"
         ))
     })

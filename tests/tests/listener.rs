@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use obo_tests::process::{ServiceProcess, bin_dir, free_port};
+use obo_tests::process::{ServiceProcess, bin_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,8 +26,15 @@ struct Launch {
 impl Service {
     /// The service on a free port, ready, with just enough configuration to serve
     /// `/healthz`. The issuer is unreachable: no test here needs a token.
-    async fn start(self, launch: Launch) -> ServiceProcess {
-        let port = free_port().unwrap();
+    async fn start(self, launch: &Launch) -> ServiceProcess {
+        ServiceProcess::on_free_port("/healthz", Duration::from_secs(30), |port| {
+            Ok(self.spawn(launch, port))
+        })
+        .await
+        .unwrap()
+    }
+
+    fn spawn(self, launch: &Launch, port: u16) -> ServiceProcess {
         let base = format!("http://127.0.0.1:{port}");
         let issuer = "http://127.0.0.1:9/";
         let (name, mut env) = match self {
@@ -56,18 +63,13 @@ impl Service {
             .collect();
         env.insert("PORT".into(), port.to_string());
         env.insert("API_BASE_URL".into(), base.clone());
-        let mut process = match launch.max_open_files {
+        match launch.max_open_files {
             None => ServiceProcess::spawn(&bin_dir(), name, &base, &env),
             Some(limit) => {
                 ServiceProcess::spawn_with_open_file_limit(&bin_dir(), name, &base, &env, limit)
             }
         }
-        .unwrap();
-        process
-            .wait_ready("/healthz", Duration::from_secs(30))
-            .await
-            .unwrap();
-        process
+        .unwrap()
     }
 }
 
@@ -110,7 +112,7 @@ async fn healthz(service: &ServiceProcess, timeout: Duration) -> reqwest::Result
 
 async fn a_half_open_connection_is_closed_within_the_header_read_timeout(service: Service) {
     let service = service
-        .start(Launch {
+        .start(&Launch {
             env: &[("HTTP_HEADER_READ_TIMEOUT_SECS", "1")],
             max_open_files: None,
         })
@@ -131,7 +133,7 @@ async fn finding_2_private_api_closes_a_half_open_connection_within_the_header_r
 
 async fn sigterm_with_a_half_open_connection_exits_within_the_grace(service: Service) {
     let mut service = service
-        .start(Launch {
+        .start(&Launch {
             env: &[("SHUTDOWN_GRACE_SECS", "1")],
             max_open_files: None,
         })
@@ -169,7 +171,7 @@ async fn finding_2_private_api_exits_on_sigterm_within_the_grace_despite_a_half_
 async fn a_legitimate_request_succeeds_once_half_open_connections_time_out(service: Service) {
     const HALF_OPEN: usize = 150;
     let service = service
-        .start(Launch {
+        .start(&Launch {
             env: &[("HTTP_HEADER_READ_TIMEOUT_SECS", "1")],
             max_open_files: Some(64),
         })
@@ -203,4 +205,36 @@ async fn finding_2_mcp_server_serves_a_request_once_more_half_open_connections_t
 async fn finding_2_private_api_serves_a_request_once_more_half_open_connections_than_descriptors_time_out()
  {
     a_legitimate_request_succeeds_once_half_open_connections_time_out(Service::PrivateApi).await;
+}
+
+/// The harness itself: tests run in parallel processes, so the free port a service was
+/// told can be taken by another test's service before it binds it, and that one may
+/// well answer `/healthz` with 200. Readiness must not be fooled: the error names the
+/// taken port, so the harness starts again on another one.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_service_whose_port_another_process_took_is_never_taken_for_ready() {
+    let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(squatter, app).await });
+
+    for service in [Service::McpServer, Service::PrivateApi] {
+        let launch = Launch {
+            env: &[],
+            max_open_files: None,
+        };
+        let mut process = service.spawn(&launch, port);
+        let error = process
+            .wait_ready("/healthz", Duration::from_secs(30))
+            .await
+            .expect_err("the squatter's 200 is not the service's");
+        assert!(error.is_port_taken(), "{service:?}: {error}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("another process holds its port {port}")),
+            "{service:?}: {error}"
+        );
+    }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use obo_tests::process::{ServiceProcess, bin_dir, free_port};
+use obo_tests::process::{ServiceProcess, bin_dir};
 use obo_tests::tenant::{MockTenant, TenantConfig};
 use private_api::{Args, Config, PrivateScopeResponse};
 use serde_json::Value;
@@ -30,42 +30,39 @@ impl Running {
     async fn start() -> Self {
         let tenant = MockTenant::start(TenantConfig::default()).await;
         let api = start_private_api(&tenant).await;
-        let port = free_port().unwrap();
-        let env: BTreeMap<String, String> = [
-            ("AUTH0_DOMAIN", tenant.issuer().to_owned()),
-            // The gateway is the API users' tokens are issued for.
-            ("AUTH0_AUDIENCE", tenant.mcp_audience().to_owned()),
-            ("AUTH0_CLIENT_ID", tenant.client_id().to_owned()),
-            ("AUTH0_CLIENT_SECRET", tenant.client_secret().to_owned()),
-            ("DOWNSTREAM_AUDIENCE", tenant.api_audience().to_owned()),
-            ("DOWNSTREAM_SCOPE", "read:private".to_owned()),
-            (
-                "DOWNSTREAM_URL",
-                format!("{api}{}", private_api::PRIVATE_SCOPE_PATH),
-            ),
-            ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
-        .collect();
-
         let examples = bin_dir().join("examples");
         assert!(
             examples.join(EXAMPLE).exists(),
             "{} is not built: run `cargo build -p auth0-obo --example {EXAMPLE}` (`cargo test -p auth0-obo` builds it)",
             examples.join(EXAMPLE).display()
         );
-        let mut gateway = ServiceProcess::spawn(
-            &examples,
-            EXAMPLE,
-            &format!("http://127.0.0.1:{port}"),
-            &env,
-        )
+        let gateway = ServiceProcess::on_free_port("/healthz", Duration::from_secs(30), |port| {
+            let env: BTreeMap<String, String> = [
+                ("AUTH0_DOMAIN", tenant.issuer().to_owned()),
+                // The gateway is the API users' tokens are issued for.
+                ("AUTH0_AUDIENCE", tenant.mcp_audience().to_owned()),
+                ("AUTH0_CLIENT_ID", tenant.client_id().to_owned()),
+                ("AUTH0_CLIENT_SECRET", tenant.client_secret().to_owned()),
+                ("DOWNSTREAM_AUDIENCE", tenant.api_audience().to_owned()),
+                ("DOWNSTREAM_SCOPE", "read:private".to_owned()),
+                (
+                    "DOWNSTREAM_URL",
+                    format!("{api}{}", private_api::PRIVATE_SCOPE_PATH),
+                ),
+                ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+            ServiceProcess::spawn(
+                &examples,
+                EXAMPLE,
+                &format!("http://127.0.0.1:{port}"),
+                &env,
+            )
+        })
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
-        gateway
-            .wait_ready("/healthz", Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
         Self {
             tenant,
             gateway,

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use common::{McpHttp, tool_text};
 use jwt_verify::{Issuer, JwksVerifier, VerifierOptions, bearer};
-use obo_tests::process::{ServiceProcess, bin_dir, free_port};
+use obo_tests::process::{ServiceProcess, bin_dir};
 use obo_tests::tenant::{ApiGrant, MockTenant, TenantConfig};
 use serde_json::{Value, json};
 
@@ -71,28 +71,28 @@ async fn the_orders_example_lists_the_callers_orders_through_an_exchanged_token(
     })
     .await;
     let orders_base = orders_api(&tenant).await;
-    let port = free_port().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let env: BTreeMap<String, String> = [
-        ("AUTH0_DOMAIN", tenant.issuer().to_owned()),
-        ("AUTH0_AUDIENCE", tenant.mcp_audience().to_owned()),
-        ("MCP_AUTH0_CLIENT_ID", tenant.client_id().to_owned()),
-        ("MCP_AUTH0_CLIENT_SECRET", tenant.client_secret().to_owned()),
-        ("API_ORDERS_AUDIENCE", ORDERS.to_owned()),
-        ("API_ORDERS_BASE_URL", orders_base),
-        ("API_ORDERS_SCOPE", "read:orders".to_owned()),
-        ("PORT", port.to_string()),
-        ("MCP_SERVER_URL", base.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut example =
-        ServiceProcess::spawn(&bin_dir().join("examples"), "orders", &base, &env).unwrap();
-    example
-        .wait_ready("/healthz", Duration::from_secs(20))
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", example.log()));
+    let examples = bin_dir().join("examples");
+    let example = ServiceProcess::on_free_port("/healthz", Duration::from_secs(20), |port| {
+        let base = format!("http://127.0.0.1:{port}");
+        let env: BTreeMap<String, String> = [
+            ("AUTH0_DOMAIN", tenant.issuer().to_owned()),
+            ("AUTH0_AUDIENCE", tenant.mcp_audience().to_owned()),
+            ("MCP_AUTH0_CLIENT_ID", tenant.client_id().to_owned()),
+            ("MCP_AUTH0_CLIENT_SECRET", tenant.client_secret().to_owned()),
+            ("API_ORDERS_AUDIENCE", ORDERS.to_owned()),
+            ("API_ORDERS_BASE_URL", orders_base.clone()),
+            ("API_ORDERS_SCOPE", "read:orders".to_owned()),
+            ("PORT", port.to_string()),
+            ("MCP_SERVER_URL", base.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        ServiceProcess::spawn(&examples, "orders", &base, &env)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let base = example.base_url().to_owned();
     let http = McpHttp::new(&format!("{base}/mcp"));
 
     // Without `tool:orders`: the step-up challenge, and no exchange.

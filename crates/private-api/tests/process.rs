@@ -2,39 +2,16 @@
 //! on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use obo_tests::keys::{TestKey, jwks_json};
+use obo_tests::process::ServiceProcess;
 use obo_tests::token::TokenBuilder;
-use tokio::io::AsyncReadExt;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const AUDIENCE: &str = "https://private-api.test";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_ready(base: &str, child: &mut tokio::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let http = reqwest::Client::new();
-    loop {
-        assert!(child.try_wait().unwrap().is_none(), "exited early");
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not ready in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[cfg(unix)]
 #[tokio::test]
@@ -47,23 +24,21 @@ async fn serves_logs_without_tokens_and_exits_0_on_sigterm() {
         .await;
 
     for format in ["text", "json"] {
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_private-api"))
-            .env_clear()
-            .env("AUTH0_DOMAIN", issuer.uri())
-            .env("API_AUTH0_AUDIENCE", AUDIENCE)
-            .env("API_BASE_URL", &base)
-            .env("RUST_LOG", "debug")
-            .env("LOG_FORMAT", format)
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        wait_ready(&base, &mut child).await;
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_private-api"));
+        let mut child = ServiceProcess::on_free_port("/healthz", Duration::from_secs(20), |port| {
+            let base = format!("http://127.0.0.1:{port}");
+            let env = BTreeMap::from([
+                ("AUTH0_DOMAIN".to_owned(), issuer.uri()),
+                ("API_AUTH0_AUDIENCE".to_owned(), AUDIENCE.to_owned()),
+                ("API_BASE_URL".to_owned(), base.clone()),
+                ("RUST_LOG".to_owned(), "debug".to_owned()),
+                ("LOG_FORMAT".to_owned(), format.to_owned()),
+            ]);
+            ServiceProcess::spawn(binary.parent().unwrap(), "private-api", &base, &env)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let base = child.base_url().to_owned();
 
         let token = TokenBuilder::new(format!("{}/", issuer.uri()), AUDIENCE)
             .sub("auth0|logged-user")
@@ -85,33 +60,9 @@ async fn serves_logs_without_tokens_and_exits_0_on_sigterm() {
             .unwrap();
         assert_eq!(refused.status(), 401);
 
-        let pid = child.id().unwrap();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-            .await
-            .expect("exits after SIGTERM")
-            .unwrap();
+        let status = child.terminate(Duration::from_secs(10)).await.unwrap();
         assert!(status.success(), "exit status {status}");
-
-        let mut log = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .await
-            .unwrap();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .await
-            .unwrap();
+        let log = child.log();
         // Invariant 4: neither the token nor any piece of its signature is logged.
         let signature = token.rsplit('.').next().unwrap();
         assert!(!log.contains(&token), "{log}");

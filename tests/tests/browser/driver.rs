@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use obo_tests::process::free_port;
+use obo_tests::process::{free_port, listens_on};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -182,6 +182,17 @@ impl Driver {
         }
     }
 
+    /// Whether this chromedriver itself listens on the port it was given.
+    fn listens_on_its_port(&self) -> bool {
+        let port = reqwest::Url::parse(&self.url)
+            .ok()
+            .and_then(|url| url.port());
+        match (self.child.id(), port) {
+            (Some(pid), Some(port)) => listens_on(pid, port).unwrap_or(true),
+            _ => true,
+        }
+    }
+
     /// Waits until chromedriver's `/status` says it is ready for a session.
     async fn wait_ready(&mut self) {
         let status_url = format!("{}/status", self.url);
@@ -201,6 +212,8 @@ impl Driver {
                 .await
                 && let Ok(status) = response.json::<Value>().await
                 && status["value"]["ready"] == true
+                // Another test's chromedriver may have taken the port first.
+                && self.listens_on_its_port()
             {
                 return;
             }
