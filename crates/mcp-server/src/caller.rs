@@ -149,48 +149,45 @@ impl Caller {
     /// [`DownstreamError::Exchange`] when Auth0 does not exchange the token.
     pub async fn token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
         let started = Instant::now();
-        let result = self.try_token(api).await;
+        let found = self.delegation.api(api).map(Arc::clone);
+        let audience = found.as_ref().ok().map(|api| api.settings.audience.clone());
+        let result = match found {
+            Ok(api) => self.exchange(&api).await.map(|exchanged| (exchanged, api)),
+            Err(error) => Err(error),
+        };
         let exchange = match &result {
-            Ok(token) => token.token.source().as_str(),
+            Ok(((token, _), _)) => token.source().as_str(),
             Err(error) => {
                 self.record.failed(error);
                 error.kind()
             }
         };
-        let index = self.record.call_started(DownstreamCall {
+        let audit_index = self.record.call_started(DownstreamCall {
             api: api.to_owned(),
-            audience: self
-                .delegation
-                .api(api)
-                .ok()
-                .map(|api| api.settings.audience.clone()),
+            audience,
             exchange,
             status: None,
             duration_ms: millis(started.elapsed()),
         });
-        result.map(|token| ApiToken {
-            audit_index: index,
-            ..token
+        result.map(|((token, request), api)| ApiToken {
+            token,
+            request,
+            api,
+            caller: self.clone(),
+            audit_index,
         })
     }
 
-    async fn try_token(&self, api: &str) -> Result<ApiToken, DownstreamError> {
-        let api = Arc::clone(self.delegation.api(api)?);
+    async fn exchange(&self, api: &Api) -> Result<(CachedToken, ExchangeRequest), DownstreamError> {
         if self.principal.is_machine() {
             return Err(DownstreamError::NoUser {
                 client_id: self.principal.client_id.clone(),
             });
         }
-        let request = self.delegation.request(&self.principal, &api)?;
-        let token = self.delegation.token(&api, &request).await?;
+        let request = self.delegation.request(&self.principal, api)?;
+        let token = self.delegation.token(api, &request).await?;
         self.record.token_from_cache(token.from_cache());
-        Ok(ApiToken {
-            token,
-            request,
-            api,
-            caller: self.clone(),
-            audit_index: usize::MAX,
-        })
+        Ok((token, request))
     }
 
     /// A client for the API named `api`, with a token for the caller attached (see
