@@ -5,10 +5,12 @@
 use std::path::Path;
 
 use auth0_obo::{AssertionAlgorithm, ClientAssertionKey, ClientAuthMethod, ClientSecret};
+use clap::ValueEnum;
 
 use crate::config::{AuthMethodArg, ServerArgs};
 
 pub(crate) const SECRET: &str = "MCP_AUTH0_CLIENT_SECRET";
+pub(crate) const METHOD: &str = "MCP_AUTH0_CLIENT_AUTH_METHOD";
 pub(crate) const KEY_FILE: &str = "MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE";
 pub(crate) const ALG: &str = "MCP_AUTH0_CLIENT_ASSERTION_ALG";
 pub(crate) const KID: &str = "MCP_AUTH0_CLIENT_ASSERTION_KID";
@@ -60,7 +62,7 @@ pub(crate) fn from_args(args: &ServerArgs, problems: &mut Vec<String>) -> Option
                 }
             }
             let secret = ClientSecret::new(secret);
-            let auth = match args.mcp_auth0_client_auth_method {
+            let auth = match args.mcp_auth0_client_auth_method.unwrap_or_default() {
                 AuthMethodArg::ClientSecretBasic => {
                     ClientAuthMethod::ClientSecretBasic(secret.clone())
                 }
@@ -73,7 +75,18 @@ pub(crate) fn from_args(args: &ServerArgs, problems: &mut Vec<String>) -> Option
                 key_material: secret,
             })
         }
-        (None, Some(path)) => private_key(path, alg, kid, problems),
+        (None, Some(path)) => {
+            if let Some(method) = args.mcp_auth0_client_auth_method {
+                let method = method
+                    .to_possible_value()
+                    .map(|value| value.get_name().to_owned())
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{METHOD} is set ({method}) but {KEY_FILE} is set too: {METHOD} says how the client secret is sent, and Private Key JWT sends none. Remove {METHOD}, or remove {KEY_FILE} and set {SECRET} to use the secret"
+                ));
+            }
+            private_key(path, alg, kid, problems)
+        }
     }
 }
 

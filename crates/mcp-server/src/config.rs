@@ -62,14 +62,10 @@ pub struct ServerArgs {
     #[arg(long, env = "MCP_AUTH0_CLIENT_SECRET", hide_env_values = true)]
     pub mcp_auth0_client_secret: Option<ClientSecret>,
 
-    /// How the MCP server sends MCP_AUTH0_CLIENT_SECRET to Auth0's token endpoint.
-    #[arg(
-        long,
-        env = "MCP_AUTH0_CLIENT_AUTH_METHOD",
-        value_enum,
-        default_value = "client-secret-basic"
-    )]
-    pub mcp_auth0_client_auth_method: AuthMethodArg,
+    /// How the MCP server sends MCP_AUTH0_CLIENT_SECRET to Auth0's token endpoint
+    /// [default: client-secret-basic]. Only with the secret: Private Key JWT sends none.
+    #[arg(long, env = "MCP_AUTH0_CLIENT_AUTH_METHOD", value_enum)]
+    pub mcp_auth0_client_auth_method: Option<AuthMethodArg>,
 
     /// Private Key JWT instead of a client secret: the path of the PEM private key
     /// whose public key is uploaded to the application's credentials in Auth0. Set
@@ -678,7 +674,7 @@ mod tests {
             mcp_server_url: None,
             mcp_auth0_client_id: Some("client".into()),
             mcp_auth0_client_secret: Some(ClientSecret::new("s3cret-value")),
-            mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
+            mcp_auth0_client_auth_method: None,
             mcp_auth0_client_assertion_key_file: None,
             mcp_auth0_client_assertion_alg: None,
             mcp_auth0_client_assertion_kid: None,
@@ -864,6 +860,37 @@ mod tests {
                 && stray.contains("MCP_AUTH0_CLIENT_ASSERTION_KID is set"),
             "{stray}"
         );
+
+        // A way to send the secret, named beside a key file, is not silently ignored.
+        let mut args = complete();
+        args.mcp_auth0_client_secret = None;
+        args.mcp_auth0_client_assertion_key_file = Some("/nonexistent/key.pem".into());
+        let unset = problems_of(&args);
+        assert!(!unset.contains("MCP_AUTH0_CLIENT_AUTH_METHOD"), "{unset}");
+        for (method, name) in [
+            (AuthMethodArg::ClientSecretBasic, "client-secret-basic"),
+            (AuthMethodArg::ClientSecretPost, "client-secret-post"),
+        ] {
+            args.mcp_auth0_client_auth_method = Some(method);
+            let conflict = problems_of(&args);
+            assert!(
+                conflict.contains(&format!(
+                    "MCP_AUTH0_CLIENT_AUTH_METHOD is set ({name}) but MCP_AUTH0_CLIENT_ASSERTION_KEY_FILE is set too"
+                )) && conflict.contains("Remove MCP_AUTH0_CLIENT_AUTH_METHOD"),
+                "{conflict}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_secret_is_sent_as_client_auth_method_says_and_basic_when_unset() {
+        let mut args = complete();
+        let name = |args: &ServerArgs| Settings::from_args(args).unwrap().client_auth.name();
+        assert_eq!(name(&args), "client_secret_basic");
+        args.mcp_auth0_client_auth_method = Some(AuthMethodArg::ClientSecretPost);
+        assert_eq!(name(&args), "client_secret_post");
+        args.mcp_auth0_client_auth_method = Some(AuthMethodArg::ClientSecretBasic);
+        assert_eq!(name(&args), "client_secret_basic");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_server::quickstart::Quickstart;
-use mcp_server::{AuthMethodArg, OrganizationArg, Server, ServerArgs, Settings};
+use mcp_server::{OrganizationArg, Server, ServerArgs, Settings};
 use obo_tests::tenant::{ApiGrant, MockTenant, TenantConfig};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -136,7 +136,7 @@ impl Prepared {
                     .unwrap_or_else(|| tenant.client_secret().to_owned())
                     .into(),
             ),
-            mcp_auth0_client_auth_method: AuthMethodArg::ClientSecretBasic,
+            mcp_auth0_client_auth_method: None,
             mcp_auth0_client_assertion_key_file: None,
             mcp_auth0_client_assertion_alg: None,
             mcp_auth0_client_assertion_kid: None,
