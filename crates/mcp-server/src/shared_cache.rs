@@ -155,9 +155,9 @@ impl SharedCacheArgs {
             .filter(|url| !url.0.trim().is_empty())
             .and_then(|url| match RedisUrl::parse(&url.0) {
                 Ok(url) => Some(url),
-                // The store's message names the variable and never quotes the URL.
+                // The store's message never quotes the URL.
                 Err(e) => {
-                    problems.push(e.to_string());
+                    problems.push(format!("TOKEN_CACHE_REDIS_URL: {e}"));
                     None
                 }
             });
@@ -178,7 +178,7 @@ impl SharedCacheArgs {
             .and_then(|key| match FleetSecret::from_base64(&key.0) {
                 Ok(secret) => Some(secret),
                 Err(e) => {
-                    problems.push(e.to_string());
+                    problems.push(format!("TOKEN_CACHE_ENCRYPTION_KEY: {e}"));
                     None
                 }
             });
@@ -202,7 +202,7 @@ impl SharedCacheArgs {
             .and_then(|value| match value.parse::<RateLimit>() {
                 Ok(limit) => Some(limit),
                 Err(e) => {
-                    problems.push(e.to_string());
+                    problems.push(format!("EXCHANGE_RATE_LIMIT: {e}"));
                     None
                 }
             });
@@ -308,7 +308,7 @@ mod tests {
         ] {
             let text = problems_of(&with_url(&url));
             assert!(
-                text.contains("TOKEN_CACHE_REDIS_URL is not usable"),
+                text.contains("TOKEN_CACHE_REDIS_URL: the Redis URL is not usable"),
                 "{text}"
             );
             assert!(text.contains("redis://[user:password@]host"), "{text}");
@@ -400,7 +400,7 @@ mod tests {
             args.exchange_rate_limit = Some(bad.to_owned());
             let text = problems_of(&args);
             assert!(
-                text.contains(&format!("EXCHANGE_RATE_LIMIT `{bad}` is not a rate")),
+                text.contains(&format!("EXCHANGE_RATE_LIMIT: `{bad}` is not a rate")),
                 "{text}"
             );
             assert!(text.contains("e.g. `8/s`"), "{text}");

@@ -16,23 +16,23 @@ pub const DEFAULT_KEY_PREFIX: &str = "obo-mcp:";
 /// (well under a millisecond), short enough that a hung Redis costs a call little.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 
-/// A configuration the store cannot use. No variant quotes a secret.
+/// A configuration the store cannot use. No variant quotes a secret, and none names
+/// an environment variable: where the value came from is the application's to say
+/// (`mcp-server` prefixes each with its variable, e.g. `TOKEN_CACHE_REDIS_URL: …`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The Redis URL is not one the store can use; the text says why, without the URL.
     #[error(
-        "TOKEN_CACHE_REDIS_URL is not usable: {0}; expected redis://[user:password@]host[:port][/db] or rediss://…"
+        "the Redis URL is not usable: {0}; expected redis://[user:password@]host[:port][/db] or rediss://…"
     )]
     InvalidUrl(String),
-    /// `TOKEN_CACHE_ENCRYPTION_KEY` is not base64.
-    #[error(
-        "TOKEN_CACHE_ENCRYPTION_KEY is not base64; generate one with `openssl rand -base64 32`"
-    )]
+    /// The fleet secret is not base64.
+    #[error("the fleet secret is not base64; generate one with `openssl rand -base64 32`")]
     FleetSecretNotBase64,
-    /// `TOKEN_CACHE_ENCRYPTION_KEY` decodes to too few bytes.
+    /// The fleet secret decodes to too few bytes.
     #[error(
-        "TOKEN_CACHE_ENCRYPTION_KEY decodes to {bytes} bytes; it needs at least {min}: generate one with `openssl rand -base64 32`",
+        "the fleet secret decodes to {bytes} bytes; it needs at least {min}: generate one with `openssl rand -base64 32`",
         min = crate::fleet_secret::MIN_FLEET_SECRET_BYTES
     )]
     FleetSecretTooShort {
@@ -40,16 +40,14 @@ pub enum ConfigError {
         bytes: usize,
     },
     /// The key prefix is empty or holds whitespace or control characters.
-    #[error(
-        "TOKEN_CACHE_KEY_PREFIX must be non-empty and printable with no spaces (e.g. `obo-mcp:`)"
-    )]
+    #[error("the key prefix must be non-empty and printable with no spaces (e.g. `obo-mcp:`)")]
     InvalidPrefix,
     /// The timeout is zero.
-    #[error("TOKEN_CACHE_REDIS_TIMEOUT_MS must be at least 1")]
+    #[error("the Redis timeout must be at least 1 ms")]
     ZeroTimeout,
-    /// `EXCHANGE_RATE_LIMIT` does not parse.
+    /// The exchange rate limit does not parse.
     #[error(
-        "EXCHANGE_RATE_LIMIT `{0}` is not a rate: write COUNT/s or COUNT/min with COUNT ≥ 1, e.g. `8/s` (the tenant's limit for token exchange)"
+        "`{0}` is not a rate: write COUNT/s or COUNT/min with COUNT ≥ 1, e.g. `8/s` (the tenant's limit for token exchange)"
     )]
     InvalidRateLimit(String),
     /// The store was built outside a Tokio runtime, which its connection needs.
@@ -236,5 +234,31 @@ impl RedisStoreConfig {
     #[must_use]
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store is a library: its messages say what is wrong with the value, and
+    /// leave naming where it came from (a variable, a file, a flag) to the application.
+    #[test]
+    fn no_message_names_an_applications_variable() {
+        let errors = [
+            RedisUrl::parse("http://cache:6379").err(),
+            FleetSecret::from_base64("not base64 at all!").err(),
+            FleetSecret::from_base64("c2hvcnQ=").err(),
+            "eight per second".parse::<RateLimit>().err(),
+            Some(ConfigError::InvalidPrefix),
+            Some(ConfigError::ZeroTimeout),
+        ];
+        for error in errors {
+            let text = error.expect("each value above is refused").to_string();
+            assert!(
+                !text.contains("TOKEN_CACHE") && !text.contains("EXCHANGE_RATE_LIMIT"),
+                "{text}"
+            );
+        }
     }
 }
