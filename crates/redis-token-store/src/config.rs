@@ -150,7 +150,7 @@ impl fmt::Display for RedisUrl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExchangeBudget {
-    /// The fleet's limit (`EXCHANGE_RATE_LIMIT`).
+    /// The fleet's limit (`mcp-server`'s `EXCHANGE_RATE_LIMIT`).
     pub limit: RateLimit,
     /// How many replicas the fleet runs: each one's share when Redis is down.
     pub replicas: NonZeroU32,

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use crate::config::ConfigError;
 use crate::kdf::hkdf_sha256;
 
-/// The fewest bytes `TOKEN_CACHE_ENCRYPTION_KEY` may decode to: AES-256's key size,
+/// The fewest bytes a fleet secret may decode to: AES-256's key size,
 /// so the secret is never the weakest link.
 pub const MIN_FLEET_SECRET_BYTES: usize = 32;
 
@@ -26,8 +26,9 @@ const CLIENT_CREDENTIALS_LABEL: &[u8] = b"obo-mcp/fleet-secret-from-client-crede
 pub struct FleetSecret(Vec<u8>);
 
 impl FleetSecret {
-    /// `TOKEN_CACHE_ENCRYPTION_KEY`: base64 (standard or URL-safe, padded or not) of at
-    /// least [`MIN_FLEET_SECRET_BYTES`] bytes, e.g. from `openssl rand -base64 32`.
+    /// A secret given as base64 (standard or URL-safe, padded or not) of at least
+    /// [`MIN_FLEET_SECRET_BYTES`] bytes, e.g. from `openssl rand -base64 32`
+    /// (`mcp-server` reads it from `TOKEN_CACHE_ENCRYPTION_KEY`).
     ///
     /// # Errors
     ///
@@ -46,7 +47,7 @@ impl FleetSecret {
     }
 
     /// The secret derived from the MCP server's own client credentials (HKDF-SHA256),
-    /// for a fleet with no `TOKEN_CACHE_ENCRYPTION_KEY`: every replica has the same
+    /// for a fleet given no secret of its own: every replica has the same
     /// credentials, and so the same secret. Rotating the client secret then also
     /// makes every stored entry unreadable (each becomes a miss).
     #[must_use]

@@ -1,4 +1,4 @@
-//! The exchange rate limit (`EXCHANGE_RATE_LIMIT`, e.g. `8/s`) and the GCRA that
+//! The exchange rate limit (e.g. `8/s`; `mcp-server`'s `EXCHANGE_RATE_LIMIT`) and the GCRA that
 //! enforces it in one process, when Redis cannot be asked.
 //!
 //! GCRA (the generic cell rate algorithm) keeps one number, the theoretical arrival
