@@ -17,7 +17,9 @@
 //!
 //! Services flatten [`ListenerArgs`] into their command line, so every one of them reads
 //! the same variables (`HTTP_HEADER_READ_TIMEOUT_SECS`, `HTTP_REQUEST_BODY_TIMEOUT_SECS`,
-//! `HTTP_MAX_CONNECTIONS`, `SHUTDOWN_GRACE_SECS`) with the same validation.
+//! `HTTP_MAX_CONNECTIONS`, `SHUTDOWN_GRACE_SECS`) with the same validation, and load
+//! their settings file the same way first ([`load_env_file`]: `./.env` or
+//! `--env-file`, never a parent directory's).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -34,11 +36,13 @@
 //! # }
 //! ```
 
+mod env_file;
 mod limits;
 mod request_body;
 mod serve;
 mod settings;
 
+pub use env_file::{EnvFileError, load_env_file};
 pub use limits::ListenerLimits;
 pub use request_body::is_request_body_timeout;
 pub use serve::serve;

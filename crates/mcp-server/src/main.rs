@@ -1,7 +1,7 @@
 //! `mcp-server`: read the configuration, set up logging, serve, shut down gracefully;
 //! or `mcp-server check`: check the configuration against the tenant.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -84,7 +84,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 async fn run() -> ExitCode {
     // Clap reads the environment while it parses, so the file has to be loaded before
     // the parse that counts: a first parse only finds out which file to load.
-    let env_file = match load_env_file(Cli::parse().env_file.as_deref()) {
+    let env_file = match http_serve::load_env_file(Cli::parse().env_file.as_deref()) {
         Ok(env_file) => env_file,
         Err(e) => {
             eprintln!("mcp-server cannot start: {e}");
@@ -147,29 +147,6 @@ async fn run() -> ExitCode {
     match server.serve(listener, mcp_server::shutdown_signal()).await {
         Ok(()) => exit(0, String::new()),
         Err(e) => exit(1, format!("mcp-server failed: {e:#}")),
-    }
-}
-
-/// Loads `named`, or else `./.env` if there is one, without replacing variables that
-/// are already set; returns the file read. `dotenvy::dotenv()` would also search the
-/// parent directories, and so read a `.env` that someone else put above ours.
-fn load_env_file(named: Option<&Path>) -> Result<Option<PathBuf>, String> {
-    let path = named.unwrap_or(Path::new(".env"));
-    match dotenvy::from_path(path) {
-        Ok(()) => Ok(Some(
-            std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
-        )),
-        Err(e) if e.not_found() && named.is_none() => Ok(None),
-        Err(e) if e.not_found() => Err(format!(
-            "the env file {} does not exist: fix the path given to --env-file",
-            path.display()
-        )),
-        // dotenvy's parse error quotes the offending line, which may hold the client secret.
-        Err(dotenvy::Error::LineParse(_, index)) => Err(format!(
-            "{} is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)",
-            path.display()
-        )),
-        Err(e) => Err(format!("{} could not be read: {e}", path.display())),
     }
 }
 

@@ -1,8 +1,6 @@
 //! `cargo run -p private-api`: the sample upstream API. All the logic is in the
 //! library; this file reads the configuration, installs logging and serves.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Context as _;
 use clap::Parser as _;
 use private_api::{AppState, Args, Config, serve, shutdown_signal};
@@ -23,7 +21,7 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     // Clap reads the environment while it parses, so the file has to be loaded before
     // the parse that counts: a first parse only finds out which file to load.
-    let env_file = load_env_file(Args::parse().env_file.as_deref())?;
+    let env_file = http_serve::load_env_file(Args::parse().env_file.as_deref())?;
     let args = Args::parse();
     let config = Config::from_args(&args)
         .map_err(|e| anyhow::anyhow!("refusing to start, the configuration is incomplete:\n{e}"))?;
@@ -50,27 +48,4 @@ async fn run() -> anyhow::Result<()> {
     serve(listener, state, config.listener, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Loads `named`, or else `./.env` if there is one, without replacing variables that
-/// are already set; returns the file read. `dotenvy::dotenv()` would also search the
-/// parent directories, and so read a `.env` that someone else put above ours.
-fn load_env_file(named: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
-    let path = named.unwrap_or(Path::new(".env"));
-    match dotenvy::from_path(path) {
-        Ok(()) => Ok(Some(
-            std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
-        )),
-        Err(e) if e.not_found() && named.is_none() => Ok(None),
-        Err(e) if e.not_found() => anyhow::bail!(
-            "the env file {} does not exist: fix the path given to --env-file",
-            path.display()
-        ),
-        // dotenvy's parse error quotes the offending line, which may hold a secret.
-        Err(dotenvy::Error::LineParse(_, index)) => anyhow::bail!(
-            "{} is malformed near character {index}: each line must be KEY=VALUE (the line is not shown: it may hold a secret)",
-            path.display()
-        ),
-        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
-    }
 }
